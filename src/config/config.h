@@ -1,0 +1,70 @@
+#pragma once
+// Loading and validating vaned's config file. Pure apart from reading the file and the key
+// files it names: nothing here looks at the machine's interfaces (see check_machine).
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vane/config.pb.h"
+
+namespace vane::config {
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the error is not tied to a place
+  int column = 0;  // 1-based
+  std::string message;
+  std::string str() const;  // FILE:LINE:COLUMN: message
+};
+
+using Diagnostics = std::vector<Diagnostic>;
+
+struct Loaded {
+  Config proto;
+  std::filesystem::path path;
+  // TCP MD5 keys read from md5_key_file, by neighbour name.
+  std::map<std::string, std::string> md5_keys;
+};
+
+// Parses and validates the whole file; on any error returns every error found.
+std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path);
+// Same, from text; `path` names it in messages and anchors relative key-file paths.
+std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path);
+
+// Start-time checks against this machine: the interface and the configured addresses exist.
+Diagnostics check_machine(const Loaded& cfg);
+
+// Human-readable differences between two valid configs, one line per change.
+std::vector<std::string> diff(const Config& before, const Config& after);
+
+// Value parsers shared by validation and the BGP speaker.
+std::optional<uint32_t> parse_community(std::string_view s);
+std::optional<std::array<uint32_t, 3>> parse_large_community(std::string_view s);
+// Extended community as 8 bytes, from "rt:ASN:VALUE" or "soo:ASN:VALUE".
+std::optional<uint64_t> parse_extended_community(std::string_view s);
+
+// An import filter entry: "P", "P le N", "P ge N", "P ge N le M".
+struct PrefixRange {
+  std::string prefix;  // parsed again by users through vane::Prefix
+  uint8_t ge = 0, le = 0;
+};
+std::optional<PrefixRange> parse_prefix_range(std::string_view s, std::string* why = nullptr);
+
+// Defaults applied where the file is silent.
+inline constexpr uint32_t kDefaultHoldTime = 90;
+inline constexpr uint32_t kDefaultConnectRetry = 5;
+inline constexpr uint32_t kDefaultCheckIntervalMs = 1000;
+inline constexpr uint32_t kDefaultRise = 2;
+inline constexpr uint32_t kDefaultFall = 3;
+inline constexpr uint32_t kDefaultWeight = 100;
+inline constexpr uint32_t kDefaultGuePort = 6080;
+inline constexpr uint32_t kDefaultMtu = 1500;
+inline constexpr const char* kDefaultSocket = "/run/vane/vaned.sock";
+
+}  // namespace vane::config

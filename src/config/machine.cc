@@ -1,0 +1,52 @@
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <set>
+
+#include "common/ip.h"
+#include "config/config.h"
+
+namespace vane::config {
+
+Diagnostics check_machine(const Loaded& cfg) {
+  Diagnostics out;
+  auto add = [&](std::string m) { out.push_back({cfg.path.string(), 0, 0, std::move(m)}); };
+  const Node& n = cfg.proto.node();
+  if (if_nametoindex(n.interface().c_str()) == 0) add("interface \"" + n.interface() + "\" does not exist on this machine");
+
+  std::set<IpAddress> local;
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) == 0) {
+    for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      IpAddress a;
+      if (i->ifa_addr->sa_family == AF_INET) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+        a.family = IpAddress::Family::v4;
+        std::memcpy(a.bytes.data(), &sin->sin_addr, 4);
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
+        a.family = IpAddress::Family::v6;
+        std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
+      } else {
+        continue;
+      }
+      local.insert(a);
+    }
+    freeifaddrs(ifa);
+  }
+  auto need = [&](const std::string& what, const std::string& s) {
+    if (s.empty()) return;
+    auto a = IpAddress::parse(s);
+    if (a && !local.count(*a)) add(what + " " + s + " is not assigned to any interface of this machine");
+  };
+  need("node address", n.address());
+  need("node address6", n.address6());
+  for (auto& nb : cfg.proto.neighbor()) need("neighbor " + nb.name() + " local_address", nb.local_address());
+  for (auto& l : cfg.proto.bgp().listen()) need("bgp listen address", l);
+  return out;
+}
+
+}  // namespace vane::config
