@@ -1,0 +1,241 @@
+// Golden messages for every validation error the config loader reports, with line and column.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.h"
+
+namespace vane::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kExample = VANE_SOURCE_DIR "/examples/vaned.conf";
+
+// Minimal valid config the cases below break one piece at a time.
+const std::string kBase = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } }
+)";
+
+std::vector<std::string> errors(const std::string& text, const fs::path& path = "t.conf") {
+  auto r = load_string(text, path);
+  std::vector<std::string> out;
+  if (!r)
+    for (auto& d : r.error()) out.push_back(d.str());
+  return out;
+}
+
+TEST(Config, ExampleFromTheReadmeIsValid) {
+  auto r = load_file(kExample);
+  ASSERT_TRUE(r.has_value()) << (r ? "" : r.error()[0].str());
+  EXPECT_EQ(r->proto.node().name(), "s1");
+  EXPECT_EQ(r->proto.neighbor(0).hold_time_s(), 9u);
+  EXPECT_EQ(r->proto.service(0).check(0).http().path(), "/healthz");
+  EXPECT_EQ(r->proto.site().server_size(), 3);
+}
+
+TEST(Config, SyntaxErrorReportsLineAndColumn) {
+  EXPECT_EQ(errors(kBase + "neighbor { name: \"x\" address: }\n"),
+            std::vector<std::string>{"t.conf:3:31: Expected string, got: }"});
+}
+
+TEST(Config, UnknownFieldIsAnError) {
+  EXPECT_EQ(errors(kBase + "neighbour { }\n"),
+            std::vector<std::string>{"t.conf:3:11: Message type \"vane.config.Config\" has no field named \"neighbour\"."});
+}
+
+TEST(Config, MissingFileIsReported) {
+  auto r = load_file("/nonexistent/vaned.conf");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error()[0].str(), "/nonexistent/vaned.conf:0:0: cannot open: No such file or directory");
+}
+
+TEST(Config, NodeMustBeInTheSiteServerList) {
+  EXPECT_EQ(errors(R"(node { name: "s9" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } }
+)"),
+            std::vector<std::string>{"t.conf:1:8: node \"s9\" is not in the site's server list"});
+}
+
+TEST(Config, InvalidAddressesArePointedAt) {
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "2001:db8::1" asn: 65011 address: "192.0.2.300" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } }
+)"),
+            (std::vector<std::string>{"t.conf:1:19: router_id must be an IPv4 address",
+                                      "t.conf:1:55: address \"192.0.2.300\" is not an IP address"}));
+}
+
+TEST(Config, DuplicateNamesAreRefused) {
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 }
+neighbor { name: "tor1" address: "192.0.2.2" remote_asn: 65000 }
+service { name: "web" }
+service { name: "web" }
+)"),
+            (std::vector<std::string>{"t.conf:4:12: duplicate neighbor name \"tor1\"",
+                                      "t.conf:6:11: duplicate service name \"web\""}));
+}
+
+TEST(Config, DuplicateServersAreRefused) {
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site {
+  server { name: "s1" address: "192.0.2.11" }
+  server { name: "s1" address: "192.0.2.11" }
+}
+)"),
+            (std::vector<std::string>{"t.conf:4:12: duplicate server name \"s1\"",
+                                      "t.conf:4:23: duplicate server address \"192.0.2.11\""}));
+}
+
+TEST(Config, InvalidPrefixIsRefused) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  announce { prefix: "203.0.113.10/24" }
+  announce { prefix: "203.0.113.0/33" }
+})"),
+            (std::vector<std::string>{
+                "t.conf:4:14: invalid prefix \"203.0.113.10/24\": host bits set after the prefix length",
+                "t.conf:5:14: invalid prefix \"203.0.113.0/33\": prefix length too long for the address family"}));
+}
+
+TEST(Config, VipOutsideEveryAnnouncedPrefixIsRefused) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  vip { address: "203.0.113.99" port: 80 protocol: TCP }
+  announce { prefix: "203.0.113.0/28" }
+})"),
+            std::vector<std::string>{
+                "t.conf:4:9: VIP 203.0.113.99 is outside every prefix service \"web\" announces"});
+}
+
+TEST(Config, PortsAndTimersOutOfRangeAreRefused) {
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 2 port: 70000 }
+service { name: "web"
+  vip { address: "203.0.113.10" port: 65536 protocol: TCP }
+  announce { prefix: "203.0.113.10/32" }
+  check { name: "c" tcp { port: 0 } interval_ms: 10 }
+  check { name: "d" http { port: 80 } interval_ms: 500 timeout_ms: 600 }
+})"),
+            (std::vector<std::string>{
+                "t.conf:3:64: hold_time_s 2 must be 0 or 3..65535",
+                "t.conf:3:79: port 70000 out of range 1..65535",
+                "t.conf:5:33: port 65536 out of range 0..65535",
+                "t.conf:7:27: port is required (1..65535)",
+                "t.conf:7:37: interval_ms 10 out of range 50..3600000",
+                "t.conf:8:56: timeout_ms must not exceed interval_ms",
+            }));
+}
+
+TEST(Config, RiseOrFallOfZeroIsRefused) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  check { name: "c" tcp { port: 80 } rise: 0 fall: 0 }
+})"),
+            (std::vector<std::string>{"t.conf:4:38: rise must be at least 1",
+                                      "t.conf:4:46: fall must be at least 1"}));
+}
+
+TEST(Config, BadCheckKindsAreRefused) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  check { name: "none" }
+  check { name: "x" exec { } }
+  check { name: "y" dns { port: 53 query_type: "BOGUS" } }
+})"),
+            (std::vector<std::string>{
+                "t.conf:4:3: check \"none\" has no kind (tcp, http, dns, exec or agent)",
+                "t.conf:5:21: command is required",
+                "t.conf:6:21: query_name is required",
+                "t.conf:6:36: unknown query_type \"BOGUS\"",
+            }));
+}
+
+TEST(Config, BadCommunitiesAreRefused) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  announce { prefix: "203.0.113.0/24" community: "65536:1" large_community: "1:2" community: "no-export" prepend: 11 }
+})"),
+            (std::vector<std::string>{
+                "t.conf:4:39: invalid community \"65536:1\" (ASN:VALUE, each 0..65535, or a well-known name)",
+                "t.conf:4:60: invalid large community \"1:2\" (GLOBAL:LOCAL1:LOCAL2)",
+                "t.conf:4:106: prepend 11 out of range 0..10",
+            }));
+}
+
+TEST(Config, MetricsMustListenOnLoopbackOnly) {
+  EXPECT_EQ(errors(kBase + "metrics { listen: \"192.0.2.11:9179\" }\n"),
+            std::vector<std::string>{
+                "t.conf:3:11: listen \"192.0.2.11:9179\" must be a loopback address: metrics are not exposed beyond the host"});
+}
+
+class KeyFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vane-config-test-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string conf(const std::string& key) {
+    return kBase + "neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 md5_key_file: \"" + key + "\" }\n";
+  }
+  fs::path dir_;
+};
+
+TEST_F(KeyFile, RelativeKeyFileResolvesAgainstTheConfigFolder) {
+  std::ofstream(dir_ / "tor1.key") << "s3cret\n";
+  fs::permissions(dir_ / "tor1.key", fs::perms::owner_read | fs::perms::owner_write);
+  auto r = load_string(conf("tor1.key"), dir_ / "vaned.conf");
+  ASSERT_TRUE(r) << r.error()[0].str();
+  EXPECT_EQ(r->md5_keys.at("tor1"), "s3cret");
+}
+
+TEST_F(KeyFile, MissingKeyFileIsRefused) {
+  auto e = errors(conf("missing.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], (dir_ / "vaned.conf").string() + ":3:64: md5_key_file \"" + (dir_ / "missing.key").string() +
+                      "\": No such file or directory");
+}
+
+TEST_F(KeyFile, KeyFileReadableByOthersIsRefused) {
+  std::ofstream(dir_ / "tor1.key") << "s3cret\n";
+  fs::permissions(dir_ / "tor1.key", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  auto e = errors(conf("tor1.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], (dir_ / "vaned.conf").string() + ":3:64: md5_key_file \"" + (dir_ / "tor1.key").string() +
+                      "\" is readable by others (mode 0444); chmod 600 it");
+}
+
+TEST(Config, EveryErrorIsReportedNotJustTheFirst) {
+  auto e = errors(R"(node { name: "" asn: 0 }
+)");
+  EXPECT_GE(e.size(), 5u);
+}
+
+TEST(ConfigValues, CommunitiesParse) {
+  EXPECT_EQ(parse_community("65000:100"), 0xFDE80064u);
+  EXPECT_EQ(parse_community("graceful-shutdown"), 0xFFFF0000u);
+  EXPECT_FALSE(parse_community("1:2:3"));
+  EXPECT_EQ(parse_large_community("4200000000:1:2"), (std::array<uint32_t, 3>{4200000000u, 1, 2}));
+  EXPECT_EQ(parse_extended_community("rt:65000:7"), 0x0002FDE800000007ull);
+}
+
+TEST(ConfigValues, PrefixRangesParse) {
+  auto r = parse_prefix_range("203.0.113.0/24 le 32");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->ge, 24);
+  EXPECT_EQ(r->le, 32);
+  std::string why;
+  EXPECT_FALSE(parse_prefix_range("203.0.113.0/24 ge 20", &why));
+}
+
+TEST(ConfigDiff, ReportsAddedRemovedAndChangedSections) {
+  auto a = load_file(kExample);
+  ASSERT_TRUE(a);
+  Config b = a->proto;
+  b.mutable_neighbor(0)->set_hold_time_s(30);
+  auto* n = b.add_neighbor();
+  n->set_name("tor2");
+  b.mutable_service()->Clear();
+  EXPECT_EQ(diff(a->proto, b),
+            (std::vector<std::string>{"neighbor tor1: changed", "neighbor tor2: added", "service web: removed"}));
+  EXPECT_TRUE(diff(a->proto, a->proto).empty());
+}
+
+}  // namespace
+}  // namespace vane::config
