@@ -3,33 +3,167 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#ifdef VANE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "steer/controller.h"
 
 namespace vane::daemon {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+// systemd readiness and watchdog; a no-op when not run under systemd (NOTIFY_SOCKET unset).
+void notify(const char* state) {
+#ifdef VANE_HAVE_SYSTEMD
+  sd_notify(0, state);
+#else
+  (void)state;
+#endif
+}
+
+std::vector<IpAddress> listen_addresses(const config::Loaded& cfg) {
+  std::set<IpAddress> out;
+  for (auto& l : cfg.proto.bgp().listen())
+    if (auto a = IpAddress::parse(l)) out.insert(*a);
+  if (cfg.proto.bgp().listen().empty()) {
+    // Only addresses that face a configured neighbour: never a wildcard.
+    for (auto& n : cfg.proto.neighbor()) {
+      auto nc = bgp::neighbor_config(cfg, n);
+      if (nc.local_address) out.insert(*nc.local_address);
+    }
+  }
+  return {out.begin(), out.end()};
+}
+
+// How long start-up may wait for every check's first verdict before End-of-RIB goes out anyway:
+// long enough for the slowest check to rise or fall.
+std::chrono::milliseconds ready_deadline(const config::Config& cfg) {
+  std::chrono::milliseconds worst{0};
+  for (auto& s : cfg.service())
+    for (auto& c : s.check()) {
+      auto interval = std::chrono::milliseconds(c.has_interval_ms() ? c.interval_ms() : config::kDefaultCheckIntervalMs);
+      uint32_t n = std::max(c.has_rise() ? c.rise() : config::kDefaultRise, c.has_fall() ? c.fall() : config::kDefaultFall);
+      worst = std::max(worst, interval * (n + 1));
+    }
+  return std::min<std::chrono::milliseconds>(worst + 1s, 120s);
+}
+}  // namespace
 
 Daemon::Daemon(config::Loaded cfg, Options opts)
-    : signals_(io_, SIGTERM, SIGINT, SIGHUP), cfg_(std::move(cfg)), opts_(std::move(opts)) {
+    : signals_(io_, SIGTERM, SIGINT, SIGHUP),
+      watchdog_(io_),
+      ready_timer_(io_),
+      drain_timer_(io_),
+      cfg_(std::move(cfg)),
+      opts_(std::move(opts)) {
   signals_.add(SIGUSR1);
   signals_.add(SIGUSR2);
 }
 
 Daemon::~Daemon() = default;
 
+std::filesystem::path Daemon::marker_path() const {
+  std::string sock = cfg_.proto.control().socket().empty() ? config::kDefaultSocket : cfg_.proto.control().socket();
+  return sock + ".running";
+}
+
 int Daemon::run() {
   arm_signals();
-  spdlog::info("vaned {} started: node {} ({}), {} neighbor(s), {} service(s)", VANE_VERSION, cfg_.proto.node().name(),
-               cfg_.proto.node().address(), cfg_.proto.neighbor_size(), cfg_.proto.service_size());
+  // A marker left behind by an earlier vaned means it did not exit cleanly: tell routers we are
+  // restarting (RFC 4724) so they keep our routes while we come back.
+  std::error_code ec;
+  bool restarting = std::filesystem::exists(marker_path(), ec);
+  std::filesystem::create_directories(marker_path().parent_path(), ec);
+  std::ofstream(marker_path()) << getpid() << "\n";
+
+  bgp::SpeakerOptions so;
+  so.listen = listen_addresses(cfg_);
+  so.listen_port = uint16_t(cfg_.proto.bgp().has_listen_port() ? cfg_.proto.bgp().listen_port() : 179);
+  so.restarting = restarting;
+  speaker_ = std::make_unique<bgp::Speaker>(io_, so);
+  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(bgp::neighbor_config(cfg_, n));
+  for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
+
+  health_ = std::make_unique<health::Engine>(io_, clock_);
+  health_->on_prefix_change([this](const std::vector<health::PrefixChange>& changes) {
+    for (auto& c : changes)
+      spdlog::info("prefix {}: {} -> {}", c.prefix, health::to_string(c.from), health::to_string(c.to));
+    update_exports();
+  });
+  health_->on_change([this](const health::Change& c) {
+    if (!c.check.empty())
+      spdlog::info("service {} check {}: {}{}", c.service, c.check, health::to_string(c.verdict),
+                   c.health_changed ? (c.healthy ? " (service healthy)" : " (service unhealthy)") : "");
+    check_ready();
+  });
+  health_->apply(cfg_.proto);
+  health_->start();
+  update_exports();
+  check_ready();
+  if (!ready_) {
+    ready_timer_.expires_after(ready_deadline(cfg_.proto));
+    ready_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || ready_) return;
+      spdlog::warn("start-up: not every check has a verdict yet; sending End-of-RIB anyway");
+      ready_ = true;
+      speaker_->set_exports_ready();
+    });
+  }
+
+  spdlog::info("vaned {} started: node {} ({}), {} neighbor(s), {} service(s){}", VANE_VERSION,
+               cfg_.proto.node().name(), cfg_.proto.node().address(), cfg_.proto.neighbor_size(),
+               cfg_.proto.service_size(), restarting ? "; restarting after an unclean exit" : "");
+  notify("READY=1");
+  arm_watchdog();
   io_.run();
+  std::filesystem::remove(marker_path(), ec);
   spdlog::info("vaned stopped");
-  return 0;
+  return exit_code_;
+}
+
+void Daemon::update_exports() {
+  if (!speaker_ || !health_ || stopping_) return;
+  speaker_->set_exports(steer::exports(cfg_.proto, health_->prefixes()));
+}
+
+void Daemon::check_ready() {
+  if (ready_ || !health_) return;
+  auto snap = health_->snapshot();
+  for (auto& s : snap.services)
+    for (auto& c : s.checks)
+      if (c.gating && c.verdict == health::Verdict::Unknown) return;
+  ready_ = true;
+  ready_timer_.cancel();
+  spdlog::info("start-up: every check has a verdict; announcing");
+  update_exports();
+  speaker_->set_exports_ready();
+}
+
+void Daemon::arm_watchdog() {
+#ifdef VANE_HAVE_SYSTEMD
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+  // Pet at half the interval: a wedged io_context stops petting and systemd restarts us.
+  watchdog_.expires_after(std::chrono::microseconds(usec / 2));
+  watchdog_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    notify("WATCHDOG=1");
+    arm_watchdog();
+  });
+#endif
 }
 
 void Daemon::arm_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     on_signal(sig);
-    if (!stopping_) arm_signals();
+    arm_signals();
   });
 }
 
@@ -38,37 +172,91 @@ void Daemon::on_signal(int sig) {
     case SIGTERM:
     case SIGINT:
       spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      shutdown();
+      stop();
       break;
     case SIGHUP:
       reload();
       break;
+    case SIGUSR1:
+      spdlog::info("SIGUSR1: draining every service");
+      health_->drain_all();
+      break;
+    case SIGUSR2:
+      spdlog::info("SIGUSR2: undraining every service");
+      health_->undrain_all();
+      break;
     default:
-      spdlog::info("signal {} ignored", sig);
+      break;
   }
 }
 
-void Daemon::reload() {
+void Daemon::apply_neighbors(const config::Loaded& next) {
+  std::set<std::string> keep;
+  for (auto& n : next.proto.neighbor()) {
+    keep.insert(n.name());
+    speaker_->update_neighbor(bgp::neighbor_config(next, n));
+  }
+  for (auto& n : cfg_.proto.neighbor())
+    if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
+}
+
+config::Diagnostics Daemon::reload() {
+  notify("RELOADING=1");
+  struct Done {
+    ~Done() { notify("READY=1"); }
+  } done;
   auto next = config::load_file(opts_.config_path);
   if (!next) {
     spdlog::error("reload refused: {} error(s) in {}; nothing changed", next.error().size(), opts_.config_path.string());
     for (auto& d : next.error()) spdlog::error("{}", d.str());
-    return;
+    return next.error();
   }
   auto changes = config::diff(cfg_.proto, next->proto);
   if (changes.empty()) {
     spdlog::info("reload: {} is valid and unchanged", opts_.config_path.string());
-    return;
+    return {};
   }
-  spdlog::info("reload: {} is valid; {} change(s):", opts_.config_path.string(), changes.size());
+  spdlog::info("reload: {} is valid; applying {} change(s):", opts_.config_path.string(), changes.size());
   for (auto& c : changes) spdlog::info("  {}", c);
+  if (!stopping_) {
+    apply_neighbors(*next);
+    health_->apply(next->proto);
+  }
   cfg_ = std::move(*next);
+  update_exports();
+  return {};
 }
 
-void Daemon::shutdown() {
-  if (stopping_) return;
+void Daemon::stop() {
+  if (stopping_) {
+    spdlog::info("second stop request: exiting now");
+    finish();
+    return;
+  }
+  const auto& node = cfg_.proto.node();
+  if (!draining_for_stop_ && node.drain_on_stop() && node.drain_time_s() > 0) {
+    // Drain first so routers move traffic away gracefully; a second SIGTERM skips the rest.
+    draining_for_stop_ = true;
+    spdlog::info("draining for {}s before withdrawing", node.drain_time_s());
+    health_->drain_all();
+    drain_timer_.expires_after(std::chrono::seconds(node.drain_time_s()));
+    drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) stop();
+    });
+    return;
+  }
+  drain_timer_.cancel();
   stopping_ = true;
+  notify("STOPPING=1");
+  health_->stop();
+  speaker_->shutdown("vaned is shutting down", 2s, [this] { finish(); });
+}
+
+void Daemon::finish() {
   signals_.cancel();
+  watchdog_.cancel();
+  ready_timer_.cancel();
+  drain_timer_.cancel();
   io_.stop();
 }
 

@@ -1,17 +1,20 @@
 #pragma once
-// vaned's wiring: one io_context thread owns every piece of protocol state.
+// vaned's wiring: one io_context thread owns every piece of protocol state. Health decisions
+// flow into the controller, which gives the speaker the routes to announce.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <memory>
 
+#include "bgp/speaker.h"
 #include "config/config.h"
+#include "health/engine.h"
 
 namespace vane::daemon {
 
 struct Options {
   std::filesystem::path config_path;
-  bool skip_machine_checks = false;  // tests of the pure wiring only
 };
 
 class Daemon {
@@ -21,17 +24,33 @@ class Daemon {
   // Runs until SIGTERM/SIGINT; returns the process exit code.
   int run();
 
+  // Reload from the config file: validated whole, then applied as a difference. Returns the
+  // errors (with line and column) when the new file is refused; nothing changes then.
+  config::Diagnostics reload();
+
  private:
   void arm_signals();
+  void arm_watchdog();
   void on_signal(int sig);
-  void reload();
-  void shutdown();
+  void stop();
+  void finish();
+  void update_exports();
+  void check_ready();
+  void apply_neighbors(const config::Loaded& next);
+  std::filesystem::path marker_path() const;
 
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer watchdog_, ready_timer_, drain_timer_;
   config::Loaded cfg_;
   Options opts_;
+  health::SteadyClock clock_;
+  std::unique_ptr<bgp::Speaker> speaker_;
+  std::unique_ptr<health::Engine> health_;
   bool stopping_ = false;
+  bool ready_ = false;
+  bool draining_for_stop_ = false;
+  int exit_code_ = 0;
 };
 
 }  // namespace vane::daemon

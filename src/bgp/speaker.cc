@@ -1,0 +1,1289 @@
+#include "bgp/speaker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <set>
+
+#include "bgp/rib.h"
+#include "bgp/sockopt.h"
+#include "bgp/wire/message.h"
+
+namespace vane::bgp {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+namespace {
+
+tcp::endpoint endpoint(const IpAddress& a, uint16_t port) {
+  if (a.is_v4()) {
+    asio::ip::address_v4::bytes_type b;
+    std::copy_n(a.bytes.begin(), 4, b.begin());
+    return {asio::ip::address_v4(b), port};
+  }
+  asio::ip::address_v6::bytes_type b;
+  std::copy_n(a.bytes.begin(), 16, b.begin());
+  return {asio::ip::address_v6(b), port};
+}
+
+IpAddress address_of(const asio::ip::address& a) {
+  if (a.is_v4()) return IpAddress::v4(a.to_v4().to_uint());
+  if (a.to_v6().is_v4_mapped()) return IpAddress::v4(a.to_v6().to_v4().to_uint());
+  IpAddress r;
+  r.family = IpAddress::Family::v6;
+  auto b = a.to_v6().to_bytes();
+  std::copy(b.begin(), b.end(), r.bytes.begin());
+  return r;
+}
+
+std::string hexdump(std::span<const uint8_t> d) {
+  std::string s;
+  static const char* x = "0123456789abcdef";
+  for (size_t i = 0; i < d.size() && i < 64; ++i) {
+    s += x[d[i] >> 4];
+    s += x[d[i] & 15];
+  }
+  return s;
+}
+
+// Walks a validated path attribute field and keeps every attribute except MP_REACH/MP_UNREACH,
+// so routes of one IPv6 UPDATE share one interned copy with those of the next.
+std::vector<uint8_t> attrs_without_mp(std::span<const uint8_t> field) {
+  std::vector<uint8_t> out;
+  out.reserve(field.size());
+  size_t i = 0;
+  while (i + 3 <= field.size()) {
+    uint8_t flags = field[i], type = field[i + 1];
+    size_t hl = (flags & 0x10) ? 4 : 3;
+    if (i + hl > field.size()) break;
+    size_t len = (flags & 0x10) ? (size_t(field[i + 2]) << 8 | field[i + 3]) : field[i + 2];
+    if (i + hl + len > field.size()) break;
+    if (type != 14 && type != 15) out.insert(out.end(), field.begin() + i, field.begin() + i + hl + len);
+    i += hl + len;
+  }
+  return out;
+}
+
+// The path attribute field of an UPDATE body whose lengths the decoder has already checked.
+std::span<const uint8_t> attribute_field(std::span<const uint8_t> body) {
+  if (body.size() < 4) return {};
+  size_t wl = size_t(body[0]) << 8 | body[1];
+  if (2 + wl + 2 > body.size()) return {};
+  size_t al = size_t(body[2 + wl]) << 8 | body[3 + wl];
+  if (4 + wl + al > body.size()) return {};
+  return body.subspan(4 + wl, al);
+}
+
+std::string describe_attrs(const wire::PathAttributes& a) {
+  std::string s = "origin ";
+  s += a.origin == wire::Origin::igp ? "igp" : a.origin == wire::Origin::egp ? "egp" : "incomplete";
+  s += " as-path";
+  for (auto& seg : a.as_path.segments) {
+    bool set = seg.type == wire::SegmentType::as_set;
+    s += set ? " {" : "";
+    for (auto asn : seg.asns) s += " " + std::to_string(asn);
+    s += set ? " }" : "";
+  }
+  if (a.next_hop) s += " next-hop " + a.next_hop->str();
+  if (a.mp_next_hop) s += " next-hop " + a.mp_next_hop->str();
+  if (a.med) s += " med " + std::to_string(*a.med);
+  if (a.local_pref) s += " local-pref " + std::to_string(*a.local_pref);
+  for (auto c : a.communities) s += " community " + std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
+  for (auto& l : a.large_communities)
+    s += " large-community " + std::to_string(l.global_admin) + ":" + std::to_string(l.local1) + ":" +
+         std::to_string(l.local2);
+  return s;
+}
+
+constexpr uint32_t kStale = 0x80000000u;  // high bit of an Adj-RIB-In value: kept as stale (GR helper)
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// One TCP connection: frames incoming messages, queues outgoing bytes. Owned by a Link through a
+// shared_ptr so that completion handlers outlive a Link torn down mid-operation.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using OnMessage = std::function<bool(std::span<const uint8_t> msg)>;  // false: stop reading
+  using OnError = std::function<void(const std::string& why)>;
+
+  explicit Connection(tcp::socket s) : sock_(std::move(s)), close_timer_(sock_.get_executor()) {}
+
+  void start(OnMessage on_msg, OnError on_err) {
+    on_msg_ = std::move(on_msg);
+    on_err_ = std::move(on_err);
+    buf_.resize(kReadChunk * 2);
+    read();
+  }
+  void set_max_length(size_t n) { max_len_ = n; }
+  void send(std::vector<uint8_t> bytes) {
+    if (closed_ || bytes.empty()) return;
+    bytes_sent_ += bytes.size();
+    out_.push_back(std::move(bytes));
+    if (out_.size() == 1) write();
+  }
+  // Lets queued bytes (a NOTIFICATION, withdraws) reach the peer, then closes; bounded.
+  void close_after_flush(std::chrono::milliseconds deadline = 2000ms) {
+    if (closed_) return;
+    stop_reading_ = true;
+    detach();
+    if (out_.empty()) return close_now();
+    flush_then_close_ = true;
+    close_timer_.expires_after(deadline);
+    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->close_now();
+    });
+  }
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    detach();
+    error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    close_timer_.cancel();
+    out_.clear();
+  }
+  // No more callbacks into the owner.
+  void detach() {
+    on_msg_ = nullptr;
+    on_err_ = nullptr;
+  }
+  bool idle() const { return out_.empty(); }
+  tcp::socket& socket() { return sock_; }
+  size_t queued_bytes() const {
+    size_t n = 0;
+    for (auto& b : out_) n += b.size();
+    return n;
+  }
+
+ private:
+  static constexpr size_t kReadChunk = 64 * 1024;
+
+  void read() {
+    if (closed_ || stop_reading_) return;
+    if (buf_.size() - have_ < kReadChunk) buf_.resize(have_ + kReadChunk);
+    sock_.async_read_some(asio::buffer(buf_.data() + have_, buf_.size() - have_),
+                          [self = shared_from_this()](error_code ec, size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(error_code ec, size_t n) {
+    if (closed_ || stop_reading_) return;
+    if (ec) return fail(ec == asio::error::eof ? "connection closed by peer" : ec.message());
+    have_ += n;
+    size_t off = 0;
+    while (!closed_ && !stop_reading_) {
+      auto f = wire::frame_message(std::span<const uint8_t>(buf_.data() + off, have_ - off), max_len_);
+      if (!f) {
+        // Header errors are answered by the owner (BGPHeaderErr); hand it the raw bytes.
+        pending_header_error_ = f.error();
+        if (on_msg_) on_msg_({});
+        return;
+      }
+      if (!f->complete) break;
+      auto msg = std::span<const uint8_t>(buf_.data() + off, f->length);
+      off += f->length;
+      if (!on_msg_ || !on_msg_(msg)) return;
+    }
+    if (off) {
+      std::memmove(buf_.data(), buf_.data() + off, have_ - off);
+      have_ -= off;
+    }
+    // Don't hold a 65 KiB buffer per idle session forever.
+    if (have_ == 0 && buf_.size() > kReadChunk * 4) {
+      buf_.resize(kReadChunk * 2);
+      buf_.shrink_to_fit();
+    }
+    read();
+  }
+
+  void write() {
+    asio::async_write(sock_, asio::buffer(out_.front()), [self = shared_from_this()](error_code ec, size_t) {
+      if (self->closed_) return;
+      if (ec) return self->fail("write: " + ec.message());
+      self->out_.pop_front();
+      if (!self->out_.empty()) return self->write();
+      if (self->flush_then_close_) self->close_now();
+    });
+  }
+
+  void fail(const std::string& why) {
+    auto cb = on_err_;
+    close_now();
+    if (cb) cb(why);
+  }
+
+ public:
+  std::optional<wire::Notification> pending_header_error_;
+  uint64_t bytes_sent_ = 0;
+
+ private:
+  tcp::socket sock_;
+  asio::steady_timer close_timer_;
+  std::vector<uint8_t> buf_;
+  size_t have_ = 0;
+  size_t max_len_ = wire::kMaxMessageLength;
+  std::deque<std::vector<uint8_t>> out_;
+  OnMessage on_msg_;
+  OnError on_err_;
+  bool closed_ = false, stop_reading_ = false, flush_then_close_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+class Speaker::Listener {
+ public:
+  Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), sp_(sp), local_(local) {}
+
+  std::string open(uint16_t port, const std::vector<std::pair<IpAddress, std::string>>& md5) {
+    error_code ec;
+    auto ep = endpoint(local_, port);
+    acc_.open(ep.protocol(), ec);
+    if (!ec) acc_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && local_.is_v6()) acc_.set_option(asio::ip::v6_only(true), ec);
+    // The keys go on the listener before bind: a peer's SYN is checked against them.
+    for (auto& [peer, key] : md5) {
+      if (ec) break;
+      if (peer.family == local_.family) ec = set_md5(acc_.native_handle(), peer, key);
+    }
+    if (!ec) acc_.bind(ep, ec);
+    if (!ec) acc_.listen(64, ec);
+    if (ec) return "listen on " + local_.str() + " port " + std::to_string(port) + ": " + ec.message();
+    accept();
+    return {};
+  }
+  void add_md5(const IpAddress& peer, const std::string& key) {
+    if (peer.family == local_.family && acc_.is_open()) set_md5(acc_.native_handle(), peer, key);
+  }
+  void close() {
+    error_code ec;
+    acc_.close(ec);
+  }
+  const IpAddress& local() const { return local_; }
+
+ private:
+  void accept() {
+    acc_.async_accept([this](error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) sp_.accept(local_, std::move(s));
+      accept();
+    });
+  }
+  tcp::acceptor acc_;
+  Speaker& sp_;
+  IpAddress local_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A neighbour. Holds up to two Links (connection + FSM): the main one and, during a connection
+// collision (RFC 4271 6.8), the peer's incoming one until one of them wins.
+class Speaker::Peer {
+ public:
+  struct Link {
+    Fsm fsm;
+    std::shared_ptr<Connection> conn;
+    std::array<std::unique_ptr<asio::steady_timer>, kTimerCount> timers;
+    std::optional<wire::OpenMessage> peer_open;
+    Initiator initiator = Initiator::Local;
+    std::optional<tcp::socket> connecting;
+    explicit Link(FsmConfig c) : fsm(std::move(c)) {}
+  };
+
+  Peer(Speaker& sp, NeighborConfig cfg) : sp_(sp), cfg_(std::move(cfg)), restart_timer_(sp.io_), stale_timer_(sp.io_) {}
+  ~Peer() { teardown(); }
+
+  const NeighborConfig& cfg() const { return cfg_; }
+
+  void start() {
+    main_ = make_link();
+    if (cfg_.shutdown) {
+      main_->fsm.handle(Event::ManualStop, AdminStop{AdminStop::Kind::Shutdown, {}});
+      return;
+    }
+    run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
+  }
+
+  // An incoming TCP connection from this neighbour.
+  void incoming(tcp::socket s) {
+    if (sp_.shutting_down_ || !main_ || main_->fsm.admin_down()) {
+      spdlog::info("bgp {}: refusing connection: administratively down", cfg_.name);
+      return;
+    }
+    configure_socket(s);
+    State st = main_->fsm.state();
+    if (st == State::Idle || st == State::Connect || st == State::Active) {
+      // Nothing established yet: adopt the peer's connection (and give up our own attempt).
+      if (main_->connecting) {
+        error_code ec;
+        main_->connecting->close(ec);
+        main_->connecting.reset();
+      }
+      if (st == State::Idle) {
+        // Waiting out a restart backoff: the peer calling is a fine reason to start now.
+        main_ = make_link();
+        main_->fsm.handle(Event::ManualStart_with_PassiveTcpEstablishment);
+      }
+      attach(*main_, std::move(s), Initiator::Remote);
+      run(*main_, main_->fsm.handle(Event::TcpConnectionConfirmed));
+      return;
+    }
+    if (st == State::Established || pending_) {
+      // RFC 4271 6.8: a collision with an Established session closes the new connection.
+      auto c = std::make_shared<Connection>(std::move(s));
+      c->send(wire::encode_notification(wire::Notification::make(wire::ErrorCode::cease,
+                                                                 wire::CeaseSubcode::connection_collision_resolution)));
+      c->close_after_flush();
+      return;
+    }
+    pending_ = make_link();
+    pending_->fsm.handle(Event::ManualStart_with_PassiveTcpEstablishment);
+    attach(*pending_, std::move(s), Initiator::Remote);
+    run(*pending_, pending_->fsm.handle(Event::TcpConnectionConfirmed));
+  }
+
+  void set_exports_changed() {
+    if (established()) sync();
+  }
+  void exports_ready() {
+    if (established()) sync();
+  }
+
+  bool established() const { return main_ && main_->fsm.state() == State::Established; }
+
+  void shutdown(const std::string& msg, bool reset) {
+    if (!main_) return;
+    if (pending_) drop_link(pending_);
+    if (established() && !adj_out_.empty()) {
+      // Explicit withdraws first: a router that does not honour the NOTIFICATION promptly still
+      // takes the routes away at once.
+      withdraw_all();
+    }
+    run(*main_, main_->fsm.handle(Event::ManualStop, AdminStop{reset ? AdminStop::Kind::Reset : AdminStop::Kind::Shutdown, msg}));
+  }
+  void enable() {
+    if (!main_) return start();
+    if (main_->fsm.state() != State::Idle) return;
+    run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
+  }
+  // Closing for good (removed from config, or the daemon stops): Cease with the given subcode.
+  void close(wire::CeaseSubcode sub, const std::string& msg) {
+    if (established() && !adj_out_.empty()) withdraw_all();
+    if (main_ && main_->conn && (main_->fsm.state() == State::OpenSent || main_->fsm.state() == State::OpenConfirm ||
+                                 main_->fsm.state() == State::Established)) {
+      main_->conn->send(wire::encode_notification(wire::make_shutdown(sub, msg)));
+    }
+    teardown();
+  }
+  // True while something is still queued for the peer.
+  bool flushing() const {
+    for (auto& c : closing_)
+      if (!c->idle()) return true;
+    return false;
+  }
+
+  NeighborStatus status() const {
+    NeighborStatus s;
+    s.name = cfg_.name;
+    s.description = cfg_.description;
+    s.address = cfg_.address;
+    s.remote_asn = cfg_.remote_asn;
+    if (main_) {
+      s.state = main_->fsm.state();
+      s.admin_down = main_->fsm.admin_down();
+      s.since = main_->fsm.counters().last_state_change;
+      s.transitions = main_->fsm.counters().transitions + transitions_before_;
+      s.established_count = main_->fsm.counters().established + established_before_;
+    }
+    s.prefixes_sent = adj_out_.size();
+    s.prefixes_received = received_;
+    s.prefixes_filtered = filtered_;
+    s.updates_sent = updates_sent_;
+    s.updates_received = updates_received_;
+    s.messages_sent = messages_sent_;
+    s.messages_received = messages_received_;
+    s.last_error = last_error_;
+    s.last_notification = last_notification_;
+    s.last_notification_sent = last_notification_sent_;
+    std::string fam;
+    if (neg_) {
+      if (neg_->families.ipv4_unicast) fam += "ipv4-unicast ";
+      if (neg_->families.ipv6_unicast) fam += "ipv6-unicast ";
+      s.hold_time = neg_->hold_time;
+      s.graceful_restart = cfg_.graceful_restart && neg_->peer_graceful_restart.has_value();
+    } else {
+      if (cfg_.ipv4_unicast) fam += "ipv4-unicast ";
+      if (cfg_.ipv6_unicast) fam += "ipv6-unicast ";
+    }
+    if (!fam.empty()) fam.pop_back();
+    s.families = fam;
+    s.stale_routes = stale_;
+    return s;
+  }
+
+  std::vector<ReceivedRoute> routes(size_t limit) const {
+    std::vector<ReceivedRoute> out;
+    auto add = [&](Prefix p, uint32_t v) {
+      if (out.size() >= limit) return;
+      ReceivedRoute r{p, {}, (v & kStale) != 0};
+      uint32_t id = v & kIdMask;
+      if (id != AttrStore::kNone) {
+        auto raw = attrs_.get(id);
+        r.attributes = describe_raw(raw);
+      }
+      out.push_back(std::move(r));
+    };
+    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) { add(Prefix{IpAddress::v4(a), l}, v); });
+    in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
+      Prefix p;
+      p.addr.family = IpAddress::Family::v6;
+      for (int i = 0; i < 8; ++i) {
+        p.addr.bytes[i] = uint8_t(k.hi >> (56 - 8 * i));
+        p.addr.bytes[8 + i] = uint8_t(k.lo >> (56 - 8 * i));
+      }
+      p.len = k.len;
+      add(p, v);
+    });
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.prefix < b.prefix; });
+    return out;
+  }
+
+ private:
+  std::string describe_raw(std::span<const uint8_t> raw) const {
+    // Decode the stored attributes through the codec: an UPDATE body with no routes.
+    std::vector<uint8_t> body{0, 0, uint8_t(raw.size() >> 8), uint8_t(raw.size())};
+    body.insert(body.end(), raw.begin(), raw.end());
+    auto u = wire::decode_update(body, dctx_);
+    if (!u) return "(undecodable)";
+    return describe_attrs(u->attrs);
+  }
+
+  FsmConfig fsm_config() const {
+    FsmConfig c;
+    c.local_asn = cfg_.local_asn;
+    c.remote_asn = cfg_.remote_asn;
+    c.local_bgp_id = cfg_.router_id;
+    c.hold_time = cfg_.hold_time;
+    c.keepalive = cfg_.keepalive;
+    c.connect_retry = cfg_.connect_retry;
+    c.passive = cfg_.passive;
+    return c;
+  }
+
+  std::unique_ptr<Link> make_link() {
+    auto l = std::make_unique<Link>(fsm_config());
+    for (auto& t : l->timers) t = std::make_unique<asio::steady_timer>(sp_.io_);
+    Link* raw = l.get();
+    l->fsm.set_clock([] { return std::chrono::steady_clock::now(); });
+    l->fsm.set_transition_hook([this, raw](State from, State to, Event cause) {
+      spdlog::info("bgp {}: {} -> {} ({})", cfg_.name, to_string(from), to_string(to), to_string(cause));
+      if (raw == main_.get() && sp_.state_hook_) sp_.state_hook_(cfg_.name, from, to);
+    });
+    return l;
+  }
+
+  void configure_socket(tcp::socket& s) {
+    int fd = s.native_handle();
+    bool v6 = cfg_.address.is_v6();
+    if (auto ec = set_ttl(fd, v6, cfg_.ttl)) spdlog::warn("bgp {}: TTL {}: {}", cfg_.name, cfg_.ttl, ec.message());
+    if (cfg_.min_ttl)
+      if (auto ec = set_min_ttl(fd, v6, cfg_.min_ttl)) spdlog::warn("bgp {}: GTSM: {}", cfg_.name, ec.message());
+    error_code ec;
+    s.set_option(tcp::no_delay(true), ec);
+  }
+
+  void attach(Link& l, tcp::socket s, Initiator who) {
+    l.initiator = who;
+    l.conn = std::make_shared<Connection>(std::move(s));
+    Link* lp = &l;
+    l.conn->start([this, lp](std::span<const uint8_t> msg) { return on_message(*lp, msg); },
+                  [this, lp](const std::string& why) {
+                    last_error_ = why;
+                    spdlog::info("bgp {}: {}", cfg_.name, why);
+                    run(*lp, lp->fsm.handle(Event::TcpConnectionFails));
+                  });
+  }
+
+  void connect(Link& l) {
+    auto ep = endpoint(cfg_.address, cfg_.port);
+    l.connecting.emplace(sp_.io_);
+    tcp::socket& s = *l.connecting;
+    error_code ec;
+    s.open(ep.protocol(), ec);
+    if (!ec && !cfg_.md5_key.empty()) ec = set_md5(s.native_handle(), cfg_.address, cfg_.md5_key);
+    if (!ec && cfg_.local_address) {
+      s.set_option(tcp::socket::reuse_address(true), ec);
+      if (!ec) s.bind(endpoint(*cfg_.local_address, 0), ec);
+    }
+    if (ec) {
+      last_error_ = "connect: " + ec.message();
+      l.connecting.reset();
+      // Report asynchronously: the FSM is in the middle of handling the event that asked for it.
+      asio::post(sp_.io_, [this, lp = &l, alive = alive_] {
+        if (*alive && lp == main_.get()) run(*lp, lp->fsm.handle(Event::TcpConnectionFails));
+      });
+      return;
+    }
+    configure_socket(s);
+    Link* lp = &l;
+    s.async_connect(ep, [this, lp, alive = alive_](error_code ec) {
+      if (!*alive || lp != main_.get() || !lp->connecting) return;
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        last_error_ = "connect: " + ec.message();
+        lp->connecting.reset();
+        run(*lp, lp->fsm.handle(Event::TcpConnectionFails));
+        return;
+      }
+      tcp::socket sock = std::move(*lp->connecting);
+      lp->connecting.reset();
+      attach(*lp, std::move(sock), Initiator::Local);
+      run(*lp, lp->fsm.handle(Event::Tcp_CR_Acked));
+    });
+  }
+
+  wire::OpenMessage local_open() const {
+    wire::Capabilities caps;
+    if (cfg_.ipv4_unicast) caps.multiprotocol.push_back(wire::kIpv4Unicast);
+    if (cfg_.ipv6_unicast) caps.multiprotocol.push_back(wire::kIpv6Unicast);
+    caps.route_refresh = true;
+    caps.enhanced_route_refresh = true;
+    caps.extended_message = cfg_.extended_messages;
+    if (cfg_.graceful_restart) {
+      wire::GracefulRestart gr;
+      gr.flags = sp_.options_.restarting ? wire::GracefulRestart::kRestartState : 0;
+      gr.restart_time = cfg_.restart_time;
+      // The forwarding state an anycast announcer keeps across a restart is the service
+      // itself, which runs on without vaned: say it is preserved so the router keeps our routes.
+      if (cfg_.ipv4_unicast) gr.families.push_back({wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved});
+      if (cfg_.ipv6_unicast) gr.families.push_back({wire::kIpv6Unicast, wire::GracefulRestart::kForwardingPreserved});
+      caps.graceful_restart = gr;
+    }
+    uint16_t hold = uint16_t(std::min<int64_t>(cfg_.hold_time.count(), 65535));
+    return wire::OpenMessage::make(cfg_.local_asn, hold, cfg_.router_id, std::move(caps));
+  }
+
+  // Carries out the FSM's actions in order.
+  void run(Link& l, const Actions& actions) {
+    Link* lp = &l;
+    for (const Action& a : actions) {
+      if (lp != main_.get() && lp != pending_.get()) return;  // the link went away
+      std::visit([&](const auto& act) { exec(*lp, act); }, a);
+    }
+    // A link that fell to Idle while another one lives is finished.
+    if (lp == pending_.get() && lp->fsm.state() == State::Idle) drop_link(pending_);
+  }
+
+  void exec(Link& l, const Connect&) { connect(l); }
+  void exec(Link& l, const DropConnection&) {
+    if (l.connecting) {
+      error_code ec;
+      l.connecting->close(ec);
+      l.connecting.reset();
+    }
+    if (l.conn) {
+      l.conn->close_after_flush();
+      closing_.push_back(l.conn);
+      l.conn.reset();
+    }
+    gc_closing();
+  }
+  void exec(Link& l, const SendOpen&) { send(l, wire::encode_open(local_open())); }
+  void exec(Link& l, const SendKeepalive&) { send(l, wire::encode_keepalive()); }
+  void exec(Link& l, const SendNotification& n) {
+    wire::Notification w{n.code, n.subcode, n.data};
+    last_notification_ = NotificationInfo{n.code, n.subcode, n.data};
+    last_notification_sent_ = true;
+    last_error_ = "sent " + wire::describe(w);
+    spdlog::warn("bgp {}: sending NOTIFICATION {}", cfg_.name, wire::describe(w));
+    send(l, wire::encode_notification(w));
+  }
+  void exec(Link& l, const StartTimer& t) {
+    auto& timer = *l.timers[size_t(t.timer)];
+    timer.expires_after(t.duration);
+    Link* lp = &l;
+    Timer kind = t.timer;
+    timer.async_wait([this, lp, kind, alive = alive_](error_code ec) {
+      if (ec || !*alive) return;
+      if (lp != main_.get() && lp != pending_.get()) return;
+      run(*lp, lp->fsm.handle(expiry_event(kind)));
+    });
+  }
+  void exec(Link& l, const StopTimer& t) { l.timers[size_t(t.timer)]->cancel(); }
+  void exec(Link& l, const SessionEstablished& e) {
+    if (&l == pending_.get()) {
+      // The peer's connection won: it becomes the session.
+      if (main_) {
+        transitions_before_ += main_->fsm.counters().transitions;
+        established_before_ += main_->fsm.counters().established;
+        teardown_link(*main_);
+      }
+      main_ = std::move(pending_);
+    }
+    neg_ = wire::negotiate(local_open(), *l.peer_open);
+    bool ebgp = cfg_.local_asn != cfg_.remote_asn;
+    dctx_ = neg_->decode_context(ebgp);
+    ectx_ = neg_->encode_context(ebgp);
+    l.conn->set_max_length(dctx_.max_message_length());
+    spdlog::info("bgp {}: established with AS{} id {} hold {}s families{}{}{}", cfg_.name, e.peer_asn,
+                 IpAddress::v4(e.peer_bgp_id).str(), e.hold_time.count(),
+                 neg_->families.ipv4_unicast ? " ipv4" : "", neg_->families.ipv6_unicast ? " ipv6" : "",
+                 neg_->peer_graceful_restart ? " graceful-restart" : "");
+    eor_sent_v4_ = eor_sent_v6_ = false;
+    adj_out_.clear();
+    // Routes kept from before a peer restart stay until its End-of-RIB (RFC 4724 helper).
+    sync();
+  }
+  void exec(Link&, const SessionDown& d) {
+    spdlog::info("bgp {}: session down: {}", cfg_.name, to_string(d.reason));
+    if (d.notification && !last_notification_sent_) {
+      last_notification_ = d.notification;
+    }
+    adj_out_.clear();
+    bool keep_stale = cfg_.graceful_restart && neg_ && neg_->peer_graceful_restart &&
+                      (d.reason == DownReason::ConnectionLost || d.reason == DownReason::HoldTimerExpired);
+    if (keep_stale) {
+      mark_stale();
+    } else {
+      clear_adj_in();
+    }
+    neg_.reset();
+  }
+  void exec(Link& l, const ProcessUpdate&) {
+    if (pending_update_) apply_update(l, *pending_update_, pending_body_);
+  }
+  void exec(Link&, const ReleaseResources&) {}
+
+  void send(Link& l, std::vector<uint8_t> bytes) {
+    if (!l.conn) return;
+    ++messages_sent_;
+    l.conn->send(std::move(bytes));
+  }
+
+  bool on_message(Link& l, std::span<const uint8_t> msg) {
+    Link* lp = &l;
+    if (msg.empty()) {  // framing error
+      auto n = *l.conn->pending_header_error_;
+      last_error_ = "received a bad message header: " + wire::describe(n);
+      run(l, l.fsm.handle(Event::BGPHeaderErr, NotificationInfo{n.code, n.subcode, n.data}));
+      return false;
+    }
+    ++messages_received_;
+    auto type = wire::MessageType(msg[18]);
+    wire::DecodeContext ctx = dctx_;
+    if (type != wire::MessageType::update) ctx = wire::DecodeContext{};
+    auto m = wire::decode_message(msg, ctx);
+    if (!m) {
+      const auto& n = m.error();
+      last_error_ = "received a malformed message: " + wire::describe(n);
+      spdlog::warn("bgp {}: malformed {}: {} ({})", cfg_.name, int(type), wire::describe(n), hexdump(msg));
+      Event ev = type == wire::MessageType::open     ? Event::BGPOpenMsgErr
+                 : type == wire::MessageType::update ? Event::UpdateMsgErr
+                                                     : Event::BGPHeaderErr;
+      run(l, l.fsm.handle(ev, NotificationInfo{n.code, n.subcode, n.data}));
+      return false;
+    }
+    if (auto* o = std::get_if<wire::OpenMessage>(&*m)) {
+      l.peer_open = *o;
+      PeerOpen po{o->version, o->asn(), o->hold_time, o->bgp_id, o->caps.four_byte_as.has_value()};
+      run(l, l.fsm.handle(Event::BGPOpen, po));
+      if (lp == main_.get() || lp == pending_.get()) resolve_collision_if_any(*lp);
+    } else if (std::holds_alternative<wire::Keepalive>(*m)) {
+      run(l, l.fsm.handle(Event::KeepAliveMsg));
+    } else if (auto* u = std::get_if<wire::Update>(&*m)) {
+      ++updates_received_;
+      pending_update_ = u;
+      pending_body_ = msg.subspan(wire::kHeaderLength);
+      run(l, l.fsm.handle(Event::UpdateMsg));
+      pending_update_ = nullptr;
+    } else if (auto* n = std::get_if<wire::Notification>(&*m)) {
+      last_notification_ = NotificationInfo{n->code, n->subcode, n->data};
+      last_notification_sent_ = false;
+      last_error_ = "received " + wire::describe(*n);
+      spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, wire::describe(*n));
+      bool ver = n->code == uint8_t(wire::ErrorCode::open) && n->subcode == uint8_t(wire::OpenSubcode::unsupported_version);
+      run(l, l.fsm.handle(ver ? Event::NotifMsgVerErr : Event::NotifMsg, NotificationInfo{n->code, n->subcode, n->data}));
+      return false;
+    } else if (auto* rr = std::get_if<wire::RouteRefresh>(&*m)) {
+      if (lp == main_.get() && established() && rr->subtype == uint8_t(wire::RouteRefreshSubtype::request))
+        refresh(rr->afi_safi);
+    }
+    // Stop reading on a link that was dropped while handling the message.
+    return (lp == main_.get() || lp == pending_.get()) && lp->conn != nullptr;
+  }
+
+  void resolve_collision_if_any(Link& l) {
+    if (!pending_ || !main_) return;
+    Link& other = (&l == main_.get()) ? *pending_ : *main_;
+    if (l.fsm.state() != State::OpenConfirm) return;
+    auto r = resolve_collision(cfg_.router_id, l.peer_open ? l.peer_open->bgp_id : 0, other.fsm.state(),
+                               other.initiator, cfg_.local_asn, cfg_.remote_asn);
+    if (r == CollisionResult::NoCollision) return;
+    Link* loser = r == CollisionResult::KeepExisting ? &l : &other;
+    spdlog::info("bgp {}: connection collision: keeping the connection {} by {}", cfg_.name,
+                 r == CollisionResult::KeepExisting ? "already open" : "just opened",
+                 (loser == &l ? other : l).initiator == Initiator::Local ? "us" : "the peer");
+    if (loser == pending_.get()) {
+      run(*pending_, pending_->fsm.handle(Event::OpenCollisionDump));
+      if (pending_) drop_link(pending_);
+    } else {
+      // The main link loses: the pending one takes its place.
+      auto old = std::move(main_);
+      main_ = std::move(pending_);
+      old->fsm.handle(Event::OpenCollisionDump);
+      if (old->conn) {
+        old->conn->send(wire::encode_notification(
+            wire::Notification::make(wire::ErrorCode::cease, wire::CeaseSubcode::connection_collision_resolution)));
+      }
+      teardown_link(*old);
+    }
+  }
+
+  void drop_link(std::unique_ptr<Link>& l) {
+    if (!l) return;
+    teardown_link(*l);
+    l.reset();
+  }
+
+  void teardown_link(Link& l) {
+    for (auto& t : l.timers) t->cancel();
+    if (l.connecting) {
+      error_code ec;
+      l.connecting->close(ec);
+      l.connecting.reset();
+    }
+    if (l.conn) {
+      l.conn->close_after_flush();
+      closing_.push_back(l.conn);
+      l.conn.reset();
+    }
+  }
+
+  void teardown() {
+    *alive_ = false;
+    alive_ = std::make_shared<bool>(true);
+    if (pending_) drop_link(pending_);
+    if (main_) drop_link(main_);
+    restart_timer_.cancel();
+    stale_timer_.cancel();
+  }
+
+  void gc_closing() {
+    std::erase_if(closing_, [](auto& c) { return c->idle(); });
+  }
+
+  // ---- Adj-RIB-In ----
+  void apply_update(Link& l, const wire::Update& u, std::span<const uint8_t> body) {
+    for (auto& issue : u.issues)
+      spdlog::warn("bgp {}: UPDATE attribute {}: {} ({})", cfg_.name, int(issue.type), wire::to_string(issue.reason),
+                   wire::to_string(issue.action));
+    u.for_each_withdrawn([&](const wire::WirePrefix& p) { remove_route(p); });
+    uint32_t attr = AttrStore::kNone;
+    bool any = false;
+    u.for_each_announced([&](const wire::WirePrefix& p) {
+      if (!accept(p)) {
+        ++filtered_;
+        return;
+      }
+      if (cfg_.keep_routes && !any) {
+        auto field = attrs_without_mp(attribute_field(body));
+        attr = attrs_.intern(field);
+      }
+      any = true;
+      add_route(p, attr);
+    });
+    if (attr != AttrStore::kNone) attrs_.unref(attr);  // add_route took its own references
+    if (u.end_of_rib) end_of_rib(*u.end_of_rib);
+    check_max_prefixes(l);
+  }
+
+  bool accept(const wire::WirePrefix& p) const {
+    if (cfg_.import_filter.empty()) return true;
+    Prefix pp = p.to_prefix();
+    for (auto& f : cfg_.import_filter)
+      if (f.matches(pp)) return true;
+    return false;
+  }
+
+  static V6Table::Key key6(const wire::WirePrefix& p) {
+    V6Table::Key k;
+    for (int i = 0; i < 8; ++i) {
+      k.hi = k.hi << 8 | p.addr[i];
+      k.lo = k.lo << 8 | p.addr[8 + i];
+    }
+    k.len = p.len;
+    return k;
+  }
+  static uint32_t v4(const wire::WirePrefix& p) {
+    return uint32_t(p.addr[0]) << 24 | uint32_t(p.addr[1]) << 16 | uint32_t(p.addr[2]) << 8 | p.addr[3];
+  }
+
+  void add_route(const wire::WirePrefix& p, uint32_t attr) {
+    attrs_.ref(attr);
+    uint32_t old = p.is_v4() ? in4_.put(v4(p), p.len, attr | kLive) : in6_.put(key6(p), attr | kLive);
+    if (old == 0) {
+      ++received_;
+    } else {
+      if (old & kStale) --stale_;
+      attrs_.unref(old & kIdMask);
+    }
+  }
+  void remove_route(const wire::WirePrefix& p) {
+    uint32_t old = p.is_v4() ? in4_.erase(v4(p), p.len) : in6_.erase(key6(p));
+    if (old == 0) return;
+    --received_;
+    if (old & kStale) --stale_;
+    attrs_.unref(old & kIdMask);
+  }
+  void clear_adj_in() {
+    in4_.clear();
+    in6_.clear();
+    attrs_ = AttrStore();
+    received_ = stale_ = 0;
+    stale_timer_.cancel();
+  }
+  // GR helper: keep the routes, flagged, until the peer's End-of-RIB or the stale timer.
+  void mark_stale() {
+    std::vector<std::pair<uint32_t, uint8_t>> v4s;
+    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t) { v4s.emplace_back(a, l); });
+    for (auto& [a, l] : v4s) in4_.put(a, l, in4_.get(a, l) | kStale);
+    std::vector<V6Table::Key> v6s;
+    in6_.for_each([&](const V6Table::Key& k, uint32_t) { v6s.push_back(k); });
+    for (auto& k : v6s) in6_.put(k, in6_.get(k) | kStale);
+    stale_ = received_;
+    spdlog::info("bgp {}: peer restarting: keeping {} route(s) as stale for up to {}s", cfg_.name, stale_,
+                 cfg_.stale_time.count());
+    stale_timer_.expires_after(cfg_.stale_time);
+    stale_timer_.async_wait([this, alive = alive_](error_code ec) {
+      if (!ec && *alive) sweep_stale();
+    });
+  }
+  void sweep_stale() {
+    if (!stale_) return;
+    std::vector<std::pair<uint32_t, uint8_t>> v4s;
+    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) {
+      if (v & kStale) v4s.emplace_back(a, l);
+    });
+    for (auto& [a, l] : v4s) remove_route(wire::WirePrefix::v4(a, l));
+    std::vector<V6Table::Key> v6s;
+    in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
+      if (v & kStale) v6s.push_back(k);
+    });
+    for (auto& k : v6s) {
+      uint32_t old = in6_.erase(k);
+      --received_;
+      --stale_;
+      attrs_.unref(old & kIdMask);
+    }
+    spdlog::info("bgp {}: stale routes removed", cfg_.name);
+  }
+  void end_of_rib(wire::AfiSafi) {
+    // Simplification: one sweep on the first End-of-RIB covers both families; a peer that sends
+    // IPv4 and IPv6 sends their End-of-RIBs back to back.
+    sweep_stale();
+    stale_timer_.cancel();
+  }
+
+  void check_max_prefixes(Link& l) {
+    if (!cfg_.max_prefixes || received_ <= cfg_.max_prefixes) {
+      max_warned_ = false;
+      return;
+    }
+    if (!cfg_.max_prefixes_stop) {
+      if (!max_warned_) spdlog::warn("bgp {}: {} prefixes exceed the limit of {}", cfg_.name, received_, cfg_.max_prefixes);
+      max_warned_ = true;
+      return;
+    }
+    spdlog::warn("bgp {}: {} prefixes exceed the limit of {}: closing the session", cfg_.name, received_, cfg_.max_prefixes);
+    auto n = wire::make_max_prefixes(wire::kIpv4Unicast, cfg_.max_prefixes);
+    run(l, l.fsm.handle(Event::AutomaticStop, NotificationInfo{n.code, n.subcode, n.data}));
+    // RFC 4486: stay down until the operator (or the configured restart time) brings it back.
+    if (main_) run(*main_, main_->fsm.handle(Event::ManualStop, AdminStop{AdminStop::Kind::Shutdown, {}}));
+    if (cfg_.max_prefixes_restart.count() > 0) {
+      restart_timer_.expires_after(cfg_.max_prefixes_restart);
+      restart_timer_.async_wait([this, alive = alive_](error_code ec) {
+        if (!ec && *alive) enable();
+      });
+    }
+  }
+
+  // ---- Adj-RIB-Out ----
+  std::optional<wire::PathAttributes> attributes_for(const Prefix& p, const ExportAttrs& e) const {
+    wire::PathAttributes a;
+    a.origin = wire::Origin::igp;
+    bool ebgp = cfg_.local_asn != cfg_.remote_asn;
+    unsigned copies = (ebgp ? 1 : 0) + e.prepend;
+    if (copies) a.as_path.prepend(cfg_.local_asn, copies);
+    if (!ebgp) a.local_pref = 100;
+    a.med = e.med;
+    a.communities = e.communities;
+    for (auto& l : e.large) a.large_communities.push_back({l[0], l[1], l[2]});
+    for (auto x : e.extended) a.ext_communities.push_back({x});
+    if (p.addr.is_v4()) {
+      if (cfg_.next_hop) a.next_hop = cfg_.next_hop;
+      else if (local_ && local_->is_v4()) a.next_hop = local_;
+      else return std::nullopt;
+    } else {
+      if (cfg_.next_hop6) a.mp_next_hop = cfg_.next_hop6;
+      else if (local_ && local_->is_v6() && !local_->is_link_local()) a.mp_next_hop = local_;
+      else return std::nullopt;
+    }
+    a.canonicalize();
+    return a;
+  }
+
+ public:
+  void sync() {
+    if (!established() || !neg_) return;
+    local_ = local_endpoint();
+    std::map<wire::PathAttributes, std::vector<wire::WirePrefix>> announce;
+    std::vector<wire::WirePrefix> withdraw;
+    std::map<Prefix, wire::PathAttributes> next;
+    if (sp_.exports_ready_) {
+      for (auto& [p, e] : sp_.exports_) {
+        bool fam = p.addr.is_v4() ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast;
+        if (!fam) continue;
+        auto a = attributes_for(p, e);
+        if (!a) {
+          if (!nh_warned_.count(p)) spdlog::warn("bgp {}: no next hop for {}: not announced", cfg_.name, p.str());
+          nh_warned_.insert(p);
+          continue;
+        }
+        auto it = adj_out_.find(p);
+        if (it == adj_out_.end() || it->second != *a) announce[*a].push_back(*wire::WirePrefix::from(p));
+        next.emplace(p, std::move(*a));
+      }
+    }
+    for (auto& [p, a] : adj_out_)
+      if (!next.count(p)) withdraw.push_back(*wire::WirePrefix::from(p));
+    std::vector<uint8_t> out;
+    size_t msgs = 0;
+    if (!withdraw.empty()) {
+      auto r = wire::encode_withdraw(withdraw, ectx_, out);
+      if (r) msgs += *r;
+    }
+    for (auto& [a, ps] : announce) {
+      auto r = wire::encode_announce(a, ps, ectx_, out);
+      if (!r) {
+        spdlog::error("bgp {}: cannot encode {} prefixes: error {}", cfg_.name, ps.size(), int(r.error()));
+        for (auto& p : ps) next.erase(p.to_prefix());
+        continue;
+      }
+      msgs += *r;
+    }
+    if (sp_.exports_ready_) {
+      if (!eor_sent_v4_ && neg_->families.ipv4_unicast) {
+        wire::encode_end_of_rib(wire::kIpv4Unicast, out);
+        eor_sent_v4_ = true;
+        ++msgs;
+      }
+      if (!eor_sent_v6_ && neg_->families.ipv6_unicast) {
+        wire::encode_end_of_rib(wire::kIpv6Unicast, out);
+        eor_sent_v6_ = true;
+        ++msgs;
+      }
+    }
+    adj_out_ = std::move(next);
+    if (!msgs) return;
+    if (!announce.empty() || !withdraw.empty())
+      spdlog::info("bgp {}: sent {} UPDATE(s): {} announced, {} withdrawn", cfg_.name, msgs,
+                   [&] { size_t n = 0; for (auto& [a, ps] : announce) n += ps.size(); return n; }(), withdraw.size());
+    updates_sent_ += msgs;
+    messages_sent_ += msgs;
+    main_->conn->send(std::move(out));
+    run(*main_, main_->fsm.update_sent());
+  }
+
+ private:
+  void withdraw_all() {
+    std::vector<wire::WirePrefix> w;
+    for (auto& [p, a] : adj_out_) w.push_back(*wire::WirePrefix::from(p));
+    std::vector<uint8_t> out;
+    if (auto r = wire::encode_withdraw(w, ectx_, out); r && main_ && main_->conn) {
+      updates_sent_ += *r;
+      messages_sent_ += *r;
+      main_->conn->send(std::move(out));
+      spdlog::info("bgp {}: withdrew {} prefix(es)", cfg_.name, w.size());
+    }
+    adj_out_.clear();
+  }
+
+  void refresh(wire::AfiSafi fam) {
+    bool enhanced = neg_ && neg_->enhanced_route_refresh;
+    std::vector<uint8_t> out;
+    if (enhanced) {
+      auto b = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::begin)});
+      out.insert(out.end(), b.begin(), b.end());
+    }
+    std::map<wire::PathAttributes, std::vector<wire::WirePrefix>> groups;
+    for (auto& [p, a] : adj_out_) {
+      bool v4 = p.addr.is_v4();
+      if ((fam == wire::kIpv4Unicast && v4) || (fam == wire::kIpv6Unicast && !v4))
+        groups[a].push_back(*wire::WirePrefix::from(p));
+    }
+    for (auto& [a, ps] : groups) (void)wire::encode_announce(a, ps, ectx_, out);
+    if (enhanced) {
+      auto e = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::end)});
+      out.insert(out.end(), e.begin(), e.end());
+    }
+    spdlog::info("bgp {}: route refresh for afi {} safi {}: re-sent {} prefix(es)", cfg_.name, fam.afi, int(fam.safi),
+                 [&] { size_t n = 0; for (auto& [a, ps] : groups) n += ps.size(); return n; }());
+    if (main_ && main_->conn) main_->conn->send(std::move(out));
+  }
+
+  std::optional<IpAddress> local_endpoint() const {
+    if (!main_ || !main_->conn) return std::nullopt;
+    error_code ec;
+    auto ep = main_->conn->socket().local_endpoint(ec);
+    if (ec) return std::nullopt;
+    return address_of(ep.address());
+  }
+
+  // Set in every stored value, so that a count-only route (attribute id kNone) is still non-zero:
+  // the tables use 0 for "absent".
+  static constexpr uint32_t kLive = 0x40000000u;
+  static constexpr uint32_t kIdMask = ~(kStale | kLive);
+
+  Speaker& sp_;
+  NeighborConfig cfg_;
+  std::unique_ptr<Link> main_, pending_;
+  std::vector<std::shared_ptr<Connection>> closing_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  asio::steady_timer restart_timer_, stale_timer_;
+  std::optional<wire::Negotiated> neg_;
+  wire::DecodeContext dctx_;
+  wire::EncodeContext ectx_;
+  std::optional<IpAddress> local_;
+  std::map<Prefix, wire::PathAttributes> adj_out_;
+  std::set<Prefix> nh_warned_;
+  bool eor_sent_v4_ = false, eor_sent_v6_ = false;
+  // Adj-RIB-In. The value is kLive | the attribute id (kNone when only counting) | kStale.
+  AttrStore attrs_;
+  V4Table in4_;
+  V6Table in6_;
+  uint64_t received_ = 0, filtered_ = 0, stale_ = 0;
+  bool max_warned_ = false;
+  const wire::Update* pending_update_ = nullptr;
+  std::span<const uint8_t> pending_body_;
+  uint64_t updates_sent_ = 0, updates_received_ = 0, messages_sent_ = 0, messages_received_ = 0;
+  uint64_t transitions_before_ = 0, established_before_ = 0;
+  std::string last_error_;
+  std::optional<NotificationInfo> last_notification_;
+  bool last_notification_sent_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+Speaker::Speaker(asio::io_context& io, SpeakerOptions options) : io_(io), options_(std::move(options)) {}
+
+Speaker::~Speaker() {
+  for (auto& l : listeners_) l->close();
+}
+
+std::vector<std::string> Speaker::start() {
+  std::vector<std::string> errors;
+  if (options_.listen_port == 0) return errors;
+  std::set<IpAddress> addrs(options_.listen.begin(), options_.listen.end());
+  for (auto& a : addrs) {
+    std::vector<std::pair<IpAddress, std::string>> keys;
+    for (auto& [n, p] : peers_)
+      if (!p->cfg().md5_key.empty()) keys.emplace_back(p->cfg().address, p->cfg().md5_key);
+    auto l = std::make_unique<Listener>(io_, *this, a);
+    if (auto e = l->open(options_.listen_port, keys); !e.empty()) {
+      errors.push_back(e);
+      continue;
+    }
+    spdlog::info("bgp: listening on {} port {}", a.str(), options_.listen_port);
+    listeners_.push_back(std::move(l));
+  }
+  return errors;
+}
+
+void Speaker::accept(const IpAddress& local, tcp::socket s) {
+  error_code ec;
+  auto remote = s.remote_endpoint(ec);
+  if (ec) return;
+  IpAddress from = address_of(remote.address());
+  for (auto& [n, p] : peers_) {
+    if (p->cfg().address == from) {
+      spdlog::debug("bgp {}: incoming connection on {}", n, local.str());
+      p->incoming(std::move(s));
+      return;
+    }
+  }
+  // Not a configured neighbour: close without a word, as routers do.
+  spdlog::info("bgp: refusing connection from unconfigured {}", from.str());
+}
+
+void Speaker::add_neighbor(NeighborConfig cfg) {
+  std::string name = cfg.name;
+  if (!cfg.md5_key.empty())
+    for (auto& l : listeners_) l->add_md5(cfg.address, cfg.md5_key);
+  auto p = std::make_unique<Peer>(*this, std::move(cfg));
+  Peer* raw = p.get();
+  peers_[name] = std::move(p);
+  raw->start();
+}
+
+void Speaker::remove_neighbor(const std::string& name) {
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return;
+  it->second->close(wire::CeaseSubcode::peer_deconfigured, "neighbor removed from the configuration");
+  // Keep the peer object until its NOTIFICATION has gone out.
+  auto p = std::shared_ptr<Peer>(std::move(it->second));
+  peers_.erase(it);
+  auto t = std::make_shared<asio::steady_timer>(io_, 2s);
+  t->async_wait([p, t](error_code) {});
+}
+
+void Speaker::update_neighbor(NeighborConfig cfg) {
+  auto it = peers_.find(cfg.name);
+  if (it == peers_.end()) return add_neighbor(std::move(cfg));
+  if (it->second->cfg() == cfg) return;
+  spdlog::info("bgp {}: configuration changed: restarting the session", cfg.name);
+  remove_neighbor(cfg.name);
+  add_neighbor(std::move(cfg));
+}
+
+bool Speaker::has_neighbor(const std::string& name) const { return peers_.count(name) > 0; }
+
+void Speaker::set_exports(ExportSet exports) {
+  if (exports == exports_) return;
+  exports_ = std::move(exports);
+  sync_all();
+}
+
+void Speaker::set_exports_ready() {
+  if (exports_ready_) return;
+  exports_ready_ = true;
+  sync_all();
+}
+
+void Speaker::sync_all() {
+  if (shutting_down_) return;
+  for (auto& [n, p] : peers_) p->set_exports_changed();
+}
+
+bool Speaker::neighbor_shutdown(const std::string& name, const std::string& message) {
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return false;
+  it->second->shutdown(message, false);
+  return true;
+}
+
+bool Speaker::neighbor_enable(const std::string& name) {
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return false;
+  it->second->enable();
+  return true;
+}
+
+bool Speaker::neighbor_reset(const std::string& name, const std::string& message) {
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return false;
+  it->second->shutdown(message, true);
+  return true;
+}
+
+void Speaker::shutdown(const std::string& message, std::chrono::milliseconds deadline, std::function<void()> done) {
+  shutting_down_ = true;
+  for (auto& l : listeners_) l->close();
+  for (auto& [n, p] : peers_) p->shutdown(message, false);
+  // Poll until every NOTIFICATION and withdraw has been written, bounded by the deadline.
+  auto t = std::make_shared<asio::steady_timer>(io_);
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, t, until, poll, done] {
+    bool busy = false;
+    for (auto& [n, p] : peers_) busy |= p->flushing();
+    if (!busy || std::chrono::steady_clock::now() >= until) {
+      done();
+      *poll = nullptr;  // break the cycle
+      return;
+    }
+    t->expires_after(10ms);
+    t->async_wait([poll](error_code) {
+      if (*poll) (*poll)();
+    });
+  };
+  asio::post(io_, [poll] { (*poll)(); });
+}
+
+std::vector<NeighborStatus> Speaker::status() const {
+  std::vector<NeighborStatus> out;
+  for (auto& [n, p] : peers_) out.push_back(p->status());
+  return out;
+}
+
+std::vector<ReceivedRoute> Speaker::received_routes(const std::string& neighbor, size_t limit) const {
+  auto it = peers_.find(neighbor);
+  if (it == peers_.end()) return {};
+  return it->second->routes(limit);
+}
+
+// ---------------------------------------------------------------------------------------------
+NeighborConfig neighbor_config(const config::Loaded& loaded, const config::Neighbor& n) {
+  const auto& node = loaded.proto.node();
+  NeighborConfig c;
+  c.name = n.name();
+  c.description = n.description();
+  c.address = *IpAddress::parse(n.address());
+  c.port = uint16_t(n.has_port() ? n.port() : 179);
+  if (!n.local_address().empty()) c.local_address = IpAddress::parse(n.local_address());
+  else if (c.address.is_v4() && !node.address().empty()) c.local_address = IpAddress::parse(node.address());
+  else if (c.address.is_v6() && !node.address6().empty()) c.local_address = IpAddress::parse(node.address6());
+  c.local_asn = n.has_local_asn() ? n.local_asn() : node.asn();
+  c.remote_asn = n.remote_asn();
+  c.router_id = IpAddress::parse(node.router_id())->v4_host_order();
+  c.hold_time = std::chrono::seconds(n.has_hold_time_s() ? n.hold_time_s() : config::kDefaultHoldTime);
+  if (n.has_keepalive_s()) c.keepalive = std::chrono::seconds(n.keepalive_s());
+  c.connect_retry = std::chrono::seconds(n.has_connect_retry_s() ? n.connect_retry_s() : config::kDefaultConnectRetry);
+  c.passive = n.passive();
+  bool ebgp = c.local_asn != c.remote_asn;
+  if (n.ttl_security()) {
+    int hops = n.multihop_ttl() ? int(n.multihop_ttl()) : 1;
+    c.ttl = 255;
+    c.min_ttl = 255 - hops + 1;
+  } else {
+    c.ttl = n.multihop_ttl() ? int(n.multihop_ttl()) : (ebgp ? 1 : 255);
+  }
+  if (auto it = loaded.md5_keys.find(n.name()); it != loaded.md5_keys.end()) c.md5_key = it->second;
+  if (n.families_size() == 0) {
+    c.ipv4_unicast = c.address.is_v4();
+    c.ipv6_unicast = c.address.is_v6();
+  } else {
+    c.ipv4_unicast = c.ipv6_unicast = false;
+    for (int f : n.families()) {
+      if (f == config::IPV4_UNICAST) c.ipv4_unicast = true;
+      if (f == config::IPV6_UNICAST) c.ipv6_unicast = true;
+    }
+  }
+  if (n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled())) {
+    c.graceful_restart = true;
+    if (n.graceful_restart().restart_time_s()) c.restart_time = uint16_t(n.graceful_restart().restart_time_s());
+    if (n.graceful_restart().stale_time_s()) c.stale_time = std::chrono::seconds(n.graceful_restart().stale_time_s());
+  }
+  c.max_prefixes = n.max_prefixes().limit();
+  c.max_prefixes_stop = n.max_prefixes().action() != config::WARN;
+  c.max_prefixes_restart = std::chrono::seconds(n.max_prefixes().restart_s());
+  c.keep_routes = n.keep_received_routes();
+  for (auto& s : n.import_prefix()) {
+    auto r = config::parse_prefix_range(s);
+    if (!r) continue;
+    c.import_filter.push_back({*Prefix::parse(r->prefix), r->ge, r->le});
+  }
+  c.shutdown = n.shutdown();
+  c.extended_messages = !n.has_extended_messages() || n.extended_messages();
+  if (!n.next_hop().empty()) c.next_hop = IpAddress::parse(n.next_hop());
+  else if (!node.address().empty()) c.next_hop = IpAddress::parse(node.address());
+  if (!n.next_hop6().empty()) c.next_hop6 = IpAddress::parse(n.next_hop6());
+  else if (!node.address6().empty()) c.next_hop6 = IpAddress::parse(node.address6());
+  return c;
+}
+
+}  // namespace vane::bgp

@@ -1,0 +1,165 @@
+#pragma once
+// The BGP speaker: every neighbour's sessions, what each was sent (Adj-RIB-Out) and what each
+// sent us (Adj-RIB-In), on the daemon's io_context. The wire codec (bgp/wire) and the FSM
+// (bgp/fsm.h) are pure; this is the thin Asio layer that carries out what they decide.
+//
+// Only the ExportSet given by the daemon is ever announced: nothing received is re-advertised.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bgp/export.h"
+#include "bgp/fsm.h"
+#include "common/ip.h"
+#include "config/config.h"
+
+namespace vane::bgp {
+
+struct PrefixFilter {
+  Prefix prefix;
+  uint8_t ge = 0, le = 0;
+  bool matches(const Prefix& p) const { return prefix.contains(p) && p.len >= ge && p.len <= le; }
+  bool operator==(const PrefixFilter&) const = default;
+};
+
+struct NeighborConfig {
+  std::string name;
+  std::string description;
+  IpAddress address;
+  uint16_t port = 179;
+  std::optional<IpAddress> local_address;
+  uint32_t local_asn = 0;
+  uint32_t remote_asn = 0;
+  uint32_t router_id = 0;  // host order
+  std::chrono::seconds hold_time{90};
+  std::optional<std::chrono::seconds> keepalive;
+  std::chrono::seconds connect_retry{5};
+  bool passive = false;
+  int ttl = 1;           // outgoing TTL / hop limit
+  int min_ttl = 0;       // GTSM; 0: off
+  std::string md5_key;   // empty: no MD5
+  bool ipv4_unicast = true;
+  bool ipv6_unicast = false;
+  bool graceful_restart = false;
+  uint16_t restart_time = 120;
+  std::chrono::seconds stale_time{360};
+  uint32_t max_prefixes = 0;  // 0: no limit
+  bool max_prefixes_stop = true;
+  std::chrono::seconds max_prefixes_restart{0};
+  bool keep_routes = false;
+  std::vector<PrefixFilter> import_filter;
+  bool shutdown = false;
+  bool extended_messages = true;
+  std::optional<IpAddress> next_hop;   // IPv4 routes
+  std::optional<IpAddress> next_hop6;  // IPv6 routes
+
+  bool operator==(const NeighborConfig&) const = default;
+};
+
+// Resolves a validated config's neighbour against its node (defaults, key, families).
+NeighborConfig neighbor_config(const config::Loaded& cfg, const config::Neighbor& n);
+
+struct SpeakerOptions {
+  // Addresses to accept sessions on; each must belong to a configured neighbour's side.
+  std::vector<IpAddress> listen;
+  uint16_t listen_port = 179;
+  // Set when this process follows a crash of an earlier one (RFC 4724 Restart State bit).
+  bool restarting = false;
+};
+
+struct ReceivedRoute {
+  Prefix prefix;
+  std::string attributes;  // human-readable
+  bool stale = false;
+};
+
+struct NeighborStatus {
+  std::string name, description;
+  IpAddress address;
+  uint32_t remote_asn = 0;
+  State state = State::Idle;
+  bool admin_down = false;
+  std::chrono::steady_clock::time_point since{};
+  uint64_t prefixes_sent = 0;      // currently announced to this neighbour
+  uint64_t prefixes_received = 0;  // currently held from it (accepted by the filter)
+  uint64_t prefixes_filtered = 0;  // received and refused by the import filter
+  uint64_t updates_sent = 0, updates_received = 0;
+  uint64_t messages_sent = 0, messages_received = 0;
+  uint64_t established_count = 0, transitions = 0;
+  std::string last_error;
+  std::optional<NotificationInfo> last_notification;
+  bool last_notification_sent = false;
+  std::string families;
+  uint16_t hold_time = 0;  // negotiated
+  bool graceful_restart = false;  // negotiated both ways
+  uint64_t stale_routes = 0;
+};
+
+class Speaker {
+ public:
+  Speaker(boost::asio::io_context& io, SpeakerOptions options);
+  ~Speaker();
+  Speaker(const Speaker&) = delete;
+  Speaker& operator=(const Speaker&) = delete;
+
+  // Starts listeners; errors (e.g. address in use) are returned, nothing is thrown.
+  std::vector<std::string> start();
+
+  void add_neighbor(NeighborConfig cfg);
+  // Closes the session with Cease / Peer De-configured.
+  void remove_neighbor(const std::string& name);
+  // Applies a changed config: a change of session parameters resets the session, a change of
+  // nothing that the session negotiated keeps it up.
+  void update_neighbor(NeighborConfig cfg);
+  bool has_neighbor(const std::string& name) const;
+
+  // What should be announced now. Diffs against each neighbour's Adj-RIB-Out and sends only the
+  // difference, packed by attribute set.
+  void set_exports(ExportSet exports);
+  // The first complete ExportSet is in: End-of-RIB may follow it (graceful restart waits for this
+  // so that the router never drops routes that are about to be re-announced).
+  void set_exports_ready();
+  const ExportSet& exports() const { return exports_; }
+
+  // Operator commands; false when no such neighbour.
+  bool neighbor_shutdown(const std::string& name, const std::string& message);
+  bool neighbor_enable(const std::string& name);
+  bool neighbor_reset(const std::string& name, const std::string& message);
+
+  // Withdraws everything, closes every session with Cease / Administrative Shutdown and calls
+  // done once the NOTIFICATIONs are flushed (or after `deadline`).
+  void shutdown(const std::string& message, std::chrono::milliseconds deadline, std::function<void()> done);
+
+  std::vector<NeighborStatus> status() const;
+  std::vector<ReceivedRoute> received_routes(const std::string& neighbor, size_t limit) const;
+  // Called on every session state change (for logs and metrics).
+  void on_state_change(std::function<void(const std::string& neighbor, State from, State to)> f) {
+    state_hook_ = std::move(f);
+  }
+
+  class Peer;
+
+ private:
+  friend class Peer;
+  class Listener;
+  void accept(const IpAddress& local, boost::asio::ip::tcp::socket socket);
+  void sync_all();
+
+  boost::asio::io_context& io_;
+  SpeakerOptions options_;
+  std::map<std::string, std::unique_ptr<Peer>> peers_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  ExportSet exports_;
+  bool exports_ready_ = false;
+  bool shutting_down_ = false;
+  std::function<void(const std::string&, State, State)> state_hook_;
+};
+
+}  // namespace vane::bgp
