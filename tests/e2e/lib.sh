@@ -42,7 +42,7 @@ cleanup() {
     log "logs kept in $RUN"
     for f in "$RUN"/*.log; do [[ -f $f ]] && { echo "---- $f (tail)"; tail -n 40 "$f"; }; done >&2
   else
-    rm -rf "$RUN"
+    [[ -n ${E2E_KEEP:-} ]] && log "run folder kept: $RUN" || rm -rf "$RUN"
   fi
   exit $rc
 }

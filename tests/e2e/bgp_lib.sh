@@ -1,0 +1,73 @@
+# Topology and config helpers for BGP end-to-end tests; source after lib.sh.
+#
+# One router namespace R with a bridge br0 (192.0.2.1/24, 2001:db8::1/64) and N server
+# namespaces S[i] whose eth0 (192.0.2.1i/24, 2001:db8::1i/64) is a port of that bridge.
+
+bgp_topology() {  # bgp_topology N
+  local n=$1 i
+  ns_add R r
+  ip -n "$R" link add br0 type bridge
+  ip -n "$R" addr add 192.0.2.1/24 dev br0
+  ip -n "$R" addr add 2001:db8::1/64 dev br0 nodad
+  ip -n "$R" link set br0 up
+  ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  S=()
+  for ((i = 1; i <= n; i++)); do
+    local s
+    ns_add s "s$i"
+    S[i]=$s
+    ip link add eth0 netns "$s" type veth peer name "r-s$i" netns "$R"
+    ip -n "$R" link set "r-s$i" master br0 up
+    ip -n "$s" addr add "192.0.2.1$i/24" dev eth0
+    ip -n "$s" addr add "2001:db8::1$i/64" dev eth0 nodad
+    ip -n "$s" link set eth0 up
+  done
+}
+
+# vaned_conf I ASN BODY...: writes $RUN/s$I.conf with the node block, the given body (neighbors,
+# services) and the site; prints its path.
+vaned_conf() {
+  local i=$1 asn=$2; shift 2
+  local f="$RUN/s$i.conf"
+  {
+    cat <<CONF
+node {
+  name: "s$i"
+  router_id: "192.0.2.1$i"
+  asn: $asn
+  address: "192.0.2.1$i"
+  address6: "2001:db8::1$i"
+  interface: "eth0"
+}
+site {
+  server { name: "s1" address: "192.0.2.11" }
+  server { name: "s2" address: "192.0.2.12" }
+  server { name: "s3" address: "192.0.2.13" }
+}
+control { socket: "$RUN/s$i.sock" }
+CONF
+    printf '%s\n' "$@"
+  } >"$f"
+  echo "$f"
+}
+
+key_file() {  # key_file NAME SECRET -> path, mode 0600
+  printf '%s\n' "$2" >"$RUN/$1.key"
+  chmod 600 "$RUN/$1.key"
+  echo "$RUN/$1.key"
+}
+
+kernel_nexthops() {  # kernel_nexthops NS PREFIX: the next hops of the kernel route, sorted
+  ip -n "$1" route show "$2" 2>/dev/null | grep -o 'via [0-9a-f.:]*' | awk '{print $2}' | sort | tr '\n' ' '
+  ip -n "$1" -6 route show "$2" 2>/dev/null | grep -o 'via [0-9a-f.:]*' | awk '{print $2}' | sort | tr '\n' ' '
+}
+
+# vaned_stop PID: SIGTERM and wait (bounded); sets STOP_RC
+vaned_stop() {
+  local pid=$1 i
+  kill -TERM "$pid"
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$pid" 2>/dev/null && fail "vaned $pid did not exit within 5 s of SIGTERM"
+  STOP_RC=0
+  wait "$pid" || STOP_RC=$?
+}
