@@ -326,9 +326,13 @@ class Speaker::Peer {
         main_->connecting.reset();
       }
       if (st == State::Idle) {
-        // Waiting out a restart backoff: the peer calling is a fine reason to start now.
-        main_ = make_link();
-        main_->fsm.handle(Event::ManualStart_with_PassiveTcpEstablishment);
+        // Between automatic restarts: take the peer's call only if the backoff allows a start
+        // now, so a router that keeps calling cannot defeat the damping.
+        run(*main_, main_->fsm.handle(Event::AutomaticStart_with_PassiveTcpEstablishment));
+        if (main_->fsm.state() == State::Idle) {
+          spdlog::debug("bgp {}: refusing connection during restart backoff", cfg_.name);
+          return;
+        }
       }
       attach(*main_, std::move(s), Initiator::Remote);
       run(*main_, main_->fsm.handle(Event::TcpConnectionConfirmed));
@@ -428,18 +432,9 @@ class Speaker::Peer {
   }
 
   std::vector<ReceivedRoute> routes(size_t limit) const {
-    std::vector<ReceivedRoute> out;
-    auto add = [&](Prefix p, uint32_t v) {
-      if (out.size() >= limit) return;
-      ReceivedRoute r{p, {}, (v & kStale) != 0};
-      uint32_t id = v & kIdMask;
-      if (id != AttrStore::kNone) {
-        auto raw = attrs_.get(id);
-        r.attributes = describe_raw(raw);
-      }
-      out.push_back(std::move(r));
-    };
-    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) { add(Prefix{IpAddress::v4(a), l}, v); });
+    std::vector<std::pair<Prefix, uint32_t>> all;
+    all.reserve(received_);
+    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) { all.emplace_back(Prefix{IpAddress::v4(a), l}, v); });
     in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
       Prefix p;
       p.addr.family = IpAddress::Family::v6;
@@ -448,9 +443,17 @@ class Speaker::Peer {
         p.addr.bytes[8 + i] = uint8_t(k.lo >> (56 - 8 * i));
       }
       p.len = k.len;
-      add(p, v);
+      all.emplace_back(p, v);
     });
-    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.prefix < b.prefix; });
+    size_t n = std::min(limit, all.size());
+    std::partial_sort(all.begin(), all.begin() + n, all.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<ReceivedRoute> out;
+    for (size_t i = 0; i < n; ++i) {
+      auto [p, v] = all[i];
+      ReceivedRoute r{p, {}, (v & kStale) != 0};
+      if (uint32_t id = v & kIdMask; id != AttrStore::kNone) r.attributes = describe_raw(attrs_.get(id));
+      out.push_back(std::move(r));
+    }
     return out;
   }
 
