@@ -43,6 +43,8 @@ struct vane_vip_key {
 #define VANE_VIP_F_HASH_NO_PORTS (1u << 0) /* hash on (src, dst, proto) only */
 #define VANE_VIP_F_SINGLE_HOP (1u << 1)    /* no second hop: stateless service, first hop serves */
 #define VANE_VIP_F_DISABLED (1u << 2)      /* known but not steered: XDP_PASS */
+#define VANE_VIP_F_FRAG_ONLY (1u << 3)     /* port-0 entry the loader adds so fragments (no ports)
+					    * find the address's table; ignored for whole packets */
 
 struct vane_vip_value {
 	__u32 table_id;    /* index into vane_table_ctl / the bucket regions */
@@ -180,6 +182,9 @@ struct vane_glb_hdr {
 #define VANE_ENCAP4_OVERHEAD (20 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 4)   /* 44 */
 #define VANE_ENCAP6_OVERHEAD (40 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 16)  /* 88 */
 
+/* Smallest fabric MTU the loader accepts: IPv6's 1280 plus the largest overhead. */
+#define VANE_MIN_MTU (1280 + VANE_ENCAP6_OVERHEAD)
+
 /* UDP source ports vane uses for GUE: [VANE_GUE_SPORT_MIN, VANE_GUE_SPORT_MIN + 16384) */
 #define VANE_GUE_SPORT_MIN 49152
 
@@ -218,5 +223,15 @@ static inline __u32 vane_hash_final(__u32 h, __u32 len_bytes)
 }
 
 #define VANE_HASH_WORDS 10
+
+static inline __u32 vane_hash_words(const __u32 *w, __u32 seed)
+{
+	__u32 h = seed;
+	int i;
+
+	for (i = 0; i < VANE_HASH_WORDS; i++)
+		h = vane_hash_step(h, w[i]);
+	return vane_hash_final(h, VANE_HASH_WORDS * 4);
+}
 
 #endif /* VANE_ABI_H */

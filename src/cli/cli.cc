@@ -1,1 +1,133 @@
-namespace vane::cli {}
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <ostream>
+
+#include "cli/render.h"
+
+#ifndef VANE_VERSION
+#define VANE_VERSION "unknown"
+#endif
+
+namespace vane::cli {
+
+namespace {
+
+constexpr const char* kDefaultSocket = "/run/vane/vaned.sock";
+
+}  // namespace
+
+int exit_code(const CallResult& result) {
+  if (!result) {
+    return result.error().kind == control::ClientError::Kind::unreachable ? kExitUnreachable : kExitDaemonError;
+  }
+  return result->error().empty() ? kExitOk : kExitDaemonError;
+}
+
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, Transport transport) {
+  CLI::App app{"vanectl: query and steer a running vaned", "vanectl"};
+  // Global options may follow the command (`vanectl show routes -o json`).
+  app.fallthrough();
+  app.require_subcommand(1);
+
+  std::string socket = kDefaultSocket;
+  std::string output = "text";
+  double timeout_s = 30;
+  app.add_option("-s,--socket", socket, "control socket of vaned")->envname("VANE_SOCKET")->capture_default_str();
+  app.add_option("-o,--output", output, "output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("-t,--timeout", timeout_s, "seconds to wait for the daemon's answer")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+
+  control::Request req;
+  bool detail = false;
+
+  auto* show = app.add_subcommand("show", "show the daemon's state");
+  show->require_subcommand(1);
+  std::string neighbor_filter, route_filter, service_filter, health_filter;
+  show->add_subcommand("neighbors", "BGP sessions")
+      ->callback([&] {
+        req.mutable_show_neighbors()->set_name(neighbor_filter);
+        detail = !neighbor_filter.empty();
+      })
+      ->add_option("name", neighbor_filter, "only this neighbor, in detail");
+  show->add_subcommand("routes", "announced prefixes, their attributes and why")
+      ->callback([&] { req.mutable_show_routes()->set_prefix(route_filter); })
+      ->add_option("prefix", route_filter, "only this prefix");
+  show->add_subcommand("services", "services, health and drain state")
+      ->callback([&] { req.mutable_show_services()->set_name(service_filter); })
+      ->add_option("service", service_filter, "only this service");
+  show->add_subcommand("health", "health checks: last result, latency, verdict")
+      ->callback([&] { req.mutable_show_health()->set_service(health_filter); })
+      ->add_option("service", health_filter, "only this service's checks");
+  show->add_subcommand("site", "servers of the site and the forwarding table")->callback([&] {
+    req.mutable_show_site();
+  });
+  show->add_subcommand("forwarding", "data-path counters per VIP and reason")->callback([&] {
+    req.mutable_show_forwarding();
+  });
+
+  std::string drain_service, undrain_service;
+  app.add_subcommand("drain", "withdraw a service (default: all) gracefully")
+      ->callback([&] { req.mutable_drain()->set_service(drain_service); })
+      ->add_option("service", drain_service, "service name; omitted: every service");
+  app.add_subcommand("undrain", "undo a drain")
+      ->callback([&] { req.mutable_undrain()->set_service(undrain_service); })
+      ->add_option("service", undrain_service, "service name; omitted: every service");
+  app.add_subcommand("reload", "re-read and apply the config file")->callback([&] { req.mutable_reload(); });
+
+  std::string nb_name, nb_action, nb_message;
+  auto* nb = app.add_subcommand("neighbor", "shut down, enable or reset a BGP session");
+  nb->add_option("name", nb_name, "neighbor name")->required();
+  nb->add_option("action", nb_action, "shutdown, enable or reset")
+      ->required()
+      ->check(CLI::IsMember({"shutdown", "enable", "reset"}));
+  nb->add_option("-m,--message", nb_message, "shutdown communication sent to the router (RFC 8203)")
+      ->check([](const std::string& s) { return s.size() > 255 ? std::string("at most 255 bytes") : std::string(); });
+  nb->callback([&] {
+    auto* a = req.mutable_neighbor_action();
+    a->set_name(nb_name);
+    a->set_message(nb_message);
+    a->set_action(nb_action == "shutdown" ? control::NeighborAction::ACTION_SHUTDOWN
+                  : nb_action == "enable" ? control::NeighborAction::ACTION_ENABLE
+                                          : control::NeighborAction::ACTION_RESET);
+  });
+
+  bool want_version = false;
+  app.add_subcommand("version", "print vanectl's version")->callback([&] { want_version = true; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e, out, err);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (want_version) {
+    out << "vanectl " << VANE_VERSION << " (control protocol " << control::kProtocolMajor << "."
+        << control::kProtocolMinor << ")\n";
+    return kExitOk;
+  }
+
+  control::ClientOptions opts;
+  opts.socket_path = socket;
+  opts.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(timeout_s * 1000)));
+  const CallResult result = transport ? transport(opts, req) : control::call(opts, req);
+  const int rc = exit_code(result);
+  if (!result) {
+    err << "vanectl: " << result.error().message << "\n";
+    return rc;
+  }
+  if (output == "json") {
+    out << render_json(*result);
+    if (!result->error().empty()) err << render_error(*result);
+  } else if (!result->error().empty()) {
+    err << render_error(*result);
+  } else {
+    out << render_text(*result, detail);
+  }
+  return rc;
+}
+
+}  // namespace vane::cli

@@ -53,6 +53,9 @@ struct DecodeContext {
   bool extended_message = false;  // RFC 8654: we advertised it, so the peer may send 65535
   AfiSafiSet families{true, true};
   bool is_ebgp = true;  // LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST handling (RFC 7606 7.5, 7.9, 7.10)
+  // Non-zero on an EBGP session: routes whose AS_PATH does not start with this AS are
+  // treat-as-withdraw (RFC 4271 6.3, RFC 7606 7.2). Left 0 for route servers, which do not prepend.
+  uint32_t peer_as = 0;
   size_t max_message_length() const {
     return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength;
   }

@@ -44,7 +44,20 @@ uint8_t expected_flags(uint8_t type) {
   }
 }
 
-uint32_t be32(Bytes b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; }
+// An ASN of asn_size (2 or 4) bytes.
+bool read_asn(Reader& r, size_t asn_size, uint32_t& asn) {
+  if (asn_size == 4) return r.u32(asn);
+  uint16_t a = 0;
+  if (!r.u16(a)) return false;
+  asn = a;
+  return true;
+}
+
+// Exactly one big-endian u32 and nothing else.
+bool only_u32(Bytes v, uint32_t& x) {
+  Reader r(v);
+  return r.u32(x) && r.empty();
+}
 
 // RFC 7606 7.2: unknown segment type, zero-length segment, overrun or underrun make it malformed.
 bool parse_as_path(Bytes v, size_t asn_size, AsPath& out, bool& has_zero) {
@@ -53,12 +66,11 @@ bool parse_as_path(Bytes v, size_t asn_size, AsPath& out, bool& has_zero) {
     uint8_t type = 0, count = 0;
     if (!r.u8(type) || !r.u8(count)) return false;
     if (type < uint8_t(SegmentType::as_set) || type > uint8_t(SegmentType::confed_set) || count == 0) return false;
-    Bytes asns;
-    if (!r.bytes(size_t(count) * asn_size, asns)) return false;
     AsSegment seg{SegmentType(type), {}};
     seg.asns.reserve(count);
-    for (size_t i = 0; i < asns.size(); i += asn_size) {
-      const uint32_t asn = asn_size == 4 ? be32(asns.subspan(i, 4)) : uint32_t(asns[i] << 8 | asns[i + 1]);
+    for (unsigned i = 0; i < count; ++i) {
+      uint32_t asn = 0;
+      if (!read_asn(r, asn_size, asn)) return false;
       if (asn == 0) has_zero = true;
       seg.asns.push_back(asn);
     }
@@ -95,6 +107,9 @@ struct Decoder {
   Result mp_reach(Bytes v, Bytes raw);
   Result mp_unreach(Bytes v, Bytes raw);
   void as4_merge();
+  bool as_path_malformed() const {
+    return std::any_of(u.issues.begin(), u.issues.end(), [](const auto& i) { return i.type == attr::kAsPath; });
+  }
 };
 
 Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
@@ -157,18 +172,17 @@ Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
       break;
     }
     case attr::kNextHop:
-      if (v.size() != 4)
-        withdraw(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
-      else
-        u.attrs.next_hop = IpAddress::v4(be32(v));
-      break;
     case attr::kMed:
-    case attr::kLocalPref:
-      if (v.size() != 4)
+    case attr::kLocalPref: {
+      uint32_t x = 0;
+      if (!only_u32(v, x))
         withdraw(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
+      else if (type == attr::kNextHop)
+        u.attrs.next_hop = IpAddress::v4(x);
       else
-        (type == attr::kMed ? u.attrs.med : u.attrs.local_pref) = be32(v);
+        (type == attr::kMed ? u.attrs.med : u.attrs.local_pref) = x;
       break;
+    }
     case attr::kAtomicAggregate:
       if (!v.empty())
         discard(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
@@ -176,13 +190,12 @@ Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
         u.attrs.atomic_aggregate = true;
       break;
     case attr::kAggregator: {
-      if (v.size() != asn_size + 4) {
+      Reader r(v);
+      Aggregator a;
+      if (!read_asn(r, asn_size, a.asn) || !r.u32(a.address) || !r.empty()) {
         discard(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
         break;
       }
-      Aggregator a;
-      a.asn = asn_size == 4 ? be32(v) : uint32_t(v[0] << 8 | v[1]);
-      a.address = be32(v.subspan(asn_size));
       if (a.asn == 0)
         discard(type, IssueReason::as_zero, UpdateSubcode::optional_attribute_error, raw);
       else
@@ -190,34 +203,33 @@ Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
       break;
     }
     case attr::kCommunities:
-      if (v.empty() || v.size() % 4) {
-        withdraw(type, IssueReason::bad_length, UpdateSubcode::optional_attribute_error, raw);
-        break;
-      }
-      u.attrs.communities.reserve(v.size() / 4);
-      for (size_t i = 0; i < v.size(); i += 4) u.attrs.communities.push_back(be32(v.subspan(i)));
-      break;
     case attr::kExtendedCommunities:
-      if (v.empty() || v.size() % 8) {
+    case attr::kLargeCommunities: {
+      // RFC 7606 section 7 and RFC 8092 6: anything but a non-zero multiple of the item size.
+      const size_t item = type == attr::kCommunities ? 4 : type == attr::kExtendedCommunities ? 8 : 12;
+      if (v.empty() || v.size() % item) {
         withdraw(type, IssueReason::bad_length, UpdateSubcode::optional_attribute_error, raw);
         break;
       }
-      u.attrs.ext_communities.reserve(v.size() / 8);
-      for (size_t i = 0; i < v.size(); i += 8)
-        u.attrs.ext_communities.push_back({uint64_t(be32(v.subspan(i))) << 32 | be32(v.subspan(i + 4))});
-      break;
-    case attr::kLargeCommunities:
-      if (v.empty() || v.size() % 12) {
-        withdraw(type, IssueReason::bad_length, UpdateSubcode::optional_attribute_error, raw);
-        break;
+      Reader r(v);
+      uint32_t a = 0, b = 0, c = 0;
+      if (type == attr::kCommunities) {
+        u.attrs.communities.reserve(v.size() / item);
+        while (r.u32(a)) u.attrs.communities.push_back(a);
+      } else if (type == attr::kExtendedCommunities) {
+        u.attrs.ext_communities.reserve(v.size() / item);
+        while (r.u32(a) && r.u32(b)) u.attrs.ext_communities.push_back({uint64_t(a) << 32 | b});
+      } else {
+        u.attrs.large_communities.reserve(v.size() / item);
+        while (r.u32(a) && r.u32(b) && r.u32(c)) u.attrs.large_communities.push_back({a, b, c});
       }
-      u.attrs.large_communities.reserve(v.size() / 12);
-      for (size_t i = 0; i < v.size(); i += 12)
-        u.attrs.large_communities.push_back({be32(v.subspan(i)), be32(v.subspan(i + 4)), be32(v.subspan(i + 8))});
       break;
-    case attr::kOriginatorId:  // only validated: this speaker is not a route reflector
-      if (v.size() != 4) withdraw(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
+    }
+    case attr::kOriginatorId: {  // only validated: this speaker is not a route reflector
+      uint32_t id = 0;
+      if (!only_u32(v, id)) withdraw(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
       break;
+    }
     case attr::kClusterList:
       if (v.empty() || v.size() % 4)
         withdraw(type, IssueReason::bad_length, UpdateSubcode::attribute_length_error, raw);
@@ -242,15 +254,17 @@ Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
       as4_path = std::move(p);
       break;
     }
-    case attr::kAs4Aggregator:
-      if (v.size() != 8) {
+    case attr::kAs4Aggregator: {
+      Reader r(v);
+      Aggregator a;
+      if (!r.u32(a.asn) || !r.u32(a.address) || !r.empty())
         discard(type, IssueReason::bad_length, UpdateSubcode::optional_attribute_error, raw);
-      } else if (be32(v) == 0) {
+      else if (a.asn == 0)
         discard(type, IssueReason::as_zero, UpdateSubcode::optional_attribute_error, raw);
-      } else {
-        as4_aggregator = Aggregator{be32(v), be32(v.subspan(4))};
-      }
+      else
+        as4_aggregator = a;
       break;
+    }
     case attr::kMpReachNlri:
       return mp_reach(v, raw);
     case attr::kMpUnreachNlri:
@@ -321,10 +335,8 @@ void Decoder::as4_merge() {
     if (u.attrs.aggregator->asn != kAsTrans) return;  // AS4_* come from a confused speaker: ignore both
     u.attrs.aggregator = as4_aggregator;
   }
-  const bool as_path_ok = seen[attr::kAsPath] && !std::any_of(u.issues.begin(), u.issues.end(), [](const auto& i) {
-    return i.type == attr::kAsPath;
-  });
-  if (as4_path && as_path_ok) u.attrs.as_path = merge_as4_path(u.attrs.as_path, *as4_path);
+  if (as4_path && seen[attr::kAsPath] && !as_path_malformed())
+    u.attrs.as_path = merge_as4_path(u.attrs.as_path, *as4_path);
 }
 
 }  // namespace
@@ -386,6 +398,10 @@ Expected<Update, Notification> decode_update(Bytes body, const DecodeContext& ct
       if (d.seen[type] || (type == attr::kNextHop && u.nlri.empty())) continue;
       d.withdraw(type, IssueReason::missing_well_known, UpdateSubcode::missing_well_known_attribute, {});
     }
+    const auto& segs = u.attrs.as_path.segments;
+    if (ctx.is_ebgp && ctx.peer_as != 0 && d.seen[attr::kAsPath] && !d.as_path_malformed() &&
+        (segs.empty() || segs[0].type != SegmentType::as_sequence || segs[0].asns[0] != ctx.peer_as))
+      d.withdraw(attr::kAsPath, IssueReason::first_as_not_peer, UpdateSubcode::malformed_as_path, {});
   } else if (d.other_than_unreach && u.disposition == Disposition::treat_as_withdraw) {
     // RFC 7606 5.2: attributes but no reachable NLRI means the NLRI may have been misparsed.
     for (const auto& i : u.issues)
@@ -425,6 +441,7 @@ std::string_view to_string(IssueReason r) {
     case IssueReason::as4_from_four_byte_peer: return "AS4 attribute from a four-byte AS peer";
     case IssueReason::confed_in_as4_path: return "confederation segments in AS4_PATH";
     case IssueReason::family_not_negotiated: return "address family not negotiated";
+    case IssueReason::first_as_not_peer: return "AS path does not start with the peer's AS";
   }
   return "?";
 }

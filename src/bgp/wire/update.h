@@ -36,6 +36,7 @@ enum class IssueReason : uint8_t {
   as4_from_four_byte_peer,  // AS4_PATH/AS4_AGGREGATOR between four-byte speakers (RFC 6793 4.1)
   confed_in_as4_path,     // confederation segments removed from AS4_PATH (RFC 6793 6)
   family_not_negotiated,  // NLRI of an AFI/SAFI not negotiated or not implemented: ignored
+  first_as_not_peer,      // an EBGP peer's path does not start with its AS (DecodeContext::peer_as)
 };
 
 struct AttributeIssue {

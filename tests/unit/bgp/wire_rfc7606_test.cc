@@ -3,6 +3,7 @@
 // attribute.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "bgp/wire/hex.h"
@@ -21,14 +22,16 @@ std::vector<uint8_t> H(const std::string& s) {
 // An UPDATE body from its three parts, lengths filled in.
 std::vector<uint8_t> B(const std::string& attrs, const std::string& nlri = "18 cb0071",
                        const std::string& withdrawn = "") {
-  auto w = H(withdrawn), a = H(attrs), n = H(nlri);
-  std::vector<uint8_t> b;
-  Writer out(b);
-  out.u16(uint16_t(w.size()));
-  out.bytes(w);
-  out.u16(uint16_t(a.size()));
-  out.bytes(a);
-  out.bytes(n);
+  const auto w = H(withdrawn), a = H(attrs), n = H(nlri);
+  // Sized up front: g++ 12 at -O3 warns falsely about growing a vector by inserts here.
+  std::vector<uint8_t> b(4 + w.size() + a.size() + n.size());
+  b[0] = uint8_t(w.size() >> 8);
+  b[1] = uint8_t(w.size());
+  std::copy(w.begin(), w.end(), b.begin() + 2);
+  b[2 + w.size()] = uint8_t(a.size() >> 8);
+  b[3 + w.size()] = uint8_t(a.size());
+  std::copy(a.begin(), a.end(), b.begin() + 4 + long(w.size()));
+  std::copy(n.begin(), n.end(), b.begin() + 4 + long(w.size() + a.size()));
   return b;
 }
 
@@ -119,6 +122,23 @@ TEST(WireRfc7606, MalformedAsPathIsTreatAsWithdraw) {
 TEST(WireRfc7606, AsZeroInPathIsTreatAsWithdraw) {
   auto b = B(kOrigin + "40 02 0a 02 02 0000fde9 00000000 " + kNextHop);
   expect_withdraw(ok(b), attr::kAsPath, IssueReason::as_zero);
+}
+
+TEST(WireRfc7606, ExternalPeerPathMustStartWithThePeerAsWhenAsked) {
+  DecodeContext ctx;
+  ctx.peer_as = 65001;
+  auto good = B(kBase);
+  EXPECT_EQ(ok(good, ctx).disposition, Disposition::normal);
+  auto other = B(kOrigin + "40 02 06 02 01 0000fdea " + kNextHop);
+  expect_withdraw(ok(other, ctx), attr::kAsPath, IssueReason::first_as_not_peer);
+  auto empty = B(kOrigin + "40 02 00 " + kNextHop);
+  expect_withdraw(ok(empty, ctx), attr::kAsPath, IssueReason::first_as_not_peer);
+  auto set_first = B(kOrigin + "40 02 06 01 01 0000fde9 " + kNextHop);
+  expect_withdraw(ok(set_first, ctx), attr::kAsPath, IssueReason::first_as_not_peer);
+  EXPECT_EQ(ok(other).disposition, Disposition::normal);  // not asked: a route server's path
+  auto internal = ctx;
+  internal.is_ebgp = false;
+  EXPECT_EQ(ok(empty, internal).disposition, Disposition::normal);
 }
 
 TEST(WireRfc7606, TwoByteAsPathIsReadWithTwoByteContext) {

@@ -1,0 +1,139 @@
+// ns per packet of vane's XDP programs, measured by the kernel through BPF_PROG_TEST_RUN with
+// repeat = 1, called N times (a program that rewrites the frame would see its own output again
+// with repeat > 1). The kernel's duration brackets the program run only, so the trivial xdp_pass
+// line is the floor (timer reads included). XDP_TX/REDIRECT verdicts are returned, not
+// transmitted, so this is the program's own cost. Needs root; runs in the BPF tests' namespace
+// (tests/bpf/world.h), so fib and socket lookups are real.
+//   xdp_bench [iterations]     e.g. sudo build-xdp/bench/xdp_bench 20000 > bench/xdp-results.txt
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "packet.h"
+#include "world.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "xdp_pass.skel.h"
+#pragma GCC diagnostic pop
+
+using namespace vane::test;
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+Bytes frame(uint16_t et, const Bytes& l3) { return eth(kSelfMac, kRouterMac, et, l3); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint32_t iterations = argc > 1 ? uint32_t(std::strtoul(argv[1], nullptr, 10)) : 20000;
+  if (iterations < 10) iterations = 10;
+  std::string skip;
+  World* w = world(&skip);
+  if (!w) {
+    std::fprintf(stderr, "skipped: %s\n", skip.c_str());
+    return 77;
+  }
+  if (!w->error.empty()) {
+    std::fprintf(stderr, "setup failed: %s\n", w->error.c_str());
+    return 1;
+  }
+  xdp_pass* floor = xdp_pass__open_and_load();
+  if (!floor) {
+    std::fprintf(stderr, "cannot load xdp_pass\n");
+    return 1;
+  }
+  const char* c4 = "198.51.100.7";
+  const char* c6 = "2001:db8:200::7";
+  auto gue_in = [](const Bytes& inner) {
+    return frame(kEthIp, ipv4({.src = "192.0.2.2", .dst = "192.0.2.1", .proto = kUdp},
+                              udp(50001, kGuePort,
+                                  gue({.ctype = 4, .next_hop = 1, .hops = {addr("192.0.2.1"), addr("192.0.2.3")}}, inner))));
+  };
+  struct Case {
+    const char* name;
+    int fd;
+    Bytes pkt;
+    int verdict;
+  };
+  int fwd = w->fwd->prog_fd(), rdr = w->rdr->prog_fd();
+  std::vector<Case> cases = {
+      {"floor: xdp_pass (trivial program)", bpf_program__fd(floor->progs.xdp_pass),
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_PASS},
+      {"non-VIP IPv4 TCP: pass", fwd, frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.99"}, tcp(40000, 80, kAck, 64))),
+       XDP_PASS},
+      {"VIP IPv4 TCP, first hop is this server: pass", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kAck, 64))), XDP_PASS},
+      {"VIP IPv4 TCP SYN: GUE encap + fib + TX", fwd, frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))),
+       XDP_TX},
+      {"VIP IPv4 TCP ACK: GUE encap + fib + TX", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
+      {"VIP IPv6 TCP ACK: GUE encap + fib + TX", fwd,
+       frame(kEthIp6, ipv6({.src = c6, .dst = "2001:db8:100::10", .proto = kTcp}, tcp(40001, 443, kAck, 64))), XDP_TX},
+      {"VIP IPv4 UDP: GUE encap + fib + TX", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10", .proto = kUdp}, udp(5353, 53, zeros(64)))), XDP_TX},
+      {"redirector (combined prog): SYN decap + deliver", fwd,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_PASS},
+      {"redirector (combined prog): ACK, no socket -> 2nd hop", fwd,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
+      {"redirector (standalone): SYN decap + deliver", rdr,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_PASS},
+      {"redirector (standalone): ACK, no socket -> 2nd hop", rdr,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
+  };
+
+  utsname u{};
+  uname(&u);
+  double load[3] = {};
+  getloadavg(load, 3);
+  std::printf("# vane xdp_bench: ns/packet, BPF_PROG_TEST_RUN repeat=1 x %u calls per case\n", iterations);
+  std::printf("# kernel %s, %s, %ld CPUs online, load average %.2f\n", u.release, cpu_model().c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+  std::printf("# command: build-xdp/bench/xdp_bench %u (as root)\n", iterations);
+  std::printf("%-56s %8s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90");
+  int rc = 0;
+  for (const auto& c : cases) {
+    std::vector<uint32_t> ns;
+    int verdict = -1;
+    for (uint32_t i = 0; i < iterations; ++i) {
+      uint32_t d = 0;
+      auto r = run_xdp(c.fd, c.pkt, w->veth0, 1, &d);
+      if (!r) {
+        std::fprintf(stderr, "%s: %s\n", c.name, r.error().c_str());
+        return 1;
+      }
+      verdict = r->verdict;
+      ns.push_back(d);
+    }
+    std::sort(ns.begin(), ns.end());
+    const char* names[] = {"ABORTED", "DROP", "PASS", "TX", "REDIRECT"};
+    std::printf("%-56s %8s %7u %7u %7u\n", c.name, verdict >= 0 && verdict <= 4 ? names[verdict] : "?",
+                ns[ns.size() / 2], ns[ns.size() / 10], ns[ns.size() * 9 / 10]);
+    if (verdict != c.verdict) {
+      std::fprintf(stderr, "%s: unexpected verdict %d\n", c.name, verdict);
+      rc = 1;
+    }
+  }
+  xdp_pass__destroy(floor);
+  return rc;
+}

@@ -1,0 +1,367 @@
+#include "xdp/loader.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "vane_abi.h"
+
+// Generated skeletons: an embedded ELF as one long string literal.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "forwarder.skel.h"
+#include "redirector.skel.h"
+#pragma GCC diagnostic pop
+
+namespace vane::xdp {
+namespace {
+
+std::string errtext(const std::string& what, int err) {
+  if (err < 0) err = -err;
+  return what + ": " + std::strerror(err);
+}
+
+constexpr const char* kMapNames[] = {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats"};
+
+}  // namespace
+
+std::string_view reason_name(unsigned reason) {
+  static constexpr const char* names[VANE_R_COUNT] = {
+      "passed",         "local",          "forwarded",  "too_big",        "no_table",
+      "malformed",      "errors",         "decap_syn",  "decap_local",    "decap_last_hop",
+      "decap_other",    "redirected",     "gue_malformed", "fib_pass"};
+  return reason < VANE_R_COUNT ? names[reason] : "unknown";
+}
+
+// Either skeleton, seen through the generic libbpf object.
+struct Loader::Skel {
+  forwarder* fwd = nullptr;
+  redirector* rdr = nullptr;
+  bpf_object* obj = nullptr;
+  bpf_program* prog = nullptr;
+  vane_config* cfg = nullptr;
+  ~Skel() {
+    if (fwd) forwarder__destroy(fwd);
+    if (rdr) redirector__destroy(rdr);
+  }
+  bpf_map* map(std::string_view name) const {
+    return bpf_object__find_map_by_name(obj, std::string(name).c_str());
+  }
+};
+
+Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
+  const Config& c = options.config;
+  if (!c.self_v4 && !c.self_v6) return std::unexpected("config: no address of this server (v4 or v6)");
+  if (c.self_v4 && !c.self_v4->is_v4()) return std::unexpected("config: self_v4 is not an IPv4 address");
+  if (c.self_v6 && !c.self_v6->is_v6()) return std::unexpected("config: self_v6 is not an IPv6 address");
+  if (c.self_index >= VANE_MAX_SERVERS) return std::unexpected("config: self_index out of range");
+  if (c.gue_port == 0) return std::unexpected("config: gue_port must not be 0");
+  if (c.mtu < VANE_MIN_MTU)
+    return std::unexpected("config: mtu " + std::to_string(c.mtu) + " below " + std::to_string(VANE_MIN_MTU));
+  if (c.table_slots == 0 || c.table_slots > VANE_MAX_TABLES || c.max_buckets == 0 ||
+      uint64_t(c.table_slots) * 2 * c.max_buckets > (1u << 27))
+    return std::unexpected("config: table_slots x 2 x max_buckets out of range");
+
+  std::unique_ptr<Loader> self(new Loader());
+  self->options_ = options;
+  self->skel_ = std::make_unique<Skel>();
+  Skel& s = *self->skel_;
+  if (options.program == Program::forwarder) {
+    s.fwd = forwarder__open();
+    if (!s.fwd) return std::unexpected(errtext("open forwarder skeleton", errno));
+    s.obj = s.fwd->obj;
+    s.prog = s.fwd->progs.vane_xdp;
+    s.cfg = &s.fwd->rodata->vane_cfg;
+  } else {
+    s.rdr = redirector__open();
+    if (!s.rdr) return std::unexpected(errtext("open redirector skeleton", errno));
+    s.obj = s.rdr->obj;
+    s.prog = s.rdr->progs.vane_redirect;
+    s.cfg = &s.rdr->rodata->vane_cfg;
+  }
+
+  vane_config cfg{};
+  cfg.self_index = c.self_index;
+  if (c.self_v4) {
+    cfg.flags |= VANE_CFG_F_V4;
+    std::memcpy(&cfg.self_addr4, c.self_v4->bytes.data(), 4);
+  }
+  if (c.self_v6) {
+    cfg.flags |= VANE_CFG_F_V6;
+    std::memcpy(cfg.self_addr6, c.self_v6->bytes.data(), 16);
+  }
+  cfg.hash_seed = c.hash_seed;
+  cfg.gue_port = htons(c.gue_port);
+  cfg.mtu = c.mtu;
+  *s.cfg = cfg;
+
+  if (int err = bpf_map__set_max_entries(s.map("vane_buckets"), c.table_slots * 2 * c.max_buckets))
+    return std::unexpected(errtext("size bucket map", err));
+
+  if (!options.pin_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.pin_dir, ec);
+    if (ec) return std::unexpected("pin dir " + options.pin_dir + ": " + ec.message());
+    bool any = false;
+    for (const char* name : kMapNames) {
+      std::string path = options.pin_dir + "/" + name;
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0) any = true;
+      if (int err = bpf_map__set_pin_path(s.map(name), path.c_str())) return std::unexpected(errtext("pin path " + path, err));
+    }
+    self->reused_ = any;
+  }
+  if (int err = bpf_object__load(s.obj)) {
+    std::string why = errtext("load BPF programs", err);
+    if (self->reused_) why += " (maps pinned under " + options.pin_dir + " may be from an incompatible version)";
+    return std::unexpected(why);
+  }
+  return self;
+}
+
+Loader::~Loader() {
+  if (!options_.keep_on_exit) shutdown();
+}
+
+void Loader::shutdown() {
+  if (attached_) (void)detach();
+  if (skel_ && !options_.pin_dir.empty()) {
+    for (const char* name : kMapNames) (void)bpf_map__unpin(skel_->map(name), nullptr);
+    ::rmdir(options_.pin_dir.c_str());
+  }
+}
+
+int Loader::prog_fd() const { return bpf_program__fd(skel_->prog); }
+
+int Loader::map_fd(std::string_view name) const {
+  bpf_map* m = skel_->map(name);
+  return m ? bpf_map__fd(m) : -1;
+}
+
+Result<void> Loader::set_servers(std::span<const Server> servers) {
+  int fd = map_fd("vane_servers");
+  std::vector<vane_server> all(VANE_MAX_SERVERS);
+  for (const Server& sv : servers) {
+    if (sv.index >= VANE_MAX_SERVERS) return std::unexpected("server index " + std::to_string(sv.index) + " out of range");
+    vane_server& e = all[sv.index];
+    e = {};
+    if (sv.v4) {
+      if (!sv.v4->is_v4()) return std::unexpected("server " + std::to_string(sv.index) + ": v4 address is IPv6");
+      std::memcpy(&e.addr4, sv.v4->bytes.data(), 4);
+      e.flags |= VANE_SERVER_F_V4;
+    }
+    if (sv.v6) {
+      if (!sv.v6->is_v6()) return std::unexpected("server " + std::to_string(sv.index) + ": v6 address is IPv4");
+      std::memcpy(e.addr6, sv.v6->bytes.data(), 16);
+      e.flags |= VANE_SERVER_F_V6;
+    }
+    if (!sv.v4 && !sv.v6) return std::unexpected("server " + std::to_string(sv.index) + " has no address");
+    if (sv.draining) e.flags |= VANE_SERVER_F_DRAINING;
+  }
+  std::vector<__u32> keys(VANE_MAX_SERVERS);
+  for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i) keys[i] = i;
+  __u32 count = VANE_MAX_SERVERS;
+  if (bpf_map_update_batch(fd, keys.data(), all.data(), &count, nullptr) == 0) return {};
+  for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i)
+    if (int err = bpf_map_update_elem(fd, &i, &all[i], BPF_ANY)) return std::unexpected(errtext("update server map", err));
+  return {};
+}
+
+Result<void> Loader::set_vips(std::span<const Vip> vips) {
+  if (vips.size() > VANE_MAX_VIPS / 2) return std::unexpected("too many VIPs");
+  std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint8_t, uint8_t>, vane_vip_value> want;
+  auto key_of = [](const Vip& v) {
+    return std::make_tuple(v.addr.bytes, uint16_t(htons(v.port)), v.proto, uint8_t(v.addr.is_v4() ? VANE_AF_INET : VANE_AF_INET6));
+  };
+  for (size_t i = 0; i < vips.size(); ++i) {
+    const Vip& v = vips[i];
+    if (v.table_id >= VANE_MAX_TABLES) return std::unexpected("VIP " + v.addr.str() + ": table id out of range");
+    if (v.proto != 6 && v.proto != 17) return std::unexpected("VIP " + v.addr.str() + ": protocol must be TCP or UDP");
+    vane_vip_value val{};
+    val.table_id = v.table_id;
+    val.flags = v.flags & ~VANE_VIP_F_FRAG_ONLY;
+    val.stats_index = uint32_t(i);
+    if (!want.emplace(key_of(v), val).second) return std::unexpected("duplicate VIP " + v.addr.str() + " port " + std::to_string(v.port));
+  }
+  // Fragments carry no ports: give each (address, protocol) a port-0 entry if it has none.
+  for (size_t i = 0; i < vips.size(); ++i) {
+    auto k = key_of(vips[i]);
+    std::get<1>(k) = 0;
+    if (want.count(k)) continue;
+    vane_vip_value val = want.at(key_of(vips[i]));
+    val.flags |= VANE_VIP_F_FRAG_ONLY;
+    want.emplace(k, val);
+  }
+  int fd = map_fd("vane_vips");
+  auto to_key = [](const auto& k) {
+    vane_vip_key key{};
+    std::memcpy(key.addr, std::get<0>(k).data(), 16);
+    key.port = std::get<1>(k);
+    key.proto = std::get<2>(k);
+    key.family = std::get<3>(k);
+    return key;
+  };
+  for (const auto& [k, val] : want) {
+    vane_vip_key key = to_key(k);
+    if (int err = bpf_map_update_elem(fd, &key, &val, BPF_ANY)) return std::unexpected(errtext("update VIP map", err));
+  }
+  // Remove what is no longer wanted.
+  std::vector<vane_vip_key> stale;
+  vane_vip_key cur{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    auto k = std::make_tuple(std::array<uint8_t, 16>{}, next.port, next.proto, next.family);
+    std::memcpy(std::get<0>(k).data(), next.addr, 16);
+    if (!want.count(k)) stale.push_back(next);
+    cur = next;
+    prev = &cur;
+  }
+  for (const auto& key : stale) (void)bpf_map_delete_elem(fd, &key);
+  return {};
+}
+
+Result<void> Loader::set_table(uint32_t table_id, const Table& table) {
+  const Config& c = options_.config;
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id " + std::to_string(table_id) + " out of range");
+  if (table.empty() || table.size() > c.max_buckets)
+    return std::unexpected("table " + std::to_string(table_id) + ": size " + std::to_string(table.size()) + " not in [1, " +
+                           std::to_string(c.max_buckets) + "]");
+  for (const auto& [a, b] : table)
+    if ((a >= VANE_MAX_SERVERS && a != VANE_SERVER_NONE) || (b >= VANE_MAX_SERVERS && b != VANE_SERVER_NONE))
+      return std::unexpected("table " + std::to_string(table_id) + ": server index out of range");
+
+  int ctl_fd = map_fd("vane_table_ctl");
+  const uint32_t region = 2 * c.max_buckets;
+  vane_table_ctl ctl{};
+  if (int err = bpf_map_lookup_elem(ctl_fd, &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  // The table's slot: where its halves already are, else one no other table uses.
+  uint32_t slot = UINT32_MAX;
+  for (const auto& h : ctl.half)
+    if (h.buckets) slot = h.offset / region;
+  if (slot == UINT32_MAX) {
+    std::set<uint32_t> used;
+    for (uint32_t t = 0; t < VANE_MAX_TABLES; ++t) {
+      vane_table_ctl o{};
+      if (t == table_id || bpf_map_lookup_elem(ctl_fd, &t, &o)) continue;
+      for (const auto& h : o.half)
+        if (h.buckets) used.insert(h.offset / region);
+    }
+    for (uint32_t s = 0; s < c.table_slots; ++s)
+      if (!used.count(s)) {
+        slot = s;
+        break;
+      }
+    if (slot == UINT32_MAX) return std::unexpected("no free table slot (table_slots=" + std::to_string(c.table_slots) + ")");
+  }
+  const uint32_t inactive = (ctl.active & 1) ^ 1;
+  const uint32_t offset = slot * region + inactive * c.max_buckets;
+
+  std::vector<__u32> keys(table.size());
+  std::vector<vane_bucket> vals(table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    keys[i] = offset + uint32_t(i);
+    vals[i] = {table[i].first, table[i].second};
+  }
+  int bfd = map_fd("vane_buckets");
+  __u32 count = uint32_t(table.size());
+  if (bpf_map_update_batch(bfd, keys.data(), vals.data(), &count, nullptr) != 0) {
+    for (size_t i = 0; i < table.size(); ++i)
+      if (int err = bpf_map_update_elem(bfd, &keys[i], &vals[i], BPF_ANY)) return std::unexpected(errtext("write buckets", err));
+  }
+  // First describe the filled half (the active half's bytes are unchanged), then flip.
+  ctl.half[inactive] = {offset, uint32_t(table.size())};
+  if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY)) return std::unexpected(errtext("write table control", err));
+  ctl.active = inactive;
+  ctl.generation += 1;
+  if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY)) return std::unexpected(errtext("switch table", err));
+  return {};
+}
+
+Result<void> Loader::remove_table(uint32_t table_id) {
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+  vane_table_ctl ctl{};
+  if (int err = bpf_map_update_elem(map_fd("vane_table_ctl"), &table_id, &ctl, BPF_ANY))
+    return std::unexpected(errtext("clear table control", err));
+  return {};
+}
+
+Result<Table> Loader::read_table(uint32_t table_id) const {
+  vane_table_ctl ctl{};
+  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  const auto& h = ctl.half[ctl.active & 1];
+  Table t;
+  t.reserve(h.buckets);
+  int bfd = map_fd("vane_buckets");
+  for (uint32_t i = 0; i < h.buckets; ++i) {
+    uint32_t k = h.offset + i;
+    vane_bucket b{};
+    if (int err = bpf_map_lookup_elem(bfd, &k, &b)) return std::unexpected(errtext("read bucket", err));
+    t.emplace_back(b.first, b.second);
+  }
+  return t;
+}
+
+Result<void> Loader::attach() {
+  if (options_.interface.empty()) return std::unexpected("no interface to attach to");
+  ifindex_ = int(if_nametoindex(options_.interface.c_str()));
+  if (ifindex_ == 0) return std::unexpected(errtext("interface " + options_.interface, errno));
+  __u32 flags = options_.generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  if (int err = bpf_xdp_attach(ifindex_, prog_fd(), flags, nullptr))
+    return std::unexpected(errtext(std::string("attach XDP (") + (options_.generic ? "generic" : "native") + ") to " +
+                                       options_.interface,
+                                   err));
+  attached_ = true;
+  return {};
+}
+
+Result<void> Loader::detach() {
+  if (!attached_) return {};
+  attached_ = false;
+  __u32 flags = (options_.generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE) | XDP_FLAGS_REPLACE;
+  bpf_xdp_attach_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.old_prog_fd = prog_fd();
+  if (int err = bpf_xdp_detach(ifindex_, flags, &opts)) return std::unexpected(errtext("detach XDP from " + options_.interface, err));
+  return {};
+}
+
+Result<Counters> Loader::counters(uint32_t slot) const {
+  if (slot >= VANE_STATS_SLOTS) return std::unexpected("counter slot out of range");
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return std::unexpected(errtext("count CPUs", ncpu));
+  std::vector<vane_counters> per(static_cast<size_t>(ncpu));
+  if (int err = bpf_map_lookup_elem(map_fd("vane_stats"), &slot, per.data())) return std::unexpected(errtext("read counters", err));
+  Counters out;
+  for (const auto& v : per)
+    for (unsigned r = 0; r < VANE_R_COUNT; ++r) {
+      out.packets[r] += v.packets[r];
+      out.bytes[r] += v.bytes[r];
+    }
+  return out;
+}
+
+Result<void> Loader::clear_counters() {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return std::unexpected(errtext("count CPUs", ncpu));
+  std::vector<vane_counters> zero(static_cast<size_t>(ncpu));
+  int fd = map_fd("vane_stats");
+  for (uint32_t slot = 0; slot < VANE_STATS_SLOTS; ++slot)
+    if (int err = bpf_map_update_elem(fd, &slot, zero.data(), BPF_ANY)) return std::unexpected(errtext("clear counters", err));
+  return {};
+}
+
+}  // namespace vane::xdp

@@ -1,0 +1,121 @@
+#pragma once
+// The XDP data plane from user space: loads the forwarder (or the standalone redirector) from the
+// embedded skeleton with its config set before load, fills the maps (VIPs, servers, forwarding
+// tables with a double-buffer switch), attaches it, pins its maps so a restarted daemon takes
+// them over, and reads the per-CPU counters. Plain structs in, std::expected<_, std::string> out;
+// nothing here knows the daemon.
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/ip.h"
+#include "vane_abi.h"
+
+namespace vane::xdp {
+
+template <class T>
+using Result = std::expected<T, std::string>;
+
+// The tunables the programs see as a const volatile global (fixed for the program's life).
+struct Config {
+  uint32_t self_index = 0;                // this server's index in the server list
+  std::optional<IpAddress> self_v4;       // GUE source/destination on an IPv4 fabric
+  std::optional<IpAddress> self_v6;       // ... on an IPv6 fabric
+  uint16_t gue_port = 6080;               // host order
+  uint32_t hash_seed = 0;                 // the same on every server of the site
+  uint16_t mtu = 1500;                    // fabric MTU, >= VANE_MIN_MTU
+  uint32_t table_slots = VANE_DEFAULT_TABLE_SLOTS;  // tables that can exist at once
+  uint32_t max_buckets = VANE_DEFAULT_MAX_BUCKETS;  // largest table size M
+};
+
+enum class Program { forwarder, redirector };
+
+struct Options {
+  Config config;
+  Program program = Program::forwarder;
+  std::string interface;     // attach() target; may stay empty for load-only use (tests, bench)
+  bool generic = false;      // generic (skb) XDP instead of native
+  std::string pin_dir;       // bpffs folder for this instance's maps; empty = no pinning
+  bool keep_on_exit = false; // destructor leaves the program attached and the maps pinned
+};
+
+struct Vip {
+  IpAddress addr;
+  uint16_t port = 0;   // host order; 0 = every port
+  uint8_t proto = 6;   // IPPROTO_TCP / IPPROTO_UDP
+  uint32_t table_id = 0;
+  uint32_t flags = 0;  // VANE_VIP_F_*
+};
+
+struct Server {
+  uint32_t index = 0;
+  std::optional<IpAddress> v4;
+  std::optional<IpAddress> v6;
+  bool draining = false;  // packets to it carry forward_syn
+};
+
+// Buckets: (first hop, second hop) server indexes; VANE_SERVER_NONE for none.
+using Table = std::vector<std::pair<uint32_t, uint32_t>>;
+
+struct Counters {
+  std::array<uint64_t, VANE_R_COUNT> packets{};
+  std::array<uint64_t, VANE_R_COUNT> bytes{};
+};
+
+std::string_view reason_name(unsigned reason);
+
+class Loader {
+ public:
+  // Opens the skeleton, sets the config, reuses maps pinned under pin_dir (or pins new ones),
+  // loads. Does not attach.
+  static Result<std::unique_ptr<Loader>> open(const Options& options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Replaces the whole server list (slots not named are cleared).
+  Result<void> set_servers(std::span<const Server> servers);
+  // Replaces the whole VIP set; counters of vips[i] are in slot i. Adds port-0 "fragment only"
+  // entries so fragments (which carry no ports) of a port-specific VIP find its table.
+  Result<void> set_vips(std::span<const Vip> vips);
+  // Writes the table into the inactive half, then flips the control word: packets see the old
+  // table or the new one, never a mix.
+  Result<void> set_table(uint32_t table_id, const Table& table);
+  Result<void> remove_table(uint32_t table_id);
+  // Active half of a table as the data plane sees it.
+  Result<Table> read_table(uint32_t table_id) const;
+
+  // Native XDP (generic if Options::generic); atomically replaces a program already there
+  // (a previous instance that kept it on exit).
+  Result<void> attach();
+  // Detaches our program (only if it is still the one attached).
+  Result<void> detach();
+  // Detach and unpin, regardless of keep_on_exit (the destructor calls it unless keep_on_exit).
+  void shutdown();
+
+  Result<Counters> counters(uint32_t slot) const;  // summed over CPUs; VANE_STATS_GLOBAL too
+  Result<void> clear_counters();
+
+  int prog_fd() const;
+  int map_fd(std::string_view name) const;  // "vane_vips", "vane_servers", ...; -1 if unknown
+  bool reused_pinned_maps() const { return reused_; }
+  const Options& options() const { return options_; }
+
+ private:
+  Loader() = default;
+  struct Skel;
+  std::unique_ptr<Skel> skel_;
+  Options options_;
+  int ifindex_ = 0;
+  bool attached_ = false;
+  bool reused_ = false;
+};
+
+}  // namespace vane::xdp

@@ -1,0 +1,360 @@
+// Forwarder fixtures: {name, input frame, expected verdict, expected output, counter that moves}.
+// Every case runs the combined program (forwarder.bpf.c) through BPF_PROG_TEST_RUN as if the frame
+// arrived on veth0 of the test namespace (see world.h for the site it sees).
+#include <functional>
+
+#include "common.h"
+
+namespace vane::test {
+namespace {
+
+struct Case {
+  std::string name;
+  std::function<Bytes()> input;
+  int verdict;
+  std::function<Bytes()> expect;  // exact output; empty = the input, untouched
+  uint32_t slot;                  // counter slot (VIP index, or VANE_STATS_GLOBAL)
+  unsigned reason;                // VANE_R_* that must count this packet
+  std::function<void(const Bytes&)> check = nullptr;  // extra checks on the output
+};
+
+uint32_t h4(uint16_t sport, uint16_t dport, uint8_t proto = kTcp, const char* vip = "203.0.113.10") {
+  return flow_hash(addr(kClient4), addr(vip), sport, dport, proto, kSeed);
+}
+uint32_t h6(uint16_t sport, uint16_t dport, uint8_t proto = kTcp) {
+  return flow_hash(addr(kClient6), addr("2001:db8:100::10"), sport, dport, proto, kSeed);
+}
+const IpAddress S1 = addr("192.0.2.2"), S2 = addr("192.0.2.3");
+
+Bytes syn4() { return ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn)); }
+Bytes ack4(const char* vip = "203.0.113.10") { return ipv4({.src = kClient4, .dst = vip}, tcp(40000, 80, kAck, 100)); }
+Bytes ack6(std::vector<Ext> ext = {}) {
+  return ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = ext}, tcp(40001, 443, kAck, 64));
+}
+Bytes big4(bool df) {
+  return ipv4({.src = kClient4, .dst = "203.0.113.10", .df = df}, tcp(40000, 80, kAck, 1500 - 40));
+}
+Bytes big6() {
+  return ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp}, tcp(40001, 443, kAck, 1500 - 60));
+}
+
+// A VIP packet truncated to n bytes of frame.
+Bytes cut(Bytes b, size_t n) {
+  b.resize(n);
+  return b;
+}
+
+const uint32_t G = VANE_STATS_GLOBAL;
+
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  // --- not ours
+  v.push_back({"non_vip_ipv4_passes_untouched",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.99"}, tcp(1, 80, kSyn))); },
+               XDP_PASS, nullptr, G, VANE_R_PASSED});
+  v.push_back({"non_vip_port_passes", [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(1, 81, kSyn))); },
+               XDP_PASS, nullptr, G, VANE_R_PASSED});
+  v.push_back({"non_vip_ipv6_udp_passes",
+               [] { return from_router(kEthIp6, ipv6({.src = kClient6, .dst = "2001:db8:100::99", .proto = kUdp}, udp(5, 53, zeros(20)))); },
+               XDP_PASS, nullptr, G, VANE_R_PASSED});
+  v.push_back({"arp_passes", [] { return from_router(kEthArp, zeros(28)); }, XDP_PASS, nullptr, G, VANE_R_COUNT});
+  v.push_back({"disabled_vip_passes", [] { return from_router(kEthIp, ack4("203.0.113.19")); }, XDP_PASS, nullptr, 10,
+               VANE_R_PASSED});
+  // --- steered
+  v.push_back({"ipv4_tcp_syn_encapsulated_to_first_hop_with_second_in_hop_list",
+               [] { return from_router(kEthIp, syn4()); }, XDP_TX,
+               [] { return encap4(syn4(), 4, {S1, S2}, h4(40000, 80), server_mac(2)); }, 0, VANE_R_FORWARDED});
+  v.push_back({"ipv4_tcp_ack_encapsulated", [] { return from_router(kEthIp, ack4()); }, XDP_TX,
+               [] { return encap4(ack4(), 4, {S1, S2}, h4(40000, 80), server_mac(2)); }, 0, VANE_R_FORWARDED});
+  v.push_back({"ipv4_tos_copied_to_outer",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .tos = 0xb8}, tcp(40000, 80, kAck))); },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .tos = 0xb8}, tcp(40000, 80, kAck)), 4, {S1, S2},
+                               h4(40000, 80), server_mac(2), 0xb8);
+               },
+               0, VANE_R_FORWARDED});
+  v.push_back({"ipv4_udp_encapsulated",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kUdp}, udp(5353, 53, zeros(30)))); },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kUdp}, udp(5353, 53, zeros(30))), 4, {S1, S2},
+                               h4(5353, 53, kUdp), server_mac(2));
+               },
+               1, VANE_R_FORWARDED});
+  v.push_back({"ipv6_tcp_encapsulated_in_ipv4_fabric", [] { return from_router(kEthIp6, ack6()); }, XDP_TX,
+               [] { return encap4(ack6(), 41, {S1, S2}, h6(40001, 443), server_mac(2)); }, 2, VANE_R_FORWARDED});
+  v.push_back({"ipv6_udp_encapsulated",
+               [] { return from_router(kEthIp6, ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kUdp}, udp(7, 53, zeros(9)))); },
+               XDP_TX,
+               [] {
+                 return encap4(ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kUdp}, udp(7, 53, zeros(9))), 41, {S1, S2},
+                               h6(7, 53, kUdp), server_mac(2));
+               },
+               11, VANE_R_FORWARDED});
+  v.push_back({"ipv6_extension_headers_skipped_ports_still_hashed",
+               [] { return from_router(kEthIp6, ack6({{0, 0}, {60, 1}, {43, 0}})); }, XDP_TX,
+               [] { return encap4(ack6({{0, 0}, {60, 1}, {43, 0}}), 41, {S1, S2}, h6(40001, 443), server_mac(2)); }, 2,
+               VANE_R_FORWARDED});
+  v.push_back({"ipv4_options_skipped", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .options = Bytes{1, 1, 1, 0, 7, 4, 0, 0}},
+                                                 tcp(40000, 80, kAck)));
+               },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .options = Bytes{1, 1, 1, 0, 7, 4, 0, 0}},
+                                    tcp(40000, 80, kAck)),
+                               4, {S1, S2}, h4(40000, 80), server_mac(2));
+               },
+               0, VANE_R_FORWARDED});
+  v.push_back({"vlan_tag_kept", [] { return from_router(kEthIp, ack4(), 0x0064); }, XDP_TX,
+               [] { return encap4(ack4(), 4, {S1, S2}, h4(40000, 80), server_mac(2), 0, 0, 0x0064); }, 0, VANE_R_FORWARDED});
+  v.push_back({"ethernet_padding_not_tunnelled", [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck))) + zeros(6, 0); },
+               XDP_TX,
+               [] { return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck)), 4, {S1, S2}, h4(40000, 80), server_mac(2)); },
+               0, VANE_R_FORWARDED});
+  v.push_back({"first_ipv4_fragment_hashed_on_three_tuple", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .mf = true}, tcp(40000, 80, kAck, 40)));
+               },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .mf = true}, tcp(40000, 80, kAck, 40)), 4,
+                               {S1, S2}, h4(0, 0), server_mac(2));
+               },
+               0, VANE_R_FORWARDED});
+  v.push_back({"later_ipv4_fragment_same_bucket_as_first", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 10}, zeros(40)));
+               },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 10}, zeros(40)), 4, {S1, S2},
+                               h4(0, 0), server_mac(2));
+               },
+               0, VANE_R_FORWARDED});
+  v.push_back({"ipv6_fragment_hashed_on_three_tuple", [] { return from_router(kEthIp6, ack6({{44, 0, 0, true}})); }, XDP_TX,
+               [] { return encap4(ack6({{44, 0, 0, true}}), 41, {S1, S2}, h6(0, 0), server_mac(2)); }, 2, VANE_R_FORWARDED});
+  v.push_back({"icmp_frag_needed_follows_the_connection_it_quotes", [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.10", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return from_router(kEthIp, ipv4({.src = "198.51.100.1", .dst = "203.0.113.10", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)));
+               },
+               XDP_TX,
+               [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.10", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return encap4(ipv4({.src = "198.51.100.1", .dst = "203.0.113.10", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)), 4,
+                               {S1, S2}, h4(40000, 80), server_mac(2));
+               },
+               0, VANE_R_FORWARDED});
+  v.push_back({"icmpv6_packet_too_big_follows_the_connection_it_quotes", [] {
+                 Bytes quoted = ipv6({.src = "2001:db8:100::10", .dst = kClient6, .proto = kTcp}, tcp(443, 40001, kAck, 100));
+                 return from_router(kEthIp6, ipv6({.src = "2001:db8:200::1", .dst = "2001:db8:100::10", .proto = kIcmp6}, icmp6(2, 0, 1280, quoted)));
+               },
+               XDP_TX,
+               [] {
+                 Bytes quoted = ipv6({.src = "2001:db8:100::10", .dst = kClient6, .proto = kTcp}, tcp(443, 40001, kAck, 100));
+                 return encap4(ipv6({.src = "2001:db8:200::1", .dst = "2001:db8:100::10", .proto = kIcmp6}, icmp6(2, 0, 1280, quoted)),
+                               41, {S1, S2}, h6(40001, 443), server_mac(2));
+               },
+               2, VANE_R_FORWARDED});
+  v.push_back({"icmp_port_unreachable_for_udp_flow", [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.10", .dst = kClient4, .proto = kUdp}, udp(53, 5353, zeros(8)));
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(3, 3, 0, quoted)));
+               },
+               XDP_TX,
+               [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.10", .dst = kClient4, .proto = kUdp}, udp(53, 5353, zeros(8)));
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(3, 3, 0, quoted)), 4, {S1, S2},
+                               h4(5353, 53, kUdp), server_mac(2));
+               },
+               1, VANE_R_FORWARDED});
+  v.push_back({"icmp_echo_to_vip_address_passes", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8))));
+               },
+               XDP_PASS, nullptr, G, VANE_R_PASSED});
+  // --- table outcomes
+  v.push_back({"first_hop_is_self_passes_locally_wildcard_port", [] { return from_router(kEthIp, ack4("203.0.113.11")); }, XDP_PASS,
+               nullptr, 3, VANE_R_LOCAL});
+  v.push_back({"vip_without_table_passes", [] { return from_router(kEthIp, ack4("203.0.113.13")); }, XDP_PASS, nullptr, 4,
+               VANE_R_NO_TABLE});
+  v.push_back({"ipv6_only_first_hop_gets_ipv6_outer_with_16_byte_hops", [] { return from_router(kEthIp, ack4("203.0.113.14")); },
+               XDP_TX,
+               [] {
+                 return encap6(ack4("203.0.113.14"), 4, {addr("2001:db8::4"), addr("2001:db8::2")}, h4(40000, 80, kTcp, "203.0.113.14"),
+                               server_mac(4));
+               },
+               5, VANE_R_FORWARDED});
+  v.push_back({"draining_first_hop_sets_forward_syn", [] { return from_router(kEthIp, ack4("203.0.113.15")); }, XDP_TX,
+               [] {
+                 return encap4(ack4("203.0.113.15"), 4, {addr("192.0.2.5"), S2}, h4(40000, 80, kTcp, "203.0.113.15"), server_mac(5), 0,
+                               VANE_GLB_F_FORWARD_SYN);
+               },
+               6, VANE_R_FORWARDED});
+  v.push_back({"single_hop_vip_lists_one_hop", [] { return from_router(kEthIp, ack4("203.0.113.16")); }, XDP_TX,
+               [] { return encap4(ack4("203.0.113.16"), 4, {S1}, h4(40000, 80, kTcp, "203.0.113.16"), server_mac(2)); }, 7,
+               VANE_R_FORWARDED});
+  v.push_back({"no_neighbour_leaves_encapsulated_packet_to_kernel", [] { return from_router(kEthIp, ack4("203.0.113.17")); },
+               XDP_PASS,
+               [] {
+                 return encap4(ack4("203.0.113.17"), 4, {addr("192.0.2.6"), S2}, h4(40000, 80, kTcp, "203.0.113.17"), kSelfMac);
+               },
+               8, VANE_R_FIB_PASS,
+               [](const Bytes& out) { ASSERT_GE(out.size(), 12u); }});
+  v.push_back({"other_egress_interface_is_redirected", [] { return from_router(kEthIp, ack4("203.0.113.18")); }, XDP_REDIRECT,
+               [] {
+                 Bytes e = encap4(ack4("203.0.113.18"), 4, {addr("192.0.2.130"), S2}, h4(40000, 80, kTcp, "203.0.113.18"),
+                                  server_mac(0x82));
+                 const Mac veth2{2, 0, 0, 0, 0, 0x21};
+                 std::copy(veth2.begin(), veth2.end(), e.begin() + 6);
+                 return e;
+               },
+               9, VANE_R_FORWARDED});
+  // --- MTU
+  v.push_back({"ipv4_df_over_mtu_gets_frag_needed", [] { return from_router(kEthIp, big4(true)); }, XDP_TX, nullptr, 0,
+               VANE_R_TOO_BIG, [](const Bytes& o) {
+                 ASSERT_EQ(o.size(), 14u + 28 + 512);
+                 EXPECT_EQ(Bytes(o.begin(), o.begin() + 6), Bytes(kRouterMac.begin(), kRouterMac.end()));
+                 EXPECT_EQ(inet_checksum(o.data() + 14, 20), 0) << "IPv4 header checksum";
+                 EXPECT_EQ(o[14 + 9], kIcmp);
+                 EXPECT_EQ(Bytes(o.begin() + 26, o.begin() + 30), (Bytes{203, 0, 113, 10}));
+                 EXPECT_EQ(Bytes(o.begin() + 30, o.begin() + 34), (Bytes{198, 51, 100, 7}));
+                 EXPECT_EQ(o[34], 3);
+                 EXPECT_EQ(o[35], 4);
+                 EXPECT_EQ(o[40] << 8 | o[41], kMtu - VANE_ENCAP4_OVERHEAD);
+                 EXPECT_EQ(inet_checksum(o.data() + 34, 8 + 512), 0) << "ICMP checksum";
+                 Bytes orig = big4(true);
+                 EXPECT_EQ(Bytes(o.begin() + 42, o.end()), Bytes(orig.begin(), orig.begin() + 512));
+               }});
+  v.push_back({"ipv4_without_df_over_mtu_dropped", [] { return from_router(kEthIp, big4(false)); }, XDP_DROP, nullptr, 0,
+               VANE_R_TOO_BIG, [](const Bytes&) {}});
+  v.push_back({"ipv6_over_mtu_gets_packet_too_big", [] { return from_router(kEthIp6, big6()); }, XDP_TX, nullptr, 2,
+               VANE_R_TOO_BIG, [](const Bytes& o) {
+                 ASSERT_EQ(o.size(), 14u + 48 + 512);
+                 EXPECT_EQ(o[14 + 6], kIcmp6);
+                 const IpAddress vip = addr("2001:db8:100::10");
+                 EXPECT_EQ(Bytes(o.begin() + 22, o.begin() + 38), Bytes(vip.bytes.begin(), vip.bytes.end()));
+                 EXPECT_EQ(o[54], 2);
+                 uint32_t mtu = uint32_t(o[58]) << 24 | o[59] << 16 | o[60] << 8 | o[61];
+                 EXPECT_EQ(mtu, kMtu - VANE_ENCAP4_OVERHEAD);
+                 // checksum over pseudo-header + ICMPv6 message must verify
+                 Bytes ph(o.begin() + 22, o.begin() + 54);
+                 ph = ph + Bytes{0, 0, 2, 8, 0, 0, 0, 58};
+                 Bytes all = ph + Bytes(o.begin() + 54, o.end());
+                 EXPECT_EQ(inet_checksum(all.data(), all.size()), 0) << "ICMPv6 checksum";
+               }});
+  // --- malformed: passed to the kernel untouched, counted
+  Bytes full4 = from_router(kEthIp, ack4());
+  for (size_t n : {14u, 20u, 33u, 34u, 40u, 53u})
+    v.push_back({"truncated_ipv4_frame_at_" + std::to_string(n), [full4, n] { return cut(full4, n); }, XDP_PASS, nullptr, G,
+                 VANE_R_MALFORMED});
+  Bytes vlan4 = from_router(kEthIp, ack4(), 7);
+  v.push_back({"truncated_vlan_tag", [vlan4] { return cut(vlan4, 16); }, XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  Bytes full6 = from_router(kEthIp6, ack6({{0, 0}, {44, 0, 0, false}}));
+  for (size_t n : {30u, 53u, 56u, 62u, 66u, 70u, 85u})
+    v.push_back({"truncated_ipv6_frame_at_" + std::to_string(n), [full6, n] { return cut(full6, n); }, XDP_PASS, nullptr, G,
+                 VANE_R_MALFORMED});
+  Bytes icmp = from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp},
+                                       icmp4(3, 4, 1400, ipv4({.src = "203.0.113.10", .dst = kClient4}, tcp(80, 40000, kAck)))));
+  for (size_t n : {40u, 50u, 64u})
+    v.push_back({"truncated_icmp_quote_at_" + std::to_string(n), [icmp, n] { return cut(icmp, n); }, XDP_PASS, nullptr, G,
+                 VANE_R_MALFORMED});
+  v.push_back({"ipv4_ihl_below_5", [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .ihl = 4}, tcp(1, 80, kAck))); },
+               XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  v.push_back({"ipv4_total_length_beyond_frame",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .tot_len = 400}, tcp(1, 80, kAck))); },
+               XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  v.push_back({"ipv4_version_mismatch", [] { return from_router(kEthIp6, ack4()); }, XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  v.push_back({"tcp_data_offset_below_5", [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(1, 80, kAck, 0, 4))); },
+               XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  v.push_back({"too_many_ipv6_extension_headers", [] {
+                 return from_router(kEthIp6, ack6({{0, 0}, {60, 0}, {60, 0}, {60, 0}, {60, 0}, {60, 0}, {60, 0}}));
+               },
+               XDP_PASS, nullptr, G, VANE_R_MALFORMED});
+  return v;
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class Forwarder : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Forwarder, Fixture) {
+  VANE_WORLD_OR_SKIP(w);
+  const Case& c = GetParam();
+  ASSERT_TRUE(w->fwd->clear_counters());
+  Bytes in = c.input();
+  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->verdict, c.verdict);
+  if (c.check) {
+    c.check(r->out);
+  } else {
+    Bytes want = c.expect ? c.expect() : in;
+    EXPECT_EQ(r->out, want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(want);
+  }
+  if (c.reason < VANE_R_COUNT) {
+    EXPECT_EQ(packets(*w->fwd, c.slot, c.reason), 1u) << "counter " << xdp::reason_name(c.reason) << "; moved:" << counters_moved(*w->fwd);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Forwarder, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// The bucket the BPF side picks is the one C++ computes with the shared hash.
+TEST(ForwarderTable, BucketIsFlowHashModuloM) {
+  VANE_WORLD_OR_SKIP(w);
+  xdp::Table t(13);
+  for (uint32_t i = 0; i < 13; ++i) t[i] = i % 2 ? std::pair{1u, 2u} : std::pair{2u, 1u};
+  ASSERT_TRUE(w->fwd->set_table(kT12, t));
+  for (uint16_t port = 30000; port < 30040; ++port) {
+    Bytes in = from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(port, 80, kAck)));
+    auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+    ASSERT_TRUE(r) << r.error();
+    ASSERT_EQ(r->verdict, XDP_TX);
+    uint32_t b = h4(port, 80) % 13;
+    uint8_t want = b % 2 ? 2 : 3;  // last byte of the first hop's address
+    EXPECT_EQ(r->out[14 + 19], want) << "port " << port;
+  }
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(13, {1u, 2u})));
+}
+
+// A new table is switched in whole: before the switch the old first hop, after it the new one.
+TEST(ForwarderTable, DoubleBufferedSwitch) {
+  VANE_WORLD_OR_SKIP(w);
+  Bytes in = from_router(kEthIp, ack4());
+  auto first_hop = [&] {
+    auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+    return r && r->verdict == XDP_TX ? r->out[14 + 19] : 0;
+  };
+  EXPECT_EQ(first_hop(), 2);
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(13, {2u, 1u})));
+  EXPECT_EQ(first_hop(), 3);
+  auto t = w->fwd->read_table(kT12);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->size(), 13u);
+  EXPECT_EQ((*t)[0], (std::pair{2u, 1u}));
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, 1u})));
+  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_PASS) << "first hop is now this server";
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(13, {1u, 2u})));
+  EXPECT_EQ(first_hop(), 2);
+}
+
+TEST(ForwarderLoader, RejectsBadInput) {
+  VANE_WORLD_OR_SKIP(w);
+  EXPECT_FALSE(w->fwd->set_table(VANE_MAX_TABLES, xdp::Table(3, {1u, 2u})));
+  EXPECT_FALSE(w->fwd->set_table(0, xdp::Table{}));
+  EXPECT_FALSE(w->fwd->set_table(0, xdp::Table(1000, {1u, 2u})));  // > max_buckets (257)
+  EXPECT_FALSE(w->fwd->set_table(0, xdp::Table(3, {VANE_MAX_SERVERS, 2u})));
+  xdp::Options o;
+  o.config = world_config();
+  o.config.mtu = 1300;
+  EXPECT_FALSE(xdp::Loader::open(o));
+  o.config = world_config();
+  o.config.self_v4.reset();
+  o.config.self_v6.reset();
+  EXPECT_FALSE(xdp::Loader::open(o));
+}
+
+}  // namespace
+}  // namespace vane::test

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# vane's BGP speaker against a real FRR 8 bgpd (+ zebra, installing into the router namespace's
+# kernel) as the ToR:
+#  - sessions over IPv4 (TCP MD5) and IPv6 (no MD5) reach Established, local AS 4-byte;
+#  - an IPv4 and an IPv6 prefix arrive in FRR's RIB with the configured communities, large
+#    communities, MED and prepend; a failing check withdraws both, recovery re-announces;
+#  - two vaned announcing one prefix give a kernel ECMP route with both next hops (via zebra);
+#  - routes FRR sends (network statements, to s1 only) are received by vaned;
+#  - SIGTERM withdraws everything and FRR records Cease / Administrative Shutdown.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/bgp_lib.sh"
+
+[[ -x /usr/lib/frr/bgpd && -x /usr/lib/frr/zebra ]] && command -v vtysh >/dev/null || skip "FRR not installed"
+# The system interpreter: a pyenv shim in PATH costs ~0.2 s per call, and this test polls.
+PY=$(command -v /usr/bin/python3 || command -v python3) || skip "python3 needed to read FRR's JSON"
+id frr >/dev/null 2>&1 || skip "FRR's user 'frr' missing"
+
+bgp_topology 2
+key=$(key_file tor1 "e2e-secret")
+
+# FRR pathspace: its sockets and pid files live in /var/run/frr/$FRRNS (removed by cleanup).
+FRRNS="vane${E2E_ID}"
+mkdir -p "/var/run/frr/$FRRNS"
+chown frr:frr "/var/run/frr/$FRRNS"
+E2E_FRR+=("$FRRNS")
+mkdir -p "$RUN/$FRRNS"
+: >"$RUN/$FRRNS/vtysh.conf"  # vtysh -N looks for CONFIG_DIR/PATHSPACE/vtysh.conf
+vty() { vtysh -N "$FRRNS" --config_dir "$RUN" -c "$*"; }
+
+SENT=(198.51.100.0/28 198.51.100.16/28 198.51.100.32/28 198.51.100.48/28 198.51.100.64/28)
+printf 'hostname tor\n' >"$RUN/zebra.conf"
+cat >"$RUN/bgpd.conf" <<EOF
+frr defaults traditional
+hostname tor
+!
+ip prefix-list TO-S1 seq 5 permit 198.51.100.0/24 le 32
+route-map TO-S1 permit 10
+ match ip address prefix-list TO-S1
+route-map DENY deny 10
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp default ipv4-unicast
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ bgp bestpath as-path multipath-relax
+ timers bgp 3 9
+ neighbor 192.0.2.11 remote-as 4200000011
+ neighbor 192.0.2.11 password e2e-secret
+ neighbor 192.0.2.11 timers connect 1
+ neighbor 192.0.2.12 remote-as 65012
+ neighbor 192.0.2.12 password e2e-secret
+ neighbor 192.0.2.12 timers connect 1
+ neighbor 2001:db8::11 remote-as 4200000011
+ neighbor 2001:db8::11 timers connect 1
+ !
+ address-family ipv4 unicast
+$(for p in "${SENT[@]}"; do echo "  network $p"; done)
+  neighbor 192.0.2.11 activate
+  neighbor 192.0.2.11 route-map TO-S1 out
+  neighbor 192.0.2.12 activate
+  neighbor 192.0.2.12 route-map DENY out
+  maximum-paths 16
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  neighbor 2001:db8::11 activate
+  neighbor 2001:db8::11 route-map DENY out
+  maximum-paths 16
+ exit-address-family
+!
+EOF
+chmod 644 "$RUN/zebra.conf" "$RUN/bgpd.conf"
+# In the foreground (no -d) through bg, so their pids are tracked; they drop to user frr.
+bg "$R" zebra /usr/lib/frr/zebra -N "$FRRNS" -f "$RUN/zebra.conf" -P 0 \
+  -i "/var/run/frr/$FRRNS/zebra.pid" --log stdout
+wait_for 10 "zebra's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d zebra -c 'show version'
+bg "$R" bgpd /usr/lib/frr/bgpd -N "$FRRNS" -f "$RUN/bgpd.conf" -P 0 \
+  -i "/var/run/frr/$FRRNS/bgpd.pid" --log stdout
+wait_for 10 "bgpd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bgpd -c 'show bgp summary json'
+
+touch "$RUN/s1-up" "$RUN/s2-up"
+service() {  # service FLAG: the anycast service, gated by FLAG's existence
+  cat <<EOF
+service {
+  name: "web"
+  vip { address: "203.0.113.10" port: 80 protocol: TCP }
+  announce {
+    prefix: "203.0.113.10/32"
+    community: "65000:100" community: "no-export"
+    large_community: "4200000011:1:2"
+    med: 50
+    prepend: 2
+  }
+  $2
+  check { name: "flag" exec { command: "test -f $1" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
+}
+EOF
+}
+# s1 warns above 4 received prefixes: the warning (with the count) is vaned's own record that
+# the 5 routes FRR sends arrived.
+c1=$(vaned_conf 1 4200000011 "
+neighbor {
+  name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
+  keep_received_routes: true
+  max_prefixes { limit: $((${#SENT[@]} - 1)) action: WARN }
+}
+neighbor { name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9 }
+$(service "$RUN/s1-up" 'announce { prefix: "2001:db8:10::/48" community: "65000:100" large_community: "4200000011:1:2" med: 50 prepend: 2 }')")
+c2=$(vaned_conf 2 65012 "
+neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" }
+$(service "$RUN/s2-up" "")")
+"$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
+"$VANED" --check "$c2" >/dev/null || fail "s2 config invalid"
+
+start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
+start_vaned "${S[2]}" vaned-s2 "$c2"; P2=$VANED_PID
+
+# nbr ADDR EXPR: evaluate a Python expression on FRR's `show bgp neighbors ADDR json` (n = that
+# neighbour's object); prints the value.
+nbr() {
+  vty "show bgp neighbors $1 json" | "$PY" -c '
+import json, sys
+n = json.load(sys.stdin).get(sys.argv[1], {})
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+established() { [[ $(nbr "$1" 'n.get("bgpState")') == Established ]]; }
+wait_for 20 "s1 IPv4 session (MD5, 4-byte AS) Established" established 192.0.2.11
+wait_for 20 "s1 IPv6 session Established" established 2001:db8::11
+wait_for 20 "s2 IPv4 session Established" established 192.0.2.12
+for a in 192.0.2.11 2001:db8::11; do
+  [[ $(nbr $a 'n["remoteAs"]') == 4200000011 ]] || fail "$a: FRR sees remote AS $(nbr $a 'n["remoteAs"]')"
+  cap=$(nbr $a 'n.get("neighborCapabilities", {}).get("4byteAs")')
+  [[ $cap == advertisedAndReceived ]] || fail "$a: 4-byte AS capability: $cap"
+done
+[[ $(nbr 192.0.2.11 'n.get("addressFamilyInfo", {}).get("ipv4Unicast") is not None') == True ]] || fail "IPv4 family"
+[[ $(nbr 2001:db8::11 'n.get("addressFamilyInfo", {}).get("ipv6Unicast") is not None') == True ]] || fail "IPv6 family"
+log "sessions Established over IPv4 with MD5 and over IPv6, local AS 4200000011 (4-byte AS capability both ways)"
+
+# path PREFIX PEER EXPR: evaluate EXPR on the path PEER sent for PREFIX in FRR's BGP table
+# (p = the path); prints "absent" when there is none.
+path() {
+  local fam=ipv4; [[ $1 == *:* ]] && fam=ipv6
+  vty "show bgp $fam unicast $1 json" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+ps = [p for p in d.get("paths", []) if p.get("peer", {}).get("peerId") == sys.argv[1]]
+print(eval(sys.argv[2]) if ps else "absent")' "$2" "$3"
+}
+has_path() { [[ $(path "$1" "$2" 'ps[0]["valid"]') == True ]]; }
+no_path() { [[ $(path "$1" "$2" 1) == absent ]]; }
+wait_for 15 "203.0.113.10/32 from s1 in FRR" has_path 203.0.113.10/32 192.0.2.11
+wait_for 15 "2001:db8:10::/48 from s1 in FRR" has_path 2001:db8:10::/48 2001:db8::11
+check_attrs() {  # check_attrs PREFIX PEER NEXTHOP COMMUNITIES...
+  local pfx=$1 peer=$2 nh=$3; shift 3
+  local out
+  out=$(path "$pfx" "$peer" "json.dumps(ps[0])")
+  "$PY" - "$out" "$nh" "$@" <<'PY' || fail "$pfx from $peer: attributes wrong: $out"
+import json, sys
+p, nh, comms = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3:]
+errs = []
+if p["aspath"]["string"] != "4200000011 4200000011 4200000011" or p["aspath"]["length"] != 3:
+    errs.append("AS path (2 prepends, length 3): %r" % p["aspath"])
+if p.get("metric") != 50: errs.append("MED 50: %r" % p.get("metric"))
+if p.get("origin") != "IGP": errs.append("origin IGP: %r" % p.get("origin"))
+if sorted(p.get("community", {}).get("list", [])) != sorted(comms): errs.append("communities %r" % comms)
+if p.get("largeCommunity", {}).get("list") != ["4200000011:1:2"]: errs.append("large community")
+if [h["ip"] for h in p.get("nexthops", [])][:1] != [nh]: errs.append("next hop %s" % nh)
+if errs: print("\n".join(errs), file=sys.stderr); sys.exit(1)
+PY
+}
+check_attrs 203.0.113.10/32 192.0.2.11 192.0.2.11 65000:100 noExport
+check_attrs 2001:db8:10::/48 2001:db8::11 2001:db8::11 65000:100
+log "IPv4 and IPv6 prefixes in FRR's RIB: AS path 4200000011 x3 (prepend 2), MED 50, origin IGP, communities, large community 4200000011:1:2, next hops 192.0.2.11 / 2001:db8::11"
+
+# ECMP: both servers' paths are multipath in FRR and zebra installs one kernel route over both.
+ecmp2() { [[ $(ip -n "$R" route show 203.0.113.10 | grep -c 'nexthop via') == 2 ]]; }
+wait_for 15 "kernel ECMP route over both servers" ecmp2
+[[ $(kernel_nexthops "$R" 203.0.113.10) == "192.0.2.11 192.0.2.12 " ]] ||
+  fail "ECMP next hops: $(ip -n "$R" route show 203.0.113.10)"
+for pr in 192.0.2.11 192.0.2.12; do
+  [[ $(path 203.0.113.10/32 $pr 'ps[0].get("multipath")') == True ]] || fail "FRR: path via $pr not multipath"
+done
+log "kernel ECMP route: $(kernel_nexthops "$R" 203.0.113.10)(FRR multipath over AS 4200000011 and 65012)"
+[[ $(ip -n "$R" -6 route show 2001:db8:10::/48) == *'via 2001:db8::11 '* ]] ||
+  fail "IPv6 route not in the router's kernel: $(ip -n "$R" -6 route show 2001:db8:10::/48)"
+log "kernel IPv6 route: $(ip -n "$R" -6 route show 2001:db8:10::/48)"
+
+# Routes from FRR: 5 network statements, sent to s1 only.
+n=${#SENT[@]}
+sent_to_s1() { vty "show bgp ipv4 unicast neighbors 192.0.2.11 advertised-routes json" | "$PY" -c '
+import json, sys; print(json.load(sys.stdin).get("totalPrefixCounter"))'; }
+sent_is() { [[ $(sent_to_s1) == "$1" ]]; }
+wait_for 10 "FRR advertising $n prefixes to s1" sent_is "$n"
+wait_for 10 "vaned s1 counting the $n routes FRR sent" \
+  grep -q "bgp tor1: $n prefixes exceed the limit of $((n - 1))" "$RUN/vaned-s1.log"
+established 192.0.2.11 || fail "max-prefix WARN must keep the session"
+log "vaned s1 received the $n prefixes FRR sent: \"$(grep -m1 -o "bgp tor1: $n prefixes exceed.*" "$RUN/vaned-s1.log")\""
+if [[ -x $VANECTL ]] && out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors 2>&1); then
+  "$PY" - "$out" "$n" <<'PY' || fail "vanectl show neighbors: tor1 should hold FRR's $n prefixes: $out"
+import json, sys
+d = json.loads(sys.argv[1])
+n = {x["name"]: x for x in d.get("neighbors", d.get("neighborsReply", {}).get("neighbors", []))}
+assert int(n["tor1"]["prefixes_received"]) == int(sys.argv[2]), n["tor1"]
+PY
+  log "vanectl: tor1 holds the $n prefixes FRR sent"
+else
+  log "not checked: vanectl prefixes_received (vanectl cannot query this vaned: ${out:-no vanectl})"
+fi
+
+# Withdraw on failing health: IPv4 and IPv6 leave FRR's RIB and the kernel; sessions untouched.
+drops4=$(nbr 192.0.2.11 'n["connectionsDropped"]')
+drops6=$(nbr 2001:db8::11 'n["connectionsDropped"]')
+rm -f "$RUN/s1-up"
+wait_for 10 "s1's IPv4 route withdrawn from FRR" no_path 203.0.113.10/32 192.0.2.11
+wait_for 10 "s1's IPv6 route withdrawn from FRR" no_path 2001:db8:10::/48 2001:db8::11
+wait_for 10 "kernel route via s2 only" bash -c "[[ \"\$(ip -n '$R' route show 203.0.113.10)\" == *'via 192.0.2.12'* && \"\$(ip -n '$R' route show 203.0.113.10)\" != *192.0.2.11* ]]"
+no_route6() { [[ -z $(ip -n "$R" -6 route show 2001:db8:10::/48) ]]; }
+wait_for 10 "IPv6 kernel route gone" no_route6
+established 192.0.2.11 && established 2001:db8::11 || fail "the withdraw must not reset the sessions"
+[[ $(nbr 192.0.2.11 'n["connectionsDropped"]') == "$drops4" && $(nbr 2001:db8::11 'n["connectionsDropped"]') == "$drops6" ]] ||
+  fail "a session flapped during the withdraw"
+log "failing check: both prefixes left FRR's RIB and the kernel (now $(kernel_nexthops "$R" 203.0.113.10)), sessions untouched"
+touch "$RUN/s1-up"
+wait_for 10 "s1's IPv4 route back" has_path 203.0.113.10/32 192.0.2.11
+wait_for 10 "s1's IPv6 route back" has_path 2001:db8:10::/48 2001:db8::11
+wait_for 10 "kernel ECMP route back" ecmp2
+log "recovery re-announces: ECMP again ($(kernel_nexthops "$R" 203.0.113.10))"
+
+# SIGTERM: Cease / Administrative Shutdown on both sessions, everything withdrawn at once.
+for a in 192.0.2.11 2001:db8::11; do
+  [[ $(nbr $a 'n.get("lastNotificationReason")') == *"Administrative Shutdown"* ]] &&
+    fail "$a: an Administrative Shutdown is already recorded before SIGTERM; the check would prove nothing"
+done
+t0=$EPOCHREALTIME
+vaned_stop "$P1"
+((STOP_RC == 0)) || fail "vaned exited with $STOP_RC"
+wait_for 5 "s1's IPv4 route gone after SIGTERM" no_path 203.0.113.10/32 192.0.2.11
+wait_for 5 "s1's IPv6 route gone after SIGTERM" no_path 2001:db8:10::/48 2001:db8::11
+wait_for 5 "kernel route via s2 only after SIGTERM" bash -c "[[ \"\$(ip -n '$R' route show 203.0.113.10)\" != *192.0.2.11* ]]"
+ms=$("$PY" -c "print(int(($EPOCHREALTIME - $t0) * 1000))")
+for a in 192.0.2.11 2001:db8::11; do
+  reason=$(nbr $a 'n.get("lastNotificationReason")')
+  code=$(nbr $a 'n.get("lastErrorCodeSubcode")')
+  due=$(nbr $a 'n.get("lastResetDueTo")')
+  [[ $reason == "Cease/Administrative Shutdown" && $code == 0602 && $due == "BGP Notification received" ]] ||
+    fail "$a: FRR did not record a received Cease/Administrative Shutdown: reason=$reason code=$code due=$due"
+  established $a && fail "$a: still Established after SIGTERM"
+done
+no_route6 || fail "IPv6 route still in the kernel after SIGTERM: $(ip -n "$R" -6 route show 2001:db8:10::/48)"
+log "SIGTERM: FRR recorded 'Cease/Administrative Shutdown' (0602, \"$(nbr 192.0.2.11 'n.get("lastShutdownDescription")')\") on both sessions, routes gone from FRR and the kernel in ${ms} ms, exit 0"
+log PASS
