@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <tuple>
 #ifdef VANE_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -82,6 +83,16 @@ int Daemon::run() {
   std::filesystem::create_directories(marker_path().parent_path(), ec);
   std::ofstream(marker_path()) << getpid() << "\n";
 
+  if (cfg_.proto.forwarding().enabled()) {
+    auto fw = Forwarding::start(cfg_);
+    if (!fw) {
+      spdlog::critical("forwarding: {}; refusing to start", fw.error());
+      std::filesystem::remove(marker_path(), ec);
+      return 1;
+    }
+    forwarding_ = std::move(*fw);
+  }
+
   bgp::SpeakerOptions so;
   so.listen = listen_addresses(cfg_);
   so.listen_port = uint16_t(cfg_.proto.bgp().has_listen_port() ? cfg_.proto.bgp().listen_port() : 179);
@@ -116,6 +127,7 @@ int Daemon::run() {
     });
   }
 
+  start_control();
   spdlog::info("vaned {} started: node {} ({}), {} neighbor(s), {} service(s){}", VANE_VERSION,
                cfg_.proto.node().name(), cfg_.proto.node().address(), cfg_.proto.neighbor_size(),
                cfg_.proto.service_size(), restarting ? "; restarting after an unclean exit" : "");
@@ -125,6 +137,26 @@ int Daemon::run() {
   std::filesystem::remove(marker_path(), ec);
   spdlog::info("vaned stopped");
   return exit_code_;
+}
+
+void Daemon::start_control() {
+  start_time_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  control::ServerOptions co;
+  co.socket_path = cfg_.proto.control().socket().empty() ? config::kDefaultSocket : cfg_.proto.control().socket();
+  control_ = std::make_unique<control::Server>(
+      io_, co, [this](const control::Request& req, control::Server::Reply reply) { handle(req, std::move(reply)); });
+  if (auto r = control_->start(); !r) {
+    spdlog::error("control socket {}: {}; vanectl will not reach this vaned", co.socket_path.string(), r.error());
+    control_.reset();
+  }
+  if (!cfg_.proto.metrics().listen().empty()) {
+    metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen()},
+                                                     [this](metrics::Registry& reg) { collect(reg); });
+    if (auto r = metrics_->start(); !r) {
+      spdlog::error("metrics on {}: {}", cfg_.proto.metrics().listen(), r.error());
+      metrics_.reset();
+    }
+  }
 }
 
 void Daemon::update_exports() {
@@ -200,6 +232,33 @@ void Daemon::apply_neighbors(const config::Loaded& next) {
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
 }
 
+void Daemon::apply_forwarding(const config::Loaded& next) {
+  bool want = next.proto.forwarding().enabled();
+  if (!want) {
+    if (forwarding_) spdlog::info("forwarding: disabled by reload; detaching");
+    forwarding_.reset();
+    return;
+  }
+  if (forwarding_) {
+    auto engine_settings = [](const config::Config& c) {
+      auto f = c.forwarding();
+      return std::tuple(f.gue_port(), f.hash_seed(), f.mtu(), f.generic_xdp(), f.pin_path(), c.node().interface());
+    };
+    if (engine_settings(next.proto) == engine_settings(cfg_.proto)) {
+      if (auto r = forwarding_->apply(next); !r) spdlog::error("forwarding: reload: {}", r.error());
+      return;
+    }
+    spdlog::info("forwarding: data-path settings changed; reloading the programs");
+    forwarding_.reset();
+  }
+  auto fw = Forwarding::start(next);
+  if (!fw) {
+    spdlog::error("forwarding: {}", fw.error());
+    return;
+  }
+  forwarding_ = std::move(*fw);
+}
+
 config::Diagnostics Daemon::reload() {
   notify("RELOADING=1");
   struct Done {
@@ -221,6 +280,7 @@ config::Diagnostics Daemon::reload() {
   if (!stopping_) {
     apply_neighbors(*next);
     health_->apply(next->proto);
+    apply_forwarding(*next);
   }
   cfg_ = std::move(*next);
   update_exports();
@@ -253,6 +313,8 @@ void Daemon::stop() {
 }
 
 void Daemon::finish() {
+  if (control_) control_->stop();
+  if (metrics_) metrics_->stop();
   signals_.cancel();
   watchdog_.cancel();
   ready_timer_.cancel();

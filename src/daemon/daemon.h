@@ -9,6 +9,10 @@
 
 #include "bgp/speaker.h"
 #include "config/config.h"
+#include "control/metrics.h"
+#include "control/metrics_http.h"
+#include "control/server.h"
+#include "daemon/forwarding.h"
 #include "health/engine.h"
 
 namespace vane::daemon {
@@ -37,6 +41,10 @@ class Daemon {
   void update_exports();
   void check_ready();
   void apply_neighbors(const config::Loaded& next);
+  void start_control();
+  void handle(const control::Request& req, control::Server::Reply reply);
+  void collect(metrics::Registry& reg);
+  void apply_forwarding(const config::Loaded& next);
   std::filesystem::path marker_path() const;
 
   boost::asio::io_context io_;
@@ -47,6 +55,10 @@ class Daemon {
   health::SteadyClock clock_;
   std::unique_ptr<bgp::Speaker> speaker_;
   std::unique_ptr<health::Engine> health_;
+  std::unique_ptr<Forwarding> forwarding_;
+  std::unique_ptr<control::Server> control_;
+  std::unique_ptr<metrics::HttpServer> metrics_;
+  int64_t start_time_ = 0;
   bool stopping_ = false;
   bool ready_ = false;
   bool draining_for_stop_ = false;

@@ -1,0 +1,152 @@
+#include "daemon/forwarding.h"
+
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+
+namespace vane::daemon {
+
+namespace {
+
+std::vector<steer::MaglevServer> site_servers(const config::Config& cfg) {
+  std::vector<steer::MaglevServer> out;
+  for (auto& s : cfg.site().server()) {
+    uint32_t w = s.has_weight() ? s.weight() : config::kDefaultWeight;
+    if (s.role() == config::FORWARDER_ONLY) w = 0;  // never a first hop
+    out.push_back({s.name(), w});
+  }
+  return steer::maglev_sorted(out);
+}
+
+// bpf_fib_lookup only resolves next hops when the interface forwards.
+void enable_forwarding(const std::string& ifname) {
+  for (const char* fam : {"ipv4", "ipv6"}) {
+    std::string path = std::string("/proc/sys/net/") + fam + "/conf/" + ifname + "/forwarding";
+    std::ofstream f(path);
+    if (f) f << "1\n";
+    if (!f) spdlog::warn("forwarding: cannot enable {}", path);
+  }
+}
+
+}  // namespace
+
+Forwarding::~Forwarding() = default;
+
+std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const config::Loaded& loaded) {
+  const auto& cfg = loaded.proto;
+  const auto& f = cfg.forwarding();
+  auto fw = std::unique_ptr<Forwarding>(new Forwarding());
+  fw->servers_ = site_servers(cfg);
+  auto self = std::find_if(fw->servers_.begin(), fw->servers_.end(),
+                           [&](auto& s) { return s.key == cfg.node().name(); });
+  if (self == fw->servers_.end()) return std::unexpected("node is not in the site's server list");
+  fw->table_size_ = steer::table_size_for(fw->servers_.size(), cfg.site().table_size());
+
+  xdp::Options o;
+  o.config.self_index = uint32_t(self - fw->servers_.begin());
+  o.config.self_v4 = IpAddress::parse(cfg.node().address());
+  if (!cfg.node().address6().empty()) o.config.self_v6 = IpAddress::parse(cfg.node().address6());
+  o.config.gue_port = uint16_t(f.has_gue_port() ? f.gue_port() : config::kDefaultGuePort);
+  o.config.hash_seed = f.hash_seed();
+  o.config.mtu = uint16_t(f.has_mtu() ? f.mtu() : config::kDefaultMtu);
+  o.config.max_buckets = std::max<uint32_t>(VANE_DEFAULT_MAX_BUCKETS, fw->table_size_);
+  o.config.table_slots = std::max<uint32_t>(VANE_DEFAULT_TABLE_SLOTS, uint32_t(cfg.service_size()));
+  o.program = xdp::Program::forwarder;
+  o.interface = cfg.node().interface();
+  o.generic = f.generic_xdp();
+  o.pin_dir = f.pin_path().empty() ? "/sys/fs/bpf/vane/" + cfg.node().name() : f.pin_path();
+  o.keep_on_exit = f.keep_on_exit();
+  auto l = xdp::Loader::open(o);
+  if (!l) return std::unexpected("load: " + l.error());
+  fw->loader_ = std::move(*l);
+  if (fw->loader_->reused_pinned_maps()) spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
+  if (auto r = fw->apply(loaded); !r) return std::unexpected(r.error());
+  enable_forwarding(o.interface);
+  if (auto r = fw->loader_->attach(); !r) return std::unexpected("attach to " + o.interface + ": " + r.error());
+  spdlog::info("forwarding: XDP {} on {}: {} server(s), {} VIP(s), M={}", o.generic ? "generic" : "native",
+               o.interface, fw->servers_.size(), fw->vips_.size(), fw->table_size_);
+  return fw;
+}
+
+std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded) {
+  const auto& cfg = loaded.proto;
+  auto servers = site_servers(cfg);
+  if (servers != servers_ && !servers_.empty()) {
+    // The indices in the running tables refer to the old order; a new site list starts the
+    // tables afresh (connections are kept by the second hop only within one site list).
+    tables_.clear();
+  }
+  servers_ = servers;
+  table_size_ = steer::table_size_for(servers_.size(), cfg.site().table_size());
+
+  std::vector<xdp::Server> xs;
+  for (uint32_t i = 0; i < servers_.size(); ++i) {
+    auto it = std::find_if(cfg.site().server().begin(), cfg.site().server().end(),
+                           [&](auto& s) { return s.name() == servers_[i].key; });
+    xdp::Server s;
+    s.index = i;
+    s.v4 = IpAddress::parse(it->address());
+    if (!it->address6().empty()) s.v6 = IpAddress::parse(it->address6());
+    s.draining = servers_[i].weight == 0;
+    xs.push_back(s);
+  }
+  if (auto r = loader_->set_servers(xs); !r) return std::unexpected("servers: " + r.error());
+
+  std::vector<xdp::Vip> vips;
+  std::vector<std::pair<std::string, xdp::Vip>> named;
+  std::map<std::string, steer::MaglevTable> next;
+  for (int i = 0; i < cfg.service_size(); ++i) {
+    const auto& svc = cfg.service(i);
+    if (svc.vip().empty()) continue;
+    auto prev = tables_.find(svc.name());
+    auto t = steer::build_maglev(servers_, table_size_, prev == tables_.end() ? nullptr : &prev->second);
+    if (!t) {
+      spdlog::warn("forwarding: service {}: no table ({}); its VIPs are passed to the local stack",
+                   svc.name(), steer::to_string(t.error()));
+      if (auto r = loader_->remove_table(uint32_t(i)); !r) spdlog::debug("remove table: {}", r.error());
+    } else {
+      xdp::Table tab;
+      tab.reserve(t->entries().size());
+      for (auto& e : t->entries()) tab.emplace_back(e.first, e.second);
+      if (auto r = loader_->set_table(uint32_t(i), tab); !r) return std::unexpected("table: " + r.error());
+      next.emplace(svc.name(), std::move(*t));
+    }
+    for (auto& v : svc.vip()) {
+      xdp::Vip x;
+      x.addr = *IpAddress::parse(v.address());
+      x.port = uint16_t(v.port());
+      x.proto = v.protocol() == config::UDP ? IPPROTO_UDP : IPPROTO_TCP;
+      x.table_id = uint32_t(i);
+      vips.push_back(x);
+      named.emplace_back(svc.name(), x);
+    }
+  }
+  if (auto r = loader_->set_vips(vips); !r) return std::unexpected("vips: " + r.error());
+  tables_ = std::move(next);
+  vips_ = std::move(named);
+  ++generation_;
+  return {};
+}
+
+std::vector<VipCounters> Forwarding::counters() const {
+  std::vector<VipCounters> out;
+  for (uint32_t i = 0; i < vips_.size(); ++i) {
+    VipCounters c;
+    c.service = vips_[i].first;
+    c.vip = vips_[i].second.addr.str();
+    c.port = vips_[i].second.port;
+    c.protocol = vips_[i].second.proto == IPPROTO_UDP ? "udp" : "tcp";
+    if (auto r = loader_->counters(i)) c.counters = *r;
+    out.push_back(std::move(c));
+  }
+  VipCounters g;
+  g.service = "";
+  g.vip = "all";
+  if (auto r = loader_->counters(VANE_STATS_GLOBAL)) g.counters = *r;
+  out.push_back(std::move(g));
+  return out;
+}
+
+}  // namespace vane::daemon

@@ -1,0 +1,349 @@
+// The daemon's answers to vanectl and its metrics page: read-only views over the speaker, the
+// health engine and the data path, plus the operator actions (drain, reload, neighbour commands).
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "control/codec.h"
+#include "daemon/daemon.h"
+#include "steer/controller.h"
+
+namespace vane::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string community_str(uint32_t c) {
+  switch (c) {
+    case 0xFFFF0000: return "graceful-shutdown";
+    case 0xFFFFFF01: return "no-export";
+    case 0xFFFFFF02: return "no-advertise";
+    case 0xFFFFFF03: return "no-export-subconfed";
+    default: return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
+  }
+}
+
+std::string ext_str(uint64_t v) {
+  uint8_t type = uint8_t(v >> 56), sub = uint8_t(v >> 48);
+  std::string kind = sub == 0x02 ? "rt" : sub == 0x03 ? "soo" : "ext";
+  if (type == 0x02) return kind + ":" + std::to_string((v >> 16) & 0xffffffff) + ":" + std::to_string(v & 0xffff);
+  return kind + ":" + std::to_string((v >> 32) & 0xffff) + ":" + std::to_string(v & 0xffffffff);
+}
+
+control::RouteState route_state(health::PrefixState s) {
+  switch (s) {
+    case health::PrefixState::Announced: return control::ROUTE_STATE_ANNOUNCED;
+    case health::PrefixState::AnnouncedDraining: return control::ROUTE_STATE_DRAINING;
+    default: return control::ROUTE_STATE_WITHDRAWN;
+  }
+}
+
+uint64_t seconds_since(Clock::time_point t) {
+  if (t == Clock::time_point{}) return 0;
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t).count());
+}
+
+}  // namespace
+
+void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
+  control::Response r;
+  switch (req.command_case()) {
+    case control::Request::kShowNeighbors: {
+      auto* out = r.mutable_neighbors();
+      for (auto& n : speaker_->status()) {
+        if (!req.show_neighbors().name().empty() && n.name != req.show_neighbors().name()) continue;
+        auto* x = out->add_neighbors();
+        x->set_name(n.name);
+        x->set_address(n.address.str());
+        x->set_remote_asn(n.remote_asn);
+        x->set_state(std::string(bgp::to_string(n.state)));
+        x->set_uptime_s(n.state == bgp::State::Established ? seconds_since(n.since) : 0);
+        x->set_prefixes_sent(n.prefixes_sent);
+        x->set_prefixes_received(n.prefixes_received);
+        x->set_last_error(n.last_error);
+        x->set_description(n.description);
+        x->set_admin_shutdown(n.admin_down);
+        std::string fams = n.families;
+        for (size_t i = 0; !fams.empty();) {
+          i = fams.find(' ');
+          x->add_families(fams.substr(0, i));
+          fams = i == std::string::npos ? "" : fams.substr(i + 1);
+        }
+        if (n.last_notification) {
+          auto* nn = x->mutable_last_notification();
+          nn->set_code(n.last_notification->code);
+          nn->set_subcode(n.last_notification->subcode);
+          nn->set_sent(n.last_notification_sent);
+          nn->set_text(n.last_error);
+        }
+      }
+      if (!req.show_neighbors().name().empty() && out->neighbors().empty())
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no neighbor " + req.show_neighbors().name());
+      break;
+    }
+    case control::Request::kShowRoutes: {
+      auto* out = r.mutable_routes();
+      auto states = health_->prefixes();
+      auto snap = health_->snapshot();
+      const auto& exported = speaker_->exports();
+      for (auto& svc : cfg_.proto.service()) {
+        for (auto& a : svc.announce()) {
+          auto p = Prefix::parse(a.prefix());
+          if (!p) continue;
+          if (!req.show_routes().prefix().empty() && req.show_routes().prefix() != p->str() &&
+              req.show_routes().prefix() != a.prefix())
+            continue;
+          bool dup = false;
+          for (auto& existing : out->routes()) dup |= existing.prefix() == p->str();
+          if (dup) continue;
+          auto* x = out->add_routes();
+          x->set_prefix(p->str());
+          auto st = states.count(p->str()) ? states.at(p->str()) : health::PrefixState::Withdrawn;
+          x->set_state(route_state(st));
+          auto it = exported.find(*p);
+          x->set_announced(it != exported.end());
+          bgp::ExportAttrs attrs = it != exported.end() ? it->second : steer::export_attrs(a);
+          for (auto c : attrs.communities) x->add_communities(community_str(c));
+          for (auto& l : attrs.large)
+            x->add_large_communities(std::to_string(l[0]) + ":" + std::to_string(l[1]) + ":" + std::to_string(l[2]));
+          for (auto e : attrs.extended) x->add_extended_communities(ext_str(e));
+          if (attrs.med) x->set_med(*attrs.med);
+          x->set_prepend(attrs.prepend);
+          // Why: every service announcing it, with its health and drain, and its failing checks.
+          for (auto& s : snap.services) {
+            bool announces = false;
+            for (auto& cs : cfg_.proto.service())
+              if (cs.name() == s.name)
+                for (auto& ca : cs.announce()) announces |= Prefix::parse(ca.prefix()) == p;
+            if (!announces) continue;
+            std::string why = "service " + s.name + (s.healthy ? " healthy" : " unhealthy");
+            if (s.drained) why += ", drained";
+            for (auto& c : s.checks)
+              if (c.verdict != health::Verdict::Up)
+                why += ", check " + c.name + " " + std::string(health::to_string(c.verdict));
+            x->add_reasons(why);
+          }
+          for (auto& ps : snap.prefixes)
+            if (ps.prefix == p->str() && ps.suppressed) x->add_reasons("dampened: suppressed");
+          if (!ready_) x->add_reasons("start-up: waiting for every check's first verdict");
+        }
+      }
+      break;
+    }
+    case control::Request::kShowServices: {
+      auto* out = r.mutable_services();
+      auto snap = health_->snapshot();
+      for (auto& s : snap.services) {
+        if (!req.show_services().name().empty() && s.name != req.show_services().name()) continue;
+        auto* x = out->add_services();
+        x->set_name(s.name);
+        x->set_healthy(s.healthy);
+        x->set_drained(s.drained);
+        x->set_checks(uint32_t(s.checks.size()));
+        uint32_t up = 0;
+        for (auto& c : s.checks) up += c.verdict == health::Verdict::Up;
+        x->set_checks_up(up);
+        for (auto& cs : cfg_.proto.service()) {
+          if (cs.name() != s.name) continue;
+          for (auto& v : cs.vip())
+            x->add_vips(v.address() + ":" + std::to_string(v.port()) + "/" + (v.protocol() == config::UDP ? "udp" : "tcp"));
+          for (auto& a : cs.announce()) x->add_prefixes(a.prefix());
+        }
+      }
+      if (!req.show_services().name().empty() && out->services().empty())
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no service " + req.show_services().name());
+      break;
+    }
+    case control::Request::kShowHealth: {
+      auto* out = r.mutable_health();
+      for (auto& s : health_->snapshot().services) {
+        if (!req.show_health().service().empty() && s.name != req.show_health().service()) continue;
+        for (auto& c : s.checks) {
+          auto* x = out->add_checks();
+          x->set_service(s.name);
+          x->set_name(c.name);
+          x->set_kind(c.kind);
+          x->set_verdict(c.verdict == health::Verdict::Up     ? control::VERDICT_UP
+                         : c.verdict == health::Verdict::Down ? control::VERDICT_DOWN
+                                                              : control::VERDICT_UNKNOWN);
+          x->set_transitions(c.transitions);
+          if (c.last) {
+            x->set_last_ok(c.last->ok);
+            x->set_latency_ms(double(c.last->latency.count()) / 1000.0);
+            x->set_detail(c.config_error.empty() ? c.last->detail : c.config_error);
+            if (c.last->weight) x->set_weight(*c.last->weight);
+          } else if (!c.config_error.empty()) {
+            x->set_detail(c.config_error);
+          }
+        }
+      }
+      break;
+    }
+    case control::Request::kShowSite: {
+      auto* out = r.mutable_site();
+      for (auto& s : cfg_.proto.site().server()) {
+        auto* x = out->add_servers();
+        x->set_name(s.name());
+        x->set_address(s.address());
+        x->set_weight(s.has_weight() ? s.weight() : config::kDefaultWeight);
+        x->set_is_self(s.name() == cfg_.proto.node().name());
+        // Health of the other servers is not observed yet: they count as healthy.
+        bool healthy = true;
+        if (x->is_self()) {
+          for (auto& sv : health_->snapshot().services) healthy &= sv.healthy;
+        }
+        x->set_healthy(healthy);
+      }
+      if (forwarding_) {
+        out->set_table_generation(forwarding_->generation());
+        out->set_table_size(forwarding_->table_size());
+      }
+      break;
+    }
+    case control::Request::kShowForwarding: {
+      auto* out = r.mutable_forwarding();
+      if (!forwarding_) {
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "forwarding is not enabled (forwarding.enabled)");
+        break;
+      }
+      for (auto& v : forwarding_->counters()) {
+        auto* x = out->add_vips();
+        x->set_vip(v.vip);
+        x->set_proto(v.protocol);
+        x->set_port(v.port);
+        for (unsigned i = 0; i < VANE_R_COUNT; ++i)
+          (*x->mutable_packets())[std::string(xdp::reason_name(i))] = v.counters.packets[i];
+      }
+      break;
+    }
+    case control::Request::kDrain:
+    case control::Request::kUndrain: {
+      bool drain = req.command_case() == control::Request::kDrain;
+      const std::string& svc = drain ? req.drain().service() : req.undrain().service();
+      if (svc.empty()) {
+        drain ? health_->drain_all() : health_->undrain_all();
+      } else if (!(drain ? health_->drain(svc) : health_->undrain(svc))) {
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no service " + svc);
+        break;
+      }
+      std::string what = svc.empty() ? "every service" : "service " + svc;
+      spdlog::info("vanectl: {} {}", drain ? "drain" : "undrain", what);
+      r.mutable_action()->set_message((drain ? "draining " : "undrained ") + what);
+      break;
+    }
+    case control::Request::kReload: {
+      auto before = cfg_.proto;
+      auto errors = reload();
+      if (!errors.empty()) {
+        r = control::error_response(control::ERROR_CODE_INVALID_CONFIG,
+                                    std::to_string(errors.size()) + " error(s) in " + opts_.config_path.string() +
+                                        "; nothing changed");
+        for (auto& d : errors) {
+          auto* e = r.add_error_details();
+          e->set_file(d.file);
+          e->set_line(uint32_t(d.line));
+          e->set_column(uint32_t(d.column));
+          e->set_message(d.message);
+        }
+        break;
+      }
+      auto changes = config::diff(before, cfg_.proto);
+      r.mutable_action()->set_message(changes.empty() ? "configuration unchanged" : "configuration reloaded");
+      for (auto& c : changes) r.mutable_action()->add_changes(c);
+      break;
+    }
+    case control::Request::kNeighborAction: {
+      const auto& a = req.neighbor_action();
+      bool ok = false;
+      switch (a.action()) {
+        case control::NeighborAction::ACTION_SHUTDOWN: ok = speaker_->neighbor_shutdown(a.name(), a.message()); break;
+        case control::NeighborAction::ACTION_ENABLE: ok = speaker_->neighbor_enable(a.name()); break;
+        case control::NeighborAction::ACTION_RESET: ok = speaker_->neighbor_reset(a.name(), a.message()); break;
+        default: break;
+      }
+      if (!ok) {
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no neighbor " + a.name());
+        break;
+      }
+      spdlog::info("vanectl: neighbor {} {}", a.name(), control::NeighborAction::Action_Name(a.action()));
+      r.mutable_action()->set_message("neighbor " + a.name() + ": done");
+      break;
+    }
+    default:
+      r = control::error_response(control::ERROR_CODE_UNIMPLEMENTED, "not implemented by this vaned");
+  }
+  reply(std::move(r));
+}
+
+void Daemon::collect(metrics::Registry& reg) {
+  reg.gauge("vane_up", "1 while vaned runs").set(1);
+  reg.gauge("vane_start_time_seconds", "Unix time vaned started").set(double(start_time_));
+  auto& up = reg.gauge("vane_bgp_session_up", "1 while the BGP session is Established");
+  auto& state = reg.gauge("vane_bgp_session_state", "BGP FSM state: 0 Idle .. 5 Established");
+  auto& trans = reg.counter("vane_bgp_session_transitions_total", "BGP FSM state changes");
+  auto& est = reg.counter("vane_bgp_session_established_total", "Times the session reached Established");
+  auto& msgs_in = reg.counter("vane_bgp_messages_received_total", "BGP messages received");
+  auto& msgs_out = reg.counter("vane_bgp_messages_sent_total", "BGP messages sent");
+  auto& upd_in = reg.counter("vane_bgp_updates_received_total", "BGP UPDATE messages received");
+  auto& upd_out = reg.counter("vane_bgp_updates_sent_total", "BGP UPDATE messages sent");
+  auto& rx = reg.gauge("vane_bgp_prefixes_received", "Prefixes currently held from the neighbor");
+  auto& tx = reg.gauge("vane_bgp_prefixes_sent", "Prefixes currently announced to the neighbor");
+  auto& filt = reg.counter("vane_bgp_prefixes_filtered_total", "Prefixes refused by the import filter");
+  for (auto& n : speaker_->status()) {
+    metrics::Labels l{{"neighbor", n.name}};
+    up.set(l, n.state == bgp::State::Established ? 1 : 0);
+    state.set(l, double(int(n.state)));
+    trans.set(l, double(n.transitions));
+    est.set(l, double(n.established_count));
+    msgs_in.set(l, double(n.messages_received));
+    msgs_out.set(l, double(n.messages_sent));
+    upd_in.set(l, double(n.updates_received));
+    upd_out.set(l, double(n.updates_sent));
+    rx.set(l, double(n.prefixes_received));
+    tx.set(l, double(n.prefixes_sent));
+    filt.set(l, double(n.prefixes_filtered));
+  }
+  reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now").set(double(speaker_->exports().size()));
+
+  auto snap = health_->snapshot();
+  auto& healthy = reg.gauge("vane_service_healthy", "1 while the service is healthy");
+  auto& drained = reg.gauge("vane_service_drained", "1 while the service is drained");
+  auto& verdict = reg.gauge("vane_check_up", "Check verdict: 1 up, 0 down, -1 unknown");
+  auto& ok = reg.gauge("vane_check_last_success", "1 if the check's last run succeeded");
+  auto& lat = reg.gauge("vane_check_latency_seconds", "Latency of the check's last run");
+  auto& ctrans = reg.counter("vane_check_transitions_total", "Verdict changes of the check");
+  for (auto& s : snap.services) {
+    healthy.set({{"service", s.name}}, s.healthy ? 1 : 0);
+    drained.set({{"service", s.name}}, s.drained ? 1 : 0);
+    for (auto& c : s.checks) {
+      metrics::Labels l{{"service", s.name}, {"check", c.name}, {"kind", c.kind}};
+      verdict.set(l, c.verdict == health::Verdict::Up ? 1 : c.verdict == health::Verdict::Down ? 0 : -1);
+      ctrans.set(l, c.transitions);
+      if (c.last) {
+        ok.set(l, c.last->ok ? 1 : 0);
+        lat.set(l, double(c.last->latency.count()) / 1e6);
+      }
+    }
+  }
+  auto& pstate = reg.gauge("vane_prefix_announced", "Prefix state: 0 withdrawn, 1 announced, 2 draining");
+  for (auto& [p, st] : health_->prefixes())
+    pstate.set({{"prefix", p}}, st == health::PrefixState::Announced ? 1 : st == health::PrefixState::AnnouncedDraining ? 2 : 0);
+
+  if (forwarding_) {
+    reg.gauge("vane_forwarding_table_generation", "Forwarding table generation (bumps on every change)")
+        .set(double(forwarding_->generation()));
+    reg.gauge("vane_forwarding_table_size", "Buckets per forwarding table").set(forwarding_->table_size());
+    auto& pk = reg.counter("vane_forwarding_packets_total", "Packets seen by the XDP data path, by VIP and reason");
+    auto& by = reg.counter("vane_forwarding_bytes_total", "Bytes seen by the XDP data path, by VIP and reason");
+    for (auto& v : forwarding_->counters()) {
+      for (unsigned i = 0; i < VANE_R_COUNT; ++i) {
+        metrics::Labels l{{"vip", v.vip}, {"port", std::to_string(v.port)}, {"protocol", v.protocol},
+                          {"reason", std::string(xdp::reason_name(i))}};
+        pk.set(l, double(v.counters.packets[i]));
+        by.set(l, double(v.counters.bytes[i]));
+      }
+    }
+  }
+}
+
+}  // namespace vane::daemon
