@@ -67,6 +67,15 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   show->add_subcommand("forwarding", "data-path counters per VIP and reason")->callback([&] {
     req.mutable_show_forwarding();
   });
+  std::string received_neighbor;
+  uint32_t received_limit = 0;
+  auto* received = show->add_subcommand("received", "routes a neighbor sent us (Adj-RIB-In)");
+  received->add_option("neighbor", received_neighbor, "neighbor name")->required();
+  received->add_option("-n,--limit", received_limit, "show at most N routes (default 1000)");
+  received->callback([&] {
+    req.mutable_show_received()->set_neighbor(received_neighbor);
+    req.mutable_show_received()->set_limit(received_limit);
+  });
 
   std::string drain_service, undrain_service;
   app.add_subcommand("drain", "withdraw a service (default: all) gracefully")

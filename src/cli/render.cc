@@ -139,7 +139,7 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       t.add({"Address", n.address()});
       t.add({"Remote AS", std::to_string(n.remote_asn())});
       t.add({"State", n.state() + (n.admin_shutdown() ? " (admin shutdown)" : "")});
-      t.add({"Uptime", n.uptime_s() > 0 ? format_duration(n.uptime_s()) : "-"});
+      t.add({"Uptime", n.state() == "Established" ? format_duration(n.uptime_s()) : "-"});
       t.add({"Families", or_dash(join(n.families(), " "))});
       t.add({"Prefixes sent", std::to_string(n.prefixes_sent())});
       t.add({"Prefixes received", std::to_string(n.prefixes_received())});
@@ -158,7 +158,7 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
     std::string last = n.last_error();
     if (last.empty() && n.has_last_notification()) last = notification_summary(n.last_notification());
     t.add({n.name(), n.address(), std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : ""),
-           n.uptime_s() > 0 ? format_duration(n.uptime_s()) : "-", std::to_string(n.prefixes_sent()),
+           n.state() == "Established" ? format_duration(n.uptime_s()) : "-", std::to_string(n.prefixes_sent()),
            std::to_string(n.prefixes_received()), or_dash(last)});
   }
   return t.str();
@@ -249,6 +249,16 @@ std::string render_forwarding(const control::ForwardingReply& r) {
   return t.str();
 }
 
+std::string render_received(const control::ReceivedReply& r) {
+  std::string out = "neighbor " + r.neighbor() + ": " + std::to_string(r.total()) + " route(s) held";
+  if (r.count_only()) return out + " (counted only: set keep_received_routes to keep them)\n";
+  if (uint64_t(r.routes_size()) < r.total()) out += ", first " + std::to_string(r.routes_size()) + " shown";
+  out += "\n";
+  Table t({"Prefix", "Stale", "Attributes"}, {A::left, A::left, A::left});
+  for (const auto& x : r.routes()) t.add({x.prefix(), x.stale() ? "stale" : "", or_dash(x.attributes())});
+  return out + t.str();
+}
+
 std::string render_action(const control::ActionReply& r) {
   std::string out = r.message().empty() ? "ok" : r.message();
   out += '\n';
@@ -285,6 +295,8 @@ std::string render_text(const control::Response& r, bool detail) {
       return render_forwarding(r.forwarding());
     case R::kAction:
       return render_action(r.action());
+    case R::kReceived:
+      return render_received(r.received());
     case R::PAYLOAD_NOT_SET:
       break;
   }

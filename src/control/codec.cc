@@ -134,6 +134,10 @@ std::expected<Request, Response> decode_request(std::string_view body) {
       }
       break;
     }
+    case Request::kShowReceived:
+      if (req.show_received().neighbor().empty())
+        return std::unexpected(error_response(ERROR_CODE_BAD_REQUEST, "neighbor name is empty"));
+      break;
     default:
       break;
   }

@@ -2,6 +2,8 @@
 // health engine and the data path, plus the operator actions (drain, reload, neighbour commands).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "control/codec.h"
 #include "daemon/daemon.h"
@@ -38,6 +40,18 @@ control::RouteState route_state(health::PrefixState s) {
   }
 }
 
+// Position of NAME in a repeated config field (its size when absent): control.proto promises
+// neighbours and services in config order, while the speaker and the health engine keep them by name.
+template <typename List>
+size_t config_index(const List& configured, const std::string& name) {
+  size_t i = 0;
+  for (auto& c : configured) {
+    if (c.name() == name) break;
+    ++i;
+  }
+  return i;
+}
+
 uint64_t seconds_since(Clock::time_point t) {
   if (t == Clock::time_point{}) return 0;
   return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t).count());
@@ -50,7 +64,11 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
   switch (req.command_case()) {
     case control::Request::kShowNeighbors: {
       auto* out = r.mutable_neighbors();
-      for (auto& n : speaker_->status()) {
+      auto status = speaker_->status();
+      std::stable_sort(status.begin(), status.end(), [&](auto& a, auto& b) {
+        return config_index(cfg_.proto.neighbor(), a.name) < config_index(cfg_.proto.neighbor(), b.name);
+      });
+      for (auto& n : status) {
         if (!req.show_neighbors().name().empty() && n.name != req.show_neighbors().name()) continue;
         auto* x = out->add_neighbors();
         x->set_name(n.name);
@@ -133,6 +151,9 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
     case control::Request::kShowServices: {
       auto* out = r.mutable_services();
       auto snap = health_->snapshot();
+      std::stable_sort(snap.services.begin(), snap.services.end(), [&](auto& a, auto& b) {
+        return config_index(cfg_.proto.service(), a.name) < config_index(cfg_.proto.service(), b.name);
+      });
       for (auto& s : snap.services) {
         if (!req.show_services().name().empty() && s.name != req.show_services().name()) continue;
         auto* x = out->add_services();
@@ -267,6 +288,31 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       }
       spdlog::info("vanectl: neighbor {} {}", a.name(), control::NeighborAction::Action_Name(a.action()));
       r.mutable_action()->set_message("neighbor " + a.name() + ": done");
+      break;
+    }
+    case control::Request::kShowReceived: {
+      const auto& q = req.show_received();
+      auto st = speaker_->status();
+      auto it = std::find_if(st.begin(), st.end(), [&](auto& n) { return n.name == q.neighbor(); });
+      if (it == st.end()) {
+        r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no neighbor " + q.neighbor());
+        break;
+      }
+      auto* out = r.mutable_received();
+      out->set_neighbor(q.neighbor());
+      out->set_total(it->prefixes_received);
+      bool keep = false;
+      for (auto& n : cfg_.proto.neighbor())
+        if (n.name() == q.neighbor()) keep = n.keep_received_routes();
+      out->set_count_only(!keep);
+      size_t limit = q.limit() ? std::min<uint32_t>(q.limit(), 100000) : 1000;
+      if (keep)
+        for (auto& rr : speaker_->received_routes(q.neighbor(), limit)) {
+          auto* x = out->add_routes();
+          x->set_prefix(rr.prefix.str());
+          x->set_attributes(rr.attributes);
+          x->set_stale(rr.stale);
+        }
       break;
     }
     default:

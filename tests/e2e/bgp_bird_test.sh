@@ -128,16 +128,25 @@ touch "$RUN/s1-up"
 wait_for 10 "s1's route back" bash -c "birdc -s '$BC' show route 203.0.113.10/32 protocol s1 | grep -q 203.0.113.10"
 log "failing check withdraws, recovery re-announces, session untouched"
 
-# vanectl sees the routes received from BIRD, counted and kept.
-if [[ -x $VANECTL ]] && out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors 2>&1); then
-  python3 - "$out" <<'PY' || fail "vanectl show neighbors: tor1 should hold the router's 20 prefixes"
+# vanectl sees the routes received from BIRD, counted and kept (s1 keeps them; s2 only counts).
+out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors) || fail "vanectl show neighbors failed: $out"
+/usr/bin/python3 - "$out" <<'PY' || fail "vanectl show neighbors: tor1 should hold the router's 20 prefixes: $out"
 import json, sys
 d = json.loads(sys.argv[1])
-n = {x["name"]: x for x in d.get("neighbors", d.get("neighborsReply", {}).get("neighbors", []))}
+n = {x["name"]: x for x in d["neighbors"]["neighbors"]}
 assert int(n["tor1"]["prefixes_received"]) == 20, n["tor1"]
+assert n["tor1"]["state"] == "Established", n["tor1"]
 PY
-  log "vanectl: tor1 holds the 20 prefixes BIRD sent"
-fi
+out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show received tor1) || fail "vanectl show received failed: $out"
+/usr/bin/python3 - "$out" <<'PY' || fail "vanectl show received: 20 routes with attributes expected: $out"
+import json, sys
+d = json.loads(sys.argv[1])["received"]
+assert int(d["total"]) == 20 and not d["count_only"], d
+assert len(d["routes"]) == 20, len(d["routes"])
+r = d["routes"][0]
+assert r["prefix"] == "198.51.100.0/32" and "as-path 65000" in r["attributes"], r
+PY
+log "vanectl: tor1 holds and keeps the 20 prefixes BIRD sent ($("$VANECTL" --socket "$RUN/s1.sock" show received tor1 -n 1 | sed -n 3p))"
 
 # Graceful restart: SIGKILL s1's vaned (on a non-ECMP prefix check: only s1 announces IPv6),
 # start it again; the IPv4 path via s1 must stay in the kernel throughout.

@@ -172,3 +172,31 @@ TEST(Render, JsonRoundTripsEveryView) {
 
 }  // namespace
 }  // namespace vane::cli
+
+namespace vane::cli {
+namespace {
+
+TEST(RenderReceived, ListsKeptRoutesAndSaysWhenOnlyCounted) {
+  control::ReceivedReply r;
+  r.set_neighbor("tor1");
+  r.set_total(3);
+  auto* a = r.add_routes();
+  a->set_prefix("198.51.100.0/30");
+  a->set_attributes("origin igp as-path 65000 next-hop 192.0.2.1");
+  auto* b = r.add_routes();
+  b->set_prefix("198.51.100.4/30");
+  b->set_stale(true);
+  EXPECT_EQ(render_received(r),
+            "neighbor tor1: 3 route(s) held, first 2 shown\n"
+            "Prefix           Stale  Attributes\n"
+            "198.51.100.0/30         origin igp as-path 65000 next-hop 192.0.2.1\n"
+            "198.51.100.4/30  stale  -\n");
+  control::ReceivedReply c;
+  c.set_neighbor("tor2");
+  c.set_total(20);
+  c.set_count_only(true);
+  EXPECT_EQ(render_received(c), "neighbor tor2: 20 route(s) held (counted only: set keep_received_routes to keep them)\n");
+}
+
+}  // namespace
+}  // namespace vane::cli
