@@ -944,27 +944,45 @@ class Speaker::Peer {
  public:
   void sync() {
     if (!established() || !neg_) return;
-    local_ = local_endpoint();
-    std::map<wire::PathAttributes, std::vector<wire::WirePrefix>> announce;
+    auto local = local_endpoint();
+    if (local != local_) attr_cache_.clear();  // next hops may derive from it
+    local_ = local;
+    // Attribute sets are shared: one per distinct ExportAttrs and family, kept across syncs so an
+    // unchanged route compares by pointer and a 100,000-prefix table costs one set, not 100,000.
+    using AttrPtr = std::shared_ptr<const wire::PathAttributes>;
+    std::vector<std::pair<AttrPtr, std::vector<wire::WirePrefix>>> announce;
+    std::map<const wire::PathAttributes*, size_t> group;
     std::vector<wire::WirePrefix> withdraw;
-    std::map<Prefix, wire::PathAttributes> next;
+    std::map<Prefix, AttrPtr> next;
     if (sp_.exports_ready_) {
       for (auto& [p, e] : sp_.exports_) {
-        bool fam = p.addr.is_v4() ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast;
+        bool v4 = p.addr.is_v4();
+        bool fam = v4 ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast;
         if (!fam) continue;
-        auto a = attributes_for(p, e);
+        auto key = std::make_pair(e, v4);
+        auto c = attr_cache_.find(key);
+        if (c == attr_cache_.end()) {
+          auto a = attributes_for(p, e);
+          c = attr_cache_.emplace(key, a ? std::make_shared<const wire::PathAttributes>(std::move(*a)) : nullptr).first;
+        }
+        const AttrPtr& a = c->second;
         if (!a) {
           if (!nh_warned_.count(p)) spdlog::warn("bgp {}: no next hop for {}: not announced", cfg_.name, p.str());
           nh_warned_.insert(p);
           continue;
         }
         auto it = adj_out_.find(p);
-        if (it == adj_out_.end() || it->second != *a) announce[*a].push_back(*wire::WirePrefix::from(p));
-        next.emplace(p, std::move(*a));
+        if (it == adj_out_.end() || (it->second != a && *it->second != *a)) {
+          auto [g, fresh] = group.emplace(a.get(), announce.size());
+          if (fresh) announce.emplace_back(a, std::vector<wire::WirePrefix>{});
+          announce[g->second].second.push_back(*wire::WirePrefix::from(p));
+        }
+        next.emplace_hint(next.end(), p, a);  // exports_ is sorted: O(1) inserts
       }
     }
     for (auto& [p, a] : adj_out_)
       if (!next.count(p)) withdraw.push_back(*wire::WirePrefix::from(p));
+    std::erase_if(attr_cache_, [](auto& kv) { return kv.second && kv.second.use_count() == 1; });
     std::vector<uint8_t> out;
     size_t msgs = 0;
     if (!withdraw.empty()) {
@@ -972,7 +990,7 @@ class Speaker::Peer {
       if (r) msgs += *r;
     }
     for (auto& [a, ps] : announce) {
-      auto r = wire::encode_announce(a, ps, ectx_, out);
+      auto r = wire::encode_announce(*a, ps, ectx_, out);
       if (!r) {
         spdlog::error("bgp {}: cannot encode {} prefixes: error {}", cfg_.name, ps.size(), int(r.error()));
         for (auto& p : ps) next.erase(p.to_prefix());
@@ -1024,13 +1042,13 @@ class Speaker::Peer {
       auto b = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::begin)});
       out.insert(out.end(), b.begin(), b.end());
     }
-    std::map<wire::PathAttributes, std::vector<wire::WirePrefix>> groups;
+    std::map<const wire::PathAttributes*, std::vector<wire::WirePrefix>> groups;
     for (auto& [p, a] : adj_out_) {
       bool v4 = p.addr.is_v4();
       if ((fam == wire::kIpv4Unicast && v4) || (fam == wire::kIpv6Unicast && !v4))
-        groups[a].push_back(*wire::WirePrefix::from(p));
+        groups[a.get()].push_back(*wire::WirePrefix::from(p));
     }
-    for (auto& [a, ps] : groups) (void)wire::encode_announce(a, ps, ectx_, out);
+    for (auto& [a, ps] : groups) (void)wire::encode_announce(*a, ps, ectx_, out);
     if (enhanced) {
       auto e = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::end)});
       out.insert(out.end(), e.begin(), e.end());
@@ -1063,7 +1081,8 @@ class Speaker::Peer {
   wire::DecodeContext dctx_;
   wire::EncodeContext ectx_;
   std::optional<IpAddress> local_;
-  std::map<Prefix, wire::PathAttributes> adj_out_;
+  std::map<Prefix, std::shared_ptr<const wire::PathAttributes>> adj_out_;
+  std::map<std::pair<ExportAttrs, bool>, std::shared_ptr<const wire::PathAttributes>> attr_cache_;
   std::set<Prefix> nh_warned_;
   bool eor_sent_v4_ = false, eor_sent_v6_ = false;
   // Adj-RIB-In. The value is kLive | the attribute id (kNone when only counting) | kStale.
