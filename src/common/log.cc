@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 namespace vane {
@@ -35,6 +37,18 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
+// %& in the text pattern under systemd: the sd-daemon(3) "<N>" priority prefix, so journald stores
+// each line at its level and `journalctl -p` can filter.
+class SyslogPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kPrio[] = {'7', '7', '6', '4', '3', '2', '6'};  // trace..critical, off
+    const char p[] = {'<', kPrio[std::min<int>(msg.level, 6)], '>'};
+    dest.append(p, p + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
+};
+
 }  // namespace
 
 bool setup_logging(const std::string& level, const std::string& format) {
@@ -53,8 +67,14 @@ bool setup_logging(const std::string& level, const std::string& format) {
     auto f = std::make_unique<spdlog::pattern_formatter>();
     f->add_flag<JsonMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
     spdlog::set_formatter(std::move(f));
-  } else
+  } else if (std::getenv("JOURNAL_STREAM")) {
+    // journald stamps the time itself.
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<SyslogPriority>('&').set_pattern("%&%l %v");
+    spdlog::set_formatter(std::move(f));
+  } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::flush_on(spdlog::level::info);
   return true;
 }
