@@ -20,14 +20,21 @@ std::vector<steer::MaglevServer> site_servers(const config::Config& cfg) {
   return steer::maglev_sorted(out);
 }
 
-// bpf_fib_lookup only resolves next hops when the interface forwards.
+void write_sysctl(const std::string& path) {
+  std::ofstream f(path);
+  if (f) f << "1\n";
+  if (!f) spdlog::warn("forwarding: cannot enable {}", path);
+}
+
+// bpf_fib_lookup only resolves next hops when the interface forwards. When the next hop has no
+// neighbour entry yet, the forwarder passes the encapsulated packet (outer source: this server)
+// up the stack, which resolves the neighbour and forwards it; IPv4 drops such a packet as a
+// martian (local source address) unless accept_local is set, and then no neighbour entry for
+// the other servers ever appears.
 void enable_forwarding(const std::string& ifname) {
-  for (const char* fam : {"ipv4", "ipv6"}) {
-    std::string path = std::string("/proc/sys/net/") + fam + "/conf/" + ifname + "/forwarding";
-    std::ofstream f(path);
-    if (f) f << "1\n";
-    if (!f) spdlog::warn("forwarding: cannot enable {}", path);
-  }
+  for (const char* fam : {"ipv4", "ipv6"})
+    write_sysctl(std::string("/proc/sys/net/") + fam + "/conf/" + ifname + "/forwarding");
+  write_sysctl("/proc/sys/net/ipv4/conf/" + ifname + "/accept_local");
 }
 
 }  // namespace
@@ -72,13 +79,11 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
 
 std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded) {
   const auto& cfg = loaded.proto;
-  auto servers = site_servers(cfg);
-  if (servers != servers_ && !servers_.empty()) {
-    // The indices in the running tables refer to the old order; a new site list starts the
-    // tables afresh (connections are kept by the second hop only within one site list).
-    tables_.clear();
-  }
-  servers_ = servers;
+  // tables_ keeps the previous generation even when the site list or weights change: each
+  // MaglevTable carries its own sorted server list and build_maglev maps the old indices to the
+  // new ones by name, so a bucket's second hop stays its previous first hop (a server set to
+  // weight 0 keeps its established connections).
+  servers_ = site_servers(cfg);
   table_size_ = steer::table_size_for(servers_.size(), cfg.site().table_size());
 
   std::vector<xdp::Server> xs;
