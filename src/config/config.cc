@@ -495,7 +495,8 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
     Where w = root.child("forwarding");
     const Forwarding& f = cfg.forwarding();
     if (f.has_gue_port()) check_range(c, w, "gue_port", f.gue_port(), 1, 65535);
-    if (f.has_mtu()) check_range(c, w, "mtu", f.mtu(), 576, 9216);
+    // The data path needs room for the largest encapsulation on top of IPv6's minimum MTU (1280).
+    if (f.has_mtu()) check_range(c, w, "mtu", f.mtu(), 1368, 9216);
     if (!f.pin_path().empty() && f.pin_path().rfind("/sys/fs/bpf/", 0) != 0)
       c.err(w.at("pin_path"), "pin_path must be under /sys/fs/bpf/");
   }

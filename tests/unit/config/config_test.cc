@@ -239,3 +239,15 @@ TEST(ConfigDiff, ReportsAddedRemovedAndChangedSections) {
 
 }  // namespace
 }  // namespace vane::config
+
+namespace vane::config {
+namespace {
+
+TEST(Config, ForwardingMtuMustLeaveRoomForEncapsulation) {
+  EXPECT_EQ(errors(kBase + "forwarding { enabled: true mtu: 1300 pin_path: \"/tmp/x\" }\n"),
+            (std::vector<std::string>{"t.conf:3:28: mtu 1300 out of range 1368..9216",
+                                      "t.conf:3:38: pin_path must be under /sys/fs/bpf/"}));
+}
+
+}  // namespace
+}  // namespace vane::config
