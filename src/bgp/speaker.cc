@@ -54,8 +54,8 @@ std::string hexdump(std::span<const uint8_t> d) {
   return s;
 }
 
-// Walks a validated path attribute field and keeps every attribute except MP_REACH/MP_UNREACH,
-// so routes of one IPv6 UPDATE share one interned copy with those of the next.
+// Walks a validated path attribute field and keeps every attribute but the NLRI inside
+// MP_REACH/MP_UNREACH, so routes of one IPv6 UPDATE share one interned copy with those of the next.
 std::vector<uint8_t> attrs_without_mp(std::span<const uint8_t> field) {
   std::vector<uint8_t> out;
   out.reserve(field.size());
@@ -66,7 +66,18 @@ std::vector<uint8_t> attrs_without_mp(std::span<const uint8_t> field) {
     if (i + hl > field.size()) break;
     size_t len = (flags & 0x10) ? (size_t(field[i + 2]) << 8 | field[i + 3]) : field[i + 2];
     if (i + hl + len > field.size()) break;
-    if (type != 14 && type != 15) out.insert(out.end(), field.begin() + i, field.begin() + i + hl + len);
+    if (type == 14 && len >= 5 && size_t(field[i + hl + 3]) + 5 <= len) {
+      // MP_REACH_NLRI without its NLRI: AFI, SAFI, next hop, reserved byte. The next hop is
+      // part of the route's attributes; the prefixes are stored apart.
+      size_t keep = 5 + field[i + hl + 3];
+      if (keep <= 255)
+        out.insert(out.end(), {uint8_t(flags & ~0x10), type, uint8_t(keep)});
+      else
+        out.insert(out.end(), {uint8_t(flags | 0x10), type, uint8_t(keep >> 8), uint8_t(keep)});
+      out.insert(out.end(), field.begin() + i + hl, field.begin() + i + hl + keep);
+    } else if (type != 14 && type != 15) {
+      out.insert(out.end(), field.begin() + i, field.begin() + i + hl + len);
+    }
     i += hl + len;
   }
   return out;
@@ -330,6 +341,11 @@ class Speaker::Peer {
         // Between automatic restarts: take the peer's call only if the backoff allows a start
         // now, so a router that keeps calling cannot defeat the damping.
         run(*main_, main_->fsm.handle(Event::AutomaticStart_with_PassiveTcpEstablishment));
+        if (main_->fsm.state() == State::Idle && only_connects_failed_) {
+          // The backoff damps sessions that flap; ours never got past TCP (the router was not
+          // listening yet). Now it calls us: take the call.
+          run(*main_, main_->fsm.handle(Event::ManualStart_with_PassiveTcpEstablishment));
+        }
         if (main_->fsm.state() == State::Idle) {
           spdlog::debug("bgp {}: refusing connection during restart backoff", cfg_.name);
           return;
@@ -487,6 +503,9 @@ class Speaker::Peer {
     l->fsm.set_clock([] { return std::chrono::steady_clock::now(); });
     l->fsm.set_transition_hook([this, raw](State from, State to, Event cause) {
       spdlog::info("bgp {}: {} -> {} ({})", cfg_.name, to_string(from), to_string(to), to_string(cause));
+      if (to == State::OpenSent || to == State::OpenConfirm || to == State::Established) only_connects_failed_ = false;
+      if (to == State::Idle && (from == State::Connect || from == State::Active) && cause == Event::TcpConnectionFails)
+        only_connects_failed_ = true;
       if (raw == main_.get() && sp_.state_hook_) sp_.state_hook_(cfg_.name, from, to);
     });
     return l;
@@ -642,6 +661,7 @@ class Speaker::Peer {
     eor_sent_v4_ = eor_sent_v6_ = false;
     adj_out_.clear();
     // Routes kept from before a peer restart stay until its End-of-RIB (RFC 4724 helper).
+    resume_after_restart();
     sync();
   }
   void exec(Link&, const SessionDown& d) {
@@ -653,7 +673,7 @@ class Speaker::Peer {
     bool keep_stale = cfg_.graceful_restart && neg_ && neg_->peer_graceful_restart &&
                       (d.reason == DownReason::ConnectionLost || d.reason == DownReason::HoldTimerExpired);
     if (keep_stale) {
-      mark_stale();
+      mark_stale(std::chrono::seconds(std::max<int>(1, neg_->peer_graceful_restart->restart_time)));
     } else {
       clear_adj_in();
     }
@@ -852,8 +872,10 @@ class Speaker::Peer {
     received_ = stale_ = 0;
     stale_timer_.cancel();
   }
-  // GR helper: keep the routes, flagged, until the peer's End-of-RIB or the stale timer.
-  void mark_stale() {
+  // GR helper (RFC 4724 4.2): keep the routes, flagged, while the peer restarts. The peer's
+  // Restart Time bounds the wait for the new session; once it is up, its End-of-RIB for each
+  // family (or stale_time) ends the wait for that family.
+  void mark_stale(std::chrono::seconds restart_time) {
     std::vector<std::pair<uint32_t, uint8_t>> v4s;
     in4_.for_each([&](uint32_t a, uint8_t l, uint32_t) { v4s.emplace_back(a, l); });
     for (auto& [a, l] : v4s) in4_.put(a, l, in4_.get(a, l) | kStale);
@@ -861,37 +883,66 @@ class Speaker::Peer {
     in6_.for_each([&](const V6Table::Key& k, uint32_t) { v6s.push_back(k); });
     for (auto& k : v6s) in6_.put(k, in6_.get(k) | kStale);
     stale_ = received_;
-    spdlog::info("bgp {}: peer restarting: keeping {} route(s) as stale for up to {}s", cfg_.name, stale_,
-                 cfg_.stale_time.count());
-    stale_timer_.expires_after(cfg_.stale_time);
-    stale_timer_.async_wait([this, alive = alive_](error_code ec) {
-      if (!ec && *alive) sweep_stale();
+    spdlog::info("bgp {}: peer restarting: keeping {} route(s) as stale; it has {}s to come back", cfg_.name,
+                 stale_, restart_time.count());
+    arm_stale_timer(restart_time, true, true);
+  }
+  void arm_stale_timer(std::chrono::seconds after, bool v4, bool v6) {
+    stale_timer_.expires_after(after);
+    stale_timer_.async_wait([this, v4, v6, alive = alive_](error_code ec) {
+      if (!ec && *alive) sweep_stale(v4, v6);
     });
   }
-  void sweep_stale() {
+  void sweep_stale(bool v4 = true, bool v6 = true) {
     if (!stale_) return;
-    std::vector<std::pair<uint32_t, uint8_t>> v4s;
-    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) {
-      if (v & kStale) v4s.emplace_back(a, l);
-    });
-    for (auto& [a, l] : v4s) remove_route(wire::WirePrefix::v4(a, l));
-    std::vector<V6Table::Key> v6s;
-    in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
-      if (v & kStale) v6s.push_back(k);
-    });
-    for (auto& k : v6s) {
-      uint32_t old = in6_.erase(k);
-      --received_;
-      --stale_;
-      attrs_.unref(old & kIdMask);
+    uint64_t before = stale_;
+    if (v4) {
+      std::vector<std::pair<uint32_t, uint8_t>> v4s;
+      in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) {
+        if (v & kStale) v4s.emplace_back(a, l);
+      });
+      for (auto& [a, l] : v4s) remove_route(wire::WirePrefix::v4(a, l));
     }
-    spdlog::info("bgp {}: stale routes removed", cfg_.name);
+    if (v6) {
+      std::vector<V6Table::Key> v6s;
+      in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
+        if (v & kStale) v6s.push_back(k);
+      });
+      for (auto& k : v6s) {
+        uint32_t old = in6_.erase(k);
+        --received_;
+        --stale_;
+        attrs_.unref(old & kIdMask);
+      }
+    }
+    if (before != stale_)
+      spdlog::info("bgp {}: {} stale route(s) removed{}", cfg_.name, before - stale_,
+                   v4 && v6 ? "" : v4 ? " (IPv4)" : " (IPv6)");
   }
-  void end_of_rib(wire::AfiSafi) {
-    // Simplification: one sweep on the first End-of-RIB covers both families; a peer that sends
-    // IPv4 and IPv6 sends their End-of-RIBs back to back.
-    sweep_stale();
-    stale_timer_.cancel();
+  bool has_stale(bool v4) const {
+    bool any = false;
+    if (v4) in4_.for_each([&](uint32_t, uint8_t, uint32_t v) { any |= (v & kStale) != 0; });
+    else in6_.for_each([&](const V6Table::Key&, uint32_t v) { any |= (v & kStale) != 0; });
+    return any;
+  }
+  void end_of_rib(wire::AfiSafi fam) {
+    bool v4 = fam == wire::kIpv4Unicast;
+    if (!v4 && fam != wire::kIpv6Unicast) return;
+    sweep_stale(v4, !v4);
+    if (!stale_) stale_timer_.cancel();
+  }
+  // On a new session after the peer restarted: routes of families the peer no longer preserves
+  // (no capability, or no forwarding bit) go at once; the others wait for End-of-RIB.
+  void resume_after_restart() {
+    if (!stale_) return;
+    bool keep4 = false, keep6 = false;
+    if (neg_ && neg_->peer_graceful_restart)
+      for (auto& f : neg_->peer_graceful_restart->families) {
+        if (f.afi_safi == wire::kIpv4Unicast && f.forwarding_preserved()) keep4 = true;
+        if (f.afi_safi == wire::kIpv6Unicast && f.forwarding_preserved()) keep6 = true;
+      }
+    if (!keep4 || !keep6) sweep_stale(!keep4, !keep6);
+    if (stale_) arm_stale_timer(cfg_.stale_time, true, true);
   }
 
   void check_max_prefixes(Link& l) {
@@ -1092,6 +1143,7 @@ class Speaker::Peer {
   V6Table in6_;
   uint64_t received_ = 0, filtered_ = 0, stale_ = 0;
   bool max_warned_ = false;
+  bool only_connects_failed_ = false;  // since the last OPEN exchange, every failure was a TCP connect
   const wire::Update* pending_update_ = nullptr;
   std::span<const uint8_t> pending_body_;
   uint64_t updates_sent_ = 0, updates_received_ = 0, messages_sent_ = 0, messages_received_ = 0;

@@ -6,6 +6,12 @@
 #    the 4-byte AS capability 4200000011;
 #  - an IPv4 and an IPv6 prefix arrive with the configured communities, large communities, MED
 #    and AS path; a failing check withdraws both;
+#  - routes ExaBGP announces (static routes in its config: 2 IPv4, 1 IPv6) are received, counted
+#    and kept by vaned (vanectl show neighbors / show received);
+#  - graceful restart: ExaBGP has no RIB or FIB to keep routes in, so only the wire is checked:
+#    vaned's OPEN carries the GR capability (restart time 30, forwarding bit), and after a SIGKILL
+#    the restarted vaned's OPEN has the Restart State bit, re-announces both prefixes and then
+#    sends End-of-RIB for each family;
 #  - SIGTERM: ExaBGP receives NOTIFICATION 6/2 (Cease / Administrative Shutdown) on both sessions.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
@@ -34,6 +40,7 @@ template {
     local-as 65000;
     peer-as 4200000011;
     hold-time 9;
+    capability { graceful-restart 30; }
     api {
       processes [ recv ];
       neighbor-changes;
@@ -47,25 +54,44 @@ neighbor 192.0.2.11 {
   local-address 192.0.2.1;
   md5-password e2e-secret;
   family { ipv4 unicast; }
+  static {
+    route 198.51.100.0/28 next-hop 192.0.2.1 community [ 65000:7 ];
+    route 198.51.100.16/28 next-hop 192.0.2.1 community [ 65000:7 ];
+  }
 }
 neighbor 2001:db8::11 {
   inherit tor;
   local-address 2001:db8::1;
   family { ipv6 unicast; }
+  static {
+    route 2001:db8:ff::/48 next-hop 2001:db8::1 community [ 65000:7 ];
+  }
 }
 EOF
 # Runs as root (it must write into the run folder). The named pipes only serve ExaBGP's own CLI,
 # which this test does not use: the CLI is off, so no pipes are needed outside the run folder.
+# ExaBGP listens too (by default it only calls out): vaned calls first, and a refused call sends it
+# to Idle with a growing IdleHold during which it also refuses ExaBGP's calls, so without a
+# listener the IPv6 session (no MD5: the SYN is answered with RST at once) may not come up for
+# tens of seconds.
 EXA_ENV=(exabgp.daemon.user=root exabgp.daemon.daemonize=false exabgp.api.cli=false
-  exabgp.log.destination=stdout exabgp.log.level=INFO)
-env "${EXA_ENV[@]}" exabgp --test "$RUN/exabgp.conf" >"$RUN/exabgp-validate.log" 2>&1 ||
+  exabgp.log.destination=stdout exabgp.log.level=INFO "exabgp.tcp.bind=192.0.2.1 2001:db8::1")
+ip netns exec "$R" env "${EXA_ENV[@]}" exabgp --test "$RUN/exabgp.conf" >"$RUN/exabgp-validate.log" 2>&1 ||
   fail "exabgp.conf invalid: $(tail -5 "$RUN/exabgp-validate.log")"
 bg "$R" exabgp env "${EXA_ENV[@]}" exabgp "$RUN/exabgp.conf"
 
 touch "$RUN/s1-up"
 c1=$(vaned_conf 1 4200000011 "
-neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" }
-neighbor { name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9 }
+neighbor {
+  name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
+neighbor {
+  name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
 service {
   name: \"web\"
   vip { address: \"203.0.113.10\" port: 80 protocol: TCP }
@@ -80,15 +106,21 @@ service {
   check { name: \"flag\" exec { command: \"test -f $RUN/s1-up\" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
 }")
 "$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
+listening() { [[ $(ip netns exec "$R" ss -Hltn 'sport = :179' | grep -c '192.0.2.1:179\|\[2001:db8::1\]:179') == 2 ]]; }
+wait_for 10 "ExaBGP listening on 192.0.2.1 and 2001:db8::1" listening
 start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
 
 # q PEER EXPR: evaluate a Python expression over the messages ExaBGP received from PEER
-# (ms = list of decoded JSON objects, oldest first; lines not yet complete are skipped).
+# (ms = list of decoded JSON objects, oldest first; lines not yet complete are skipped; with
+# SINCE=N in the environment, only lines after the file's first N).
 q() {
   "$PY" - "$MSGS" "$1" "$2" <<'PY'
-import json, sys
+import json, os, sys
 ms = []
-for line in open(sys.argv[1]):
+since = int(os.environ.get("SINCE", "0"))
+for k, line in enumerate(open(sys.argv[1])):
+    if k < since:
+        continue
     try:
         m = json.loads(line)
     except ValueError:
@@ -112,6 +144,33 @@ def last(pfx):  # "announce" / "withdraw" / None: the latest fate of pfx
     ev = [(i, "announce") for i, n, _, _ in updates("announce") if n == pfx]
     ev += [(i, "withdraw") for i, n, _, _ in updates("withdraw") if n == pfx]
     return max(ev)[1] if ev else None
+def eors():  # (index, "afi safi") for every End-of-RIB
+    return [(i, "%s %s" % (e["afi"], e["safi"])) for i, m in enumerate(ms)
+            for e in [m["neighbor"].get("message", {}).get("eor")] if e]
+def opens():  # (index, raw body hex, parsed capabilities) of every OPEN received, from the raw copy
+    out = []
+    for i, m in enumerate(ms):
+        msg = m["neighbor"].get("message", {})
+        if m["type"] == "open" and m["neighbor"].get("direction") == "receive" and msg.get("category") == 1:
+            nxt = ms[i + 1]["neighbor"].get("open", {}) if i + 1 < len(ms) else {}
+            out.append((i, msg["body"][2:], nxt.get("capabilities", {})))
+    return out
+def gr_cap(body):  # the GR capability (RFC 4724) in a raw OPEN body: {R, time, families: {afi/safi: F}}
+    b = bytes.fromhex(body)
+    params, k = b[10:10 + b[9]], 0
+    while k < len(params):
+        ptype, plen = params[k], params[k + 1]
+        caps, k = params[k + 2:k + 2 + plen], k + 2 + plen
+        j = 0
+        while ptype == 2 and j < len(caps):
+            code, clen = caps[j], caps[j + 1]
+            data, j = caps[j + 2:j + 2 + clen], j + 2 + clen
+            if code == 64:
+                head = int.from_bytes(data[:2], "big")
+                fams = {"%d/%d" % (int.from_bytes(data[t:t + 2], "big"), data[t + 2]): bool(data[t + 3] & 0x80)
+                        for t in range(2, len(data), 4)}
+                return {"R": bool(head & 0x8000), "time": head & 0x0FFF, "families": fams}
+    return None
 print(eval(sys.argv[3]))
 PY
 }
@@ -156,6 +215,52 @@ check_attrs 192.0.2.11 203.0.113.10/32 192.0.2.11 '[65000, 100]' '[65535, 65281]
 check_attrs 2001:db8::11 2001:db8:10::/48 2001:db8::11 '[65000, 100]'
 log "IPv4 and IPv6 prefixes in ExaBGP's JSON: AS path 4200000011 x3 (prepend 2), MED 50, origin igp, communities 65000:100 (+no-export on IPv4), large community 4200000011:1:2, next hops 192.0.2.11 / 2001:db8::11"
 
+# Routes ExaBGP announces (static): counted and kept by vaned with their attributes.
+counts_ok() {  # vanectl show neighbors: tor1 and tor1v6 Established with 2 and 1 prefixes received
+  local out
+  out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors) || return 1
+  "$PY" - "$out" <<'PY'
+import json, sys
+n = {x["name"]: x for x in json.loads(sys.argv[1])["neighbors"]["neighbors"]}
+ok = all(n[k]["state"] == "Established" and int(n[k]["prefixes_received"]) == c for k, c in (("tor1", 2), ("tor1v6", 1)))
+sys.exit(0 if ok else sys.argv[1])
+PY
+}
+# received_ok NEIGHBOR NEXTHOP PREFIXES...: vanectl show received lists exactly PREFIXES, each with
+# AS path 65000, community 65000:7 and NEXTHOP (when not "-"); prints the first one's attributes.
+received_ok() {
+  local nb=$1 nh=$2 out; shift 2
+  out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show received "$nb") || { echo "vanectl show received failed: $out"; return 1; }
+  "$PY" - "$out" "$nh" "$@" 2>&1 <<'PY'
+import json, re, sys
+d = json.loads(sys.argv[1])["received"]
+nh, want = sys.argv[2], sys.argv[3:]
+errs = []
+if int(d["total"]) != len(want) or d.get("count_only"): errs.append("total %s, count_only %s" % (d["total"], d.get("count_only")))
+rs = d.get("routes", [])
+if [r["prefix"] for r in rs] != want: errs.append("prefixes %r" % [r["prefix"] for r in rs])
+for r in rs:
+    a = r.get("attributes", "")
+    path = re.search(r"as-path((?: \d+)*)", a)
+    if (not path or path.group(1).split() != ["65000"] or " community 65000:7" not in a
+            or (nh != "-" and " next-hop %s " % nh not in a + " ")):
+        errs.append("%s: attributes %r (AS path 65000, next hop %s, community 65000:7 expected)" % (r["prefix"], a, nh))
+    if r.get("stale"): errs.append("%s: stale" % r["prefix"])
+if errs: sys.exit("; ".join(errs) + ": " + sys.argv[1])
+print(rs[0]["attributes"])
+PY
+}
+check_received() {  # check_received WHEN
+  wait_for 10 "vaned s1 counting ExaBGP's 2 IPv4 and 1 IPv6 routes$1" counts_ok
+  a4=$(received_ok tor1 192.0.2.1 198.51.100.0/28 198.51.100.16/28) || fail "vanectl show received tor1$1: $a4"
+  # No IPv6 next hop: vaned keeps a received route's attributes without MP_REACH_NLRI.
+  a6=$(received_ok tor1v6 - 2001:db8:ff::/48) || fail "vanectl show received tor1v6$1: $a6"
+}
+check_received ""
+log "vanectl: s1 counts and keeps the routes ExaBGP announces (198.51.100.0/28 $a4; 2001:db8:ff::/48 $a6)"
+[[ $a6 == *next-hop* ]] ||
+  log "not checked: the IPv6 next hop of received routes (vaned's show received drops MP_REACH_NLRI, so it has none)"
+
 # Withdraw on failing health: both withdrawn, sessions stay up.
 rm -f "$RUN/s1-up"
 wait_for 10 "203.0.113.10/32 withdrawn" is 192.0.2.11 'last("203.0.113.10/32")' withdraw
@@ -166,6 +271,50 @@ touch "$RUN/s1-up"
 wait_for 10 "203.0.113.10/32 re-announced" is 192.0.2.11 'last("203.0.113.10/32")' announce
 wait_for 10 "2001:db8:10::/48 re-announced" is 2001:db8::11 'last("2001:db8:10::/48")' announce
 log "recovery re-announces both prefixes"
+
+# Graceful restart. ExaBGP keeps no routes (no RIB, no FIB) and does not act as a helper, so what
+# is checked is what vaned puts on the wire, from the raw OPEN ExaBGP hands over (ExaBGP's own JSON
+# for capability 64 swaps the names: it calls the R bit "forwarding" and the F bit "restart").
+for pair in "192.0.2.11 1/1" "2001:db8::11 2/1"; do
+  read -r a fam <<<"$pair"
+  cap=$(q $a 'json.dumps(gr_cap(opens()[-1][1]))')
+  [[ $cap == "{\"R\": false, \"time\": 30, \"families\": {\"$fam\": true}}" ]] ||
+    fail "$a: vaned's first OPEN should carry GR: R clear, restart time 30, forwarding bit for $fam; got $cap"
+done
+log "vaned's OPEN carries graceful restart on both sessions: restart time 30, forwarding bit set, R bit clear (fresh start)"
+VLOG=$RUN/vaned-s1b.log
+export SINCE
+SINCE=$(wc -l <"$MSGS")
+kill -KILL "$P1"
+wait "$P1" 2>/dev/null || true
+down() { is "$1" '[m["neighbor"]["state"] for m in ms if m["type"] == "state"][-1:] == ["down"]' True; }
+wait_for 10 "ExaBGP seeing the IPv4 session go down" down 192.0.2.11
+wait_for 10 "ExaBGP seeing the IPv6 session go down" down 2001:db8::11
+start_vaned "${S[1]}" vaned-s1b "$c1"; P1=$VANED_PID
+wait_for 20 "IPv4 session up again in ExaBGP" up 192.0.2.11
+wait_for 20 "IPv6 session up again in ExaBGP" up 2001:db8::11
+grep -q "restarting after an unclean exit" "$VLOG" || fail "vaned did not notice its unclean exit"
+for t in "192.0.2.11 1/1 ipv4 203.0.113.10/32" "2001:db8::11 2/1 ipv6 2001:db8:10::/48"; do
+  read -r a fam afi pfx <<<"$t"
+  caps=$(q $a 'json.dumps([gr_cap(b) for i, b, c in opens()])')
+  "$PY" - "$caps" "$fam" <<'PY' || fail "$a: every OPEN of the restarted vaned should carry GR with R set, time 30, F for $fam: $caps"
+import json, sys
+caps, fam = json.loads(sys.argv[1]), sys.argv[2]
+assert caps and all(c == {"R": True, "time": 30, "families": {fam: True}} for c in caps)
+PY
+  parsed=$(q $a 'json.dumps(opens()[-1][2].get("64"))')
+  [[ $parsed == *'"restart-flags": ["forwarding"]'* ]] ||
+    fail "$a: ExaBGP's parsed OPEN should show the R bit (its label: forwarding): $parsed"
+  order="(lambda o, a, e: bool(o and a and e and o[0] < a[0] < e[0]))([i for i, b, c in opens()], [i for i, n, _, _ in updates('announce') if n == '$pfx'], [i for i, f in eors() if f == '$afi unicast'])"
+  wait_for 10 "$a: $pfx re-announced after the new OPEN, then End-of-RIB $afi unicast" is $a "$order" True
+  [[ $(q $a "[n for i, n, _, _ in updates('withdraw')]") == "[]" ]] || fail "$a: something withdrawn across the restart"
+  [[ $(q $a 'len(eors())') == 1 ]] || fail "$a: expected exactly one End-of-RIB after the restart: $(q $a 'eors()')"
+done
+log "vaned restarted: R bit set in every new OPEN (raw and as ExaBGP parsed it), both prefixes re-announced, then one End-of-RIB per family, nothing withdrawn"
+log "not checked: route retention across the restart (ExaBGP has no RIB/FIB and is no GR helper; BIRD, FRR and GoBGP tests cover it)"
+check_received " after the restart"
+log "the restarted vaned holds ExaBGP's routes again"
+SINCE=$(wc -l <"$MSGS")  # the SIGTERM checks look at what follows only
 
 # SIGTERM: NOTIFICATION 6/2 on both sessions; the routes die with the sessions.
 # ExaBGP 4.2.21 on Python 3 cannot parse a Cease 6/2 (or 6/4) that carries an RFC 8203/9003
@@ -220,7 +369,7 @@ done
 for pair in "tor1 192.0.2.11 203.0.113.10/32" "tor1v6 2001:db8::11 2001:db8:10::/48"; do
   read -r nb a pfx <<<"$pair"
   fate=$(q $a "last('$pfx')")
-  if grep -q "bgp $nb: withdrew 1 prefix(es)" "$RUN/vaned-s1.log"; then
+  if grep -q "bgp $nb: withdrew 1 prefix(es)" "$VLOG"; then
     [[ $fate == withdraw ]] || fail "vaned logged a withdraw of $pfx on SIGTERM, ExaBGP's last word on it is: $fate"
     log "SIGTERM: $pfx explicitly withdrawn before the NOTIFICATION"
   else

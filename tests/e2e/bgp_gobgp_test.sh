@@ -3,6 +3,11 @@
 #  - sessions over IPv4 (TCP MD5) and IPv6 (no MD5) reach Established, local AS 4-byte;
 #  - an IPv4 and an IPv6 prefix arrive in GoBGP's RIB with the configured communities, large
 #    communities, MED and prepend; a failing check withdraws both, recovery re-announces;
+#  - routes GoBGP sends (3 IPv4 and 1 IPv6 added to its global RIB, exported to vaned by policy)
+#    are received, counted and kept by vaned (vanectl show neighbors / show received);
+#  - graceful restart: vaned SIGKILLed and started again; GoBGP (helper) keeps both routes in its
+#    global RIB, flagged stale, throughout (polled); vaned's new OPEN has the Restart State bit,
+#    and after the re-announce and End-of-RIB nothing is stale;
 #  - SIGTERM: GoBGP receives Cease / Administrative Shutdown and the routes are gone at once.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
@@ -14,7 +19,9 @@ PY=$(command -v /usr/bin/python3 || command -v python3) || skip "python3 needed 
 bgp_topology 1
 key=$(key_file tor1 "e2e-secret")
 
-# gobgpd in R: accepts everything, exports nothing (it would re-export what it learns).
+# gobgpd in R: accepts everything; exports only its own 198.51.100.0/24 and 2001:db8:ff::/48
+# routes, and only to s1 (it would re-export what it learns). Graceful restart (helper) on both
+# sessions.
 API=50051  # on R's own loopback
 cat >"$RUN/gobgp.toml" <<EOF
 [global.config]
@@ -23,7 +30,41 @@ cat >"$RUN/gobgp.toml" <<EOF
   port = 179
 [global.apply-policy.config]
   default-import-policy = "accept-route"
+  export-policy-list = ["to-s1"]
   default-export-policy = "reject-route"
+
+[[defined-sets.prefix-sets]]
+  prefix-set-name = "sent4"
+  [[defined-sets.prefix-sets.prefix-list]]
+    ip-prefix = "198.51.100.0/24"
+    masklength-range = "24..32"
+[[defined-sets.prefix-sets]]
+  prefix-set-name = "sent6"
+  [[defined-sets.prefix-sets.prefix-list]]
+    ip-prefix = "2001:db8:ff::/48"
+    masklength-range = "48..128"
+[[defined-sets.neighbor-sets]]
+  neighbor-set-name = "s1"
+  neighbor-info-list = ["192.0.2.11", "2001:db8::11"]
+
+[[policy-definitions]]
+  name = "to-s1"
+  [[policy-definitions.statements]]
+    name = "sent4"
+    [policy-definitions.statements.conditions.match-prefix-set]
+      prefix-set = "sent4"
+    [policy-definitions.statements.conditions.match-neighbor-set]
+      neighbor-set = "s1"
+    [policy-definitions.statements.actions]
+      route-disposition = "accept-route"
+  [[policy-definitions.statements]]
+    name = "sent6"
+    [policy-definitions.statements.conditions.match-prefix-set]
+      prefix-set = "sent6"
+    [policy-definitions.statements.conditions.match-neighbor-set]
+      neighbor-set = "s1"
+    [policy-definitions.statements.actions]
+      route-disposition = "accept-route"
 
 [[neighbors]]
   [neighbors.config]
@@ -34,9 +75,13 @@ cat >"$RUN/gobgp.toml" <<EOF
     hold-time = 9
     keepalive-interval = 3
     connect-retry = 1
+  [neighbors.graceful-restart.config]
+    enabled = true
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
 
 [[neighbors]]
   [neighbors.config]
@@ -46,20 +91,37 @@ cat >"$RUN/gobgp.toml" <<EOF
     hold-time = 9
     keepalive-interval = 3
     connect-retry = 1
+  [neighbors.graceful-restart.config]
+    enabled = true
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv6-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
 EOF
 gobgpd --dry-run -f "$RUN/gobgp.toml" >/dev/null 2>&1 || fail "gobgp.toml invalid: $(gobgpd --dry-run -f "$RUN/gobgp.toml" 2>&1 | tail -3)"
 bg "$R" gobgpd gobgpd -f "$RUN/gobgp.toml" --api-hosts "127.0.0.1:$API" --pprof-disable
 # -u/-p, not --target: --target replaces host and port (it is meant for a unix socket URL).
 gobgp_q() { ip netns exec "$R" gobgp -u 127.0.0.1 -p "$API" "$@"; }
 wait_for 10 "gobgpd's API" gobgp_q global
+# Routes for vaned to receive: in GoBGP's global RIB before vaned connects.
+SENT4=(198.51.100.0/28 198.51.100.16/28 198.51.100.32/28)
+SENT6=(2001:db8:ff::/48)
+for p in "${SENT4[@]}"; do gobgp_q global rib add -a ipv4 "$p" community 65000:7 >/dev/null; done
+for p in "${SENT6[@]}"; do gobgp_q global rib add -a ipv6 "$p" community 65000:7 >/dev/null; done
 
 touch "$RUN/s1-up"
 c1=$(vaned_conf 1 4200000011 "
-neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" }
-neighbor { name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9 }
+neighbor {
+  name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
+neighbor {
+  name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
 service {
   name: \"web\"
   vip { address: \"203.0.113.10\" port: 80 protocol: TCP }
@@ -140,6 +202,54 @@ log "IPv4 and IPv6 prefixes in GoBGP's RIB: AS path 4200000011 x3 (prepend 2), M
 [[ $(nbr 192.0.2.11 'sum(f["state"].get("accepted", 0) for f in n.get("afi_safis", []))') == 1 ]] ||
   fail "GoBGP should have accepted exactly 1 prefix from s1 over IPv4"
 
+# Routes GoBGP sends: the 3 IPv4 and 1 IPv6 prefixes reach s1, counted and kept with attributes.
+# received_ok NEIGHBOR NEXTHOP PREFIXES...: vanectl show received lists exactly PREFIXES, each with
+# AS path 65000, community 65000:7 and NEXTHOP (when not "-"); prints the first one's attributes.
+received_ok() {
+  local nb=$1 nh=$2 out; shift 2
+  out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show received "$nb") || { echo "vanectl show received failed: $out"; return 1; }
+  "$PY" - "$out" "$nh" "$@" 2>&1 <<'PY'
+import json, re, sys
+d = json.loads(sys.argv[1])["received"]
+nh, want = sys.argv[2], sys.argv[3:]
+errs = []
+if int(d["total"]) != len(want) or d.get("count_only"): errs.append("total %s, count_only %s" % (d["total"], d.get("count_only")))
+rs = d.get("routes", [])
+if [r["prefix"] for r in rs] != want: errs.append("prefixes %r" % [r["prefix"] for r in rs])
+for r in rs:
+    a = r.get("attributes", "")
+    path = re.search(r"as-path((?: \d+)*)", a)
+    if (not path or path.group(1).split() != ["65000"] or " community 65000:7" not in a
+            or (nh != "-" and " next-hop %s " % nh not in a + " ")):
+        errs.append("%s: attributes %r (AS path 65000, next hop %s, community 65000:7 expected)" % (r["prefix"], a, nh))
+    if r.get("stale"): errs.append("%s: stale" % r["prefix"])
+if errs: sys.exit("; ".join(errs) + ": " + sys.argv[1])
+print(rs[0]["attributes"])
+PY
+}
+counts_ok() {  # vanectl show neighbors: tor1 and tor1v6 Established with 3 and 1 prefixes received
+  local out
+  out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors) || return 1
+  "$PY" - "$out" "${#SENT4[@]}" "${#SENT6[@]}" <<'PY'
+import json, sys
+n = {x["name"]: x for x in json.loads(sys.argv[1])["neighbors"]["neighbors"]}
+ok = all(n[k]["state"] == "Established" and int(n[k]["prefixes_received"]) == int(c)
+         for k, c in (("tor1", sys.argv[2]), ("tor1v6", sys.argv[3])))
+sys.exit(0 if ok else sys.argv[1])
+PY
+}
+wait_for 10 "vaned s1 counting GoBGP's ${#SENT4[@]} IPv4 and ${#SENT6[@]} IPv6 prefixes" counts_ok
+out=$(gobgp_q neighbor 192.0.2.11 adj-out -a ipv4 -j)
+sent=$("$PY" -c 'import json, sys; print(" ".join(sorted(json.loads(sys.argv[1]))))' "$out")
+[[ $sent == "${SENT4[*]}" ]] || fail "GoBGP's Adj-RIB-Out to s1 should be exactly ${SENT4[*]}: $out"
+a4=$(received_ok tor1 192.0.2.1 "${SENT4[@]}") || fail "vanectl show received tor1: $a4"
+# The IPv6 next hop is not checked: vaned keeps a received route's attributes without
+# MP_REACH_NLRI, so show received prints no next hop for IPv6 routes.
+a6=$(received_ok tor1v6 - "${SENT6[@]}") || fail "vanectl show received tor1v6: $a6"
+log "vanectl: s1 counts and keeps the routes GoBGP sends (${SENT4[0]} $a4; ${SENT6[0]} $a6)"
+[[ $a6 == *next-hop* ]] ||
+  log "not checked: the IPv6 next hop of received routes (vaned's show received drops MP_REACH_NLRI, so it has none)"
+
 # Withdraw on failing health: both leave GoBGP's RIB; the sessions stay up.
 downs0=$(grep -c '"Peer Down"' "$RUN/gobgpd.log" || true)
 rm -f "$RUN/s1-up"
@@ -155,6 +265,58 @@ touch "$RUN/s1-up"
 wait_for 10 "s1's IPv4 route back" has_route ipv4 203.0.113.10/32 192.0.2.11
 wait_for 10 "s1's IPv6 route back" has_route ipv6 2001:db8:10::/48 2001:db8::11
 log "recovery re-announces both prefixes"
+
+# Graceful restart: SIGKILL vaned and start it again; a watcher polls GoBGP's global RIB for both
+# routes until told to stop; a poll without the route is recorded.
+for a in 192.0.2.11 2001:db8::11; do
+  text=$(gobgp_q neighbor $a)
+  [[ $text =~ graceful-restart:[[:space:]]*advertised\ and\ received ]] || fail "$a: GR capability not exchanged: $text"
+  grep -q 'Remote: restart time 30 sec$' <<<"$text" || fail "$a: GoBGP should see restart time 30 s, R bit clear: $text"
+  grep -q 'unicast, forward flag set' <<<"$text" || fail "$a: GoBGP should see the forwarding bit: $text"
+done
+log "GR capability exchanged on both sessions: GoBGP sees restart time 30 s, forward flag set, restart flag clear (fresh start)"
+(
+  while [[ ! -f $RUN/watch-stop ]]; do
+    r4=$(gobgp_q global rib -a ipv4 203.0.113.10/32 -j 2>&1) r6=$(gobgp_q global rib -a ipv6 2001:db8:10::/48 -j 2>&1)
+    [[ $r4 == *'"203.0.113.10/32":[{'* ]] || echo "IPv4 gone at $EPOCHREALTIME: $r4" >>"$RUN/watch-gaps"
+    [[ $r6 == *'"2001:db8:10::/48":[{'* ]] || echo "IPv6 gone at $EPOCHREALTIME: $r6" >>"$RUN/watch-gaps"
+    [[ $r4 == *'"stale":true'* && $r6 == *'"stale":true'* ]] && echo . >>"$RUN/watch-stale"
+    sleep 0.02
+  done
+) &
+WATCH=$!
+E2E_PIDS+=("$WATCH")
+kill -KILL "$P1"
+wait "$P1" 2>/dev/null || true
+stale() { [[ $(rib "$1" "$2" 'p.get("stale")') == True ]]; }
+wait_for 10 "GoBGP keeping 203.0.113.10/32 as stale" stale ipv4 203.0.113.10/32
+wait_for 10 "GoBGP keeping 2001:db8:10::/48 as stale" stale ipv6 2001:db8:10::/48
+log "vaned SIGKILLed: GoBGP keeps both routes, flagged stale (logged: $(grep -c '"msg":"peer graceful restart"' "$RUN/gobgpd.log") x 'peer graceful restart')"
+start_vaned "${S[1]}" vaned-s1b "$c1"; P1=$VANED_PID
+wait_for 20 "s1 IPv4 session Established again" established 192.0.2.11
+wait_for 20 "s1 IPv6 session Established again" established 2001:db8::11
+grep -q "restarting after an unclean exit" "$RUN/vaned-s1b.log" || fail "vaned did not notice its unclean exit"
+for a in 192.0.2.11 2001:db8::11; do
+  text=$(gobgp_q neighbor $a)
+  grep -q 'Remote: restart time 30 sec, restart flag set$' <<<"$text" || fail "$a: vaned's new OPEN lacks the Restart State bit: $text"
+done
+fresh() { [[ $(rib "$1" "$2" 'p.get("stale", False)') == False ]]; }
+wait_for 10 "203.0.113.10/32 fresh again (re-announced)" fresh ipv4 203.0.113.10/32
+wait_for 10 "2001:db8:10::/48 fresh again (re-announced)" fresh ipv6 2001:db8:10::/48
+eor() { [[ $(nbr "$1" 'all(f["mp_graceful_restart"]["state"].get("end_of_rib_received") for f in n["afi_safis"])') == True ]]; }
+wait_for 10 "GoBGP receiving vaned's IPv4 End-of-RIB" eor 192.0.2.11
+wait_for 10 "GoBGP receiving vaned's IPv6 End-of-RIB" eor 2001:db8::11
+sleep 0.5
+touch "$RUN/watch-stop"
+wait "$WATCH" || true
+[[ -f $RUN/watch-gaps ]] && fail "a route left GoBGP's RIB during graceful restart: $(head -3 "$RUN/watch-gaps")"
+[[ -f $RUN/watch-stale ]] || fail "the watcher never saw the stale routes: it proves nothing"
+has_route ipv4 203.0.113.10/32 192.0.2.11 && has_route ipv6 2001:db8:10::/48 2001:db8::11 || fail "routes not from s1 after the restart"
+log "vaned restarted: restart flag set in its OPEN, both routes re-announced and fresh, End-of-RIB received; GoBGP's RIB held them throughout ($(wc -l <"$RUN/watch-stale") polls saw them stale)"
+wait_for 10 "the restarted vaned counting GoBGP's routes" counts_ok
+a4=$(received_ok tor1 192.0.2.1 "${SENT4[@]}") || fail "after the restart, vanectl show received tor1: $a4"
+a6=$(received_ok tor1v6 - "${SENT6[@]}") || fail "after the restart, vanectl show received tor1v6: $a6"
+log "the restarted vaned holds GoBGP's ${#SENT4[@]} + ${#SENT6[@]} routes again"
 
 # SIGTERM: Cease / Administrative Shutdown on both sessions, everything gone at once.
 n0_4=$(nbr 192.0.2.11 'n["state"]["messages"]["received"].get("notification", 0)')

@@ -295,3 +295,150 @@ TEST_F(ScriptedPeer, MaxPrefixClosesTheSessionWithCease1) {
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+TEST_F(ScriptedPeer, APeerThatWasNotListeningIsAcceptedWhenItCallsDuringTheBackoff) {
+  uint16_t listen = free_port(), closed = free_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    ASSERT_TRUE(speaker_->start().empty());
+    auto c = neighbor();
+    c.port = closed;              // our connect is refused: Idle with a restart backoff
+    c.connect_retry = 30s;        // long enough that only taking the call can bring the session up
+    speaker_->add_neighbor(c);
+  });
+  std::this_thread::sleep_for(200ms);
+  tcp::socket s(peer_io_);
+  s.connect({asio::ip::make_address("127.0.0.1"), listen});
+  timeval tv{5, 0};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  asio::write(s, asio::buffer(wire::encode_open(wire::OpenMessage::make(65000, 9, 0xC0000201, default_caps()))));
+  auto open = expect<wire::OpenMessage>(s);
+  EXPECT_EQ(open.asn(), 4200000011u);
+}
+
+TEST_F(ScriptedPeer, KeptIpv6RoutesShowTheirNextHop) {
+  on_io([&] {
+    auto c = neighbor();
+    c.keep_routes = true;
+    c.ipv6_unicast = true;
+    speaker_->add_neighbor(c);
+  });
+  wire::Capabilities caps = default_caps();
+  caps.multiprotocol = {wire::kIpv4Unicast, wire::kIpv6Unicast};
+  auto s = accept_session(caps);
+  wire::PathAttributes a;
+  a.as_path = wire::AsPath::sequence({65000});
+  a.mp_next_hop = IpAddress::parse("2001:db8::1");
+  std::vector<wire::WirePrefix> ps{*wire::WirePrefix::from(*Prefix::parse("2001:db8:77::/48"))};
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
+  asio::write(s, asio::buffer(out));
+  std::vector<ReceivedRoute> routes;
+  for (int i = 0; i < 50 && routes.empty(); ++i) {
+    std::this_thread::sleep_for(20ms);
+    on_io([&] { routes = speaker_->received_routes("peer", 10); });
+  }
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(routes[0].prefix.str(), "2001:db8:77::/48");
+  EXPECT_NE(routes[0].attributes.find("next-hop 2001:db8::1"), std::string::npos) << routes[0].attributes;
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+TEST_F(ScriptedPeer, ARestartingRoutersRoutesStayStaleUntilItsEndOfRib) {
+  on_io([&] {
+    auto c = neighbor();
+    c.keep_routes = true;
+    c.graceful_restart = true;
+    speaker_->add_neighbor(c);
+  });
+  wire::Capabilities caps = default_caps();
+  wire::GracefulRestart gr;
+  gr.restart_time = 30;
+  gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
+  caps.graceful_restart = gr;
+  auto status = [&] {
+    std::vector<NeighborStatus> st;
+    on_io([&] { st = speaker_->status(); });
+    return st[0];
+  };
+  auto announce = [&](tcp::socket& s, uint32_t n) {
+    wire::PathAttributes a;
+    a.as_path = wire::AsPath::sequence({65000});
+    a.next_hop = IpAddress::parse("192.0.2.1");
+    std::vector<wire::WirePrefix> ps;
+    for (uint32_t i = 0; i < n; ++i) ps.push_back(wire::WirePrefix::v4(0xC6336400 + (i << 2), 30));
+    std::vector<uint8_t> out;
+    ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
+    asio::write(s, asio::buffer(out));
+  };
+  {
+    auto s = accept_session(caps);
+    announce(s, 3);
+    for (int i = 0; i < 50 && status().prefixes_received < 3; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(status().prefixes_received, 3u);
+  }  // the router goes away without a NOTIFICATION
+  for (int i = 0; i < 50 && status().state == State::Established; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(status().prefixes_received, 3u);
+  EXPECT_EQ(status().stale_routes, 3u);
+  auto s = accept_session(caps);  // it comes back, still preserving IPv4 forwarding
+  announce(s, 1);
+  std::vector<uint8_t> eor;
+  wire::encode_end_of_rib(wire::kIpv4Unicast, eor);
+  asio::write(s, asio::buffer(eor));
+  for (int i = 0; i < 50 && status().stale_routes > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(status().stale_routes, 0u);
+  EXPECT_EQ(status().prefixes_received, 1u);  // the two it did not re-announce are gone
+}
+
+TEST_F(ScriptedPeer, StaleRoutesGoAtOnceWhenTheRouterNoLongerPreservesForwarding) {
+  on_io([&] {
+    auto c = neighbor();
+    c.graceful_restart = true;
+    speaker_->add_neighbor(c);
+  });
+  wire::Capabilities caps = default_caps();
+  wire::GracefulRestart gr;
+  gr.restart_time = 30;
+  gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
+  caps.graceful_restart = gr;
+  auto status = [&] {
+    std::vector<NeighborStatus> st;
+    on_io([&] { st = speaker_->status(); });
+    return st[0];
+  };
+  {
+    auto s = accept_session(caps);
+    wire::PathAttributes a;
+    a.as_path = wire::AsPath::sequence({65000});
+    a.next_hop = IpAddress::parse("192.0.2.1");
+    std::vector<wire::WirePrefix> ps{wire::WirePrefix::v4(0xC6336400, 30)};
+    std::vector<uint8_t> out;
+    ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
+    asio::write(s, asio::buffer(out));
+    for (int i = 0; i < 50 && status().prefixes_received < 1; ++i) std::this_thread::sleep_for(20ms);
+  }
+  for (int i = 0; i < 50 && status().state == State::Established; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(status().stale_routes, 1u);
+  caps.graceful_restart->families[0].flags = 0;  // forwarding state lost across its restart
+  auto s = accept_session(caps);
+  for (int i = 0; i < 50 && status().prefixes_received > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(status().prefixes_received, 0u);
+  EXPECT_EQ(status().stale_routes, 0u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
