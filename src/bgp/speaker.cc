@@ -259,6 +259,8 @@ class Speaker::Listener {
     auto ep = endpoint(local_, port);
     acc_.open(ep.protocol(), ec);
     if (!ec) acc_.set_option(tcp::acceptor::reuse_address(true), ec);
+    // Accepted sockets inherit it, before the handshake fixes the window scale.
+    if (!ec) acc_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
     if (!ec && local_.is_v6()) acc_.set_option(asio::ip::v6_only(true), ec);
     // The keys go on the listener before bind: a peer's SYN is checked against them.
     for (auto& [peer, key] : md5) {
@@ -519,6 +521,9 @@ class Speaker::Peer {
       if (auto ec = set_min_ttl(fd, v6, cfg_.min_ttl)) spdlog::warn("bgp {}: GTSM: {}", cfg_.name, ec.message());
     error_code ec;
     s.set_option(tcp::no_delay(true), ec);
+    // A full table arrives as one long burst: a roomy receive buffer keeps the sender writing
+    // while this thread is busy with the previous chunk.
+    s.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
   }
 
   void attach(Link& l, tcp::socket s, Initiator who) {
