@@ -4,7 +4,9 @@
 // line is the floor (timer reads included). XDP_TX/REDIRECT verdicts are returned, not
 // transmitted, so this is the program's own cost. Needs root; runs in the BPF tests' namespace
 // (tests/bpf/world.h), so fib and socket lookups are real.
-//   xdp_bench [iterations]     e.g. sudo build-xdp/bench/xdp_bench 20000 > bench/xdp-results.txt
+//   xdp_bench [iterations [filter]]   e.g. sudo build/bench/xdp_bench 20000
+// filter: only the cases whose name contains it (the floor always runs). bench/xdp-results.txt
+// keeps the medians of several such runs, before and after the fast paths.
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@ Bytes frame(uint16_t et, const Bytes& l3) { return eth(kSelfMac, kRouterMac, et,
 int main(int argc, char** argv) {
   uint32_t iterations = argc > 1 ? uint32_t(std::strtoul(argv[1], nullptr, 10)) : 20000;
   if (iterations < 10) iterations = 10;
+  const std::string filter = argc > 2 ? argv[2] : "";
   std::string skip;
   World* w = world(&skip);
   if (!w) {
@@ -109,10 +112,11 @@ int main(int argc, char** argv) {
   std::printf("# vane xdp_bench: ns/packet, BPF_PROG_TEST_RUN repeat=1 x %u calls per case\n", iterations);
   std::printf("# kernel %s, %s, %ld CPUs online, load average %.2f\n", u.release, cpu_model().c_str(),
               sysconf(_SC_NPROCESSORS_ONLN), load[0]);
-  std::printf("# command: build-xdp/bench/xdp_bench %u (as root)\n", iterations);
+  std::printf("# command: %s %u%s%s (as root)\n", argv[0], iterations, filter.empty() ? "" : " ", filter.c_str());
   std::printf("%-56s %8s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90");
   int rc = 0;
   for (const auto& c : cases) {
+    if (!filter.empty() && &c != &cases.front() && std::string(c.name).find(filter) == std::string::npos) continue;
     std::vector<uint32_t> ns;
     int verdict = -1;
     for (uint32_t i = 0; i < iterations; ++i) {

@@ -53,6 +53,69 @@ struct vane_vip_value {
 	__u32 reserved;
 };
 
+/*
+ * The VIP address filter: one bit per hash of a VIP address (any port, protocol or family), so
+ * that traffic to other addresses leaves after one load instead of the VIP map's two lookups.
+ * A set bit only means "maybe a VIP" (the VIP map decides); a clear bit means "not a VIP". The
+ * loader sets the bits of new addresses before their VIP entries and clears stale ones after
+ * the entries are gone, so a live VIP's bit is never clear.
+ */
+#define VANE_VIP_FILTER_SHIFT 16 /* 2^16 bits, 8 KiB */
+#define VANE_VIP_FILTER_WORDS ((1u << VANE_VIP_FILTER_SHIFT) / 64)
+
+struct vane_vip_filter {
+	__u64 bits[VANE_VIP_FILTER_WORDS];
+};
+
+/* Bit index of an IPv4 address (the network-order word as loaded from the packet). */
+static inline __u32 vane_vip_filter_bit4(__u32 addr)
+{
+	return (addr * 0x9e3779b1u) >> (32 - VANE_VIP_FILTER_SHIFT);
+}
+
+/* Bit index of an IPv6 address (four network-order words as loaded from the packet). */
+static inline __u32 vane_vip_filter_bit6(const __u32 *a)
+{
+	return ((a[0] * 0x9e3779b1u) ^ (a[1] * 0x85ebca77u) ^ (a[2] * 0xc2b2ae3du) ^
+		(a[3] * 0x27d4eb2fu)) >> (32 - VANE_VIP_FILTER_SHIFT);
+}
+
+/*
+ * The VIP index: the VIP map's entries again, in a direct-mapped array the programs read without
+ * a hash-table lookup. Slot vane_vip_slot_of(key) of the active half holds one key that maps
+ * there, and says whether other keys map there too (then a miss asks the VIP map, the authority).
+ * A zeroed slot (VANE_VIP_SLOT_ASK) asks the VIP map for everything, so an index the loader has
+ * not filled costs speed, never correctness. The loader fills the inactive half, then flips
+ * vane_vip_index_ctl.active, after the VIP map has the new entries and before stale ones go.
+ */
+#define VANE_VIP_INDEX_SHIFT 13                       /* slots per half: 8192 */
+#define VANE_VIP_INDEX_SLOTS (1u << VANE_VIP_INDEX_SHIFT)
+
+enum vane_vip_slot_state {
+	VANE_VIP_SLOT_ASK = 0,    /* not filled: ask the VIP map */
+	VANE_VIP_SLOT_EMPTY = 1,  /* no key maps here */
+	VANE_VIP_SLOT_ONE = 2,    /* key is the only one that maps here */
+	VANE_VIP_SLOT_SHARED = 3, /* key and others map here: ask the VIP map for the others */
+};
+
+struct vane_vip_slot {
+	struct vane_vip_key key;
+	__u32 state; /* enum vane_vip_slot_state */
+	struct vane_vip_value value;
+};
+
+struct vane_vip_index_ctl {
+	__u32 active;     /* 0 or 1: the half packets use */
+	__u32 generation; /* bumped on every switch */
+};
+
+/* Slot of a VIP key, from its five words as they lie in memory (addr[0..3], port|proto|family). */
+static inline __u32 vane_vip_slot_of(const __u32 *w)
+{
+	return ((w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^
+		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >> (32 - VANE_VIP_INDEX_SHIFT);
+}
+
 /* ---- servers ------------------------------------------------------------------------------- */
 
 #define VANE_SERVER_F_V4 (1u << 0)       /* addr4 is valid */
@@ -130,7 +193,8 @@ struct vane_config {
 	__u8 self_addr6[16];
 	__be16 gue_port;    /* UDP destination port of GUE */
 	__u16 mtu;          /* largest L3 packet the fabric carries (after encapsulation) */
-	__u32 reserved;
+	__u32 nexthop_ttl;  /* reuse a next hop from bpf_fib_lookup this many jiffies, per CPU;
+			     * 0 = never (the loader converts from ms with the tick length) */
 };
 
 /* ---- GUE + GLB private data (wire format, network order) ---------------------------------- */

@@ -26,5 +26,10 @@ _Static_assert(sizeof(struct vane_glb_hdr) == 4, "glb");
 _Static_assert(offsetof(struct vane_glb_hdr, next_hop) == 2, "glb next hop");
 _Static_assert(offsetof(struct vane_glb_hdr, hop_count) == 3, "glb hop count");
 _Static_assert(VANE_R_COUNT == 14, "reasons");
+_Static_assert(sizeof(struct vane_vip_slot) == 40, "vip slot");
+_Static_assert(offsetof(struct vane_vip_slot, state) == 20, "vip slot state");
+_Static_assert(offsetof(struct vane_vip_slot, value) == 24, "vip slot value");
+_Static_assert(sizeof(struct vane_vip_index_ctl) == 8, "vip index ctl");
+_Static_assert(sizeof(struct vane_vip_filter) == 8192, "vip filter");
 
 #endif

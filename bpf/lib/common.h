@@ -49,6 +49,29 @@ struct {
 	__type(value, struct vane_vip_value);
 } vane_vips SEC(".maps");
 
+/* Two halves of VANE_VIP_INDEX_SLOTS slots; see vane_abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * VANE_VIP_INDEX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct vane_vip_slot);
+} vane_vip_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vane_vip_index_ctl);
+} vane_vip_index_ctl SEC(".maps");
+
+/* One entry (key 0): the VIP address filter, see vane_abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vane_vip_filter);
+} vane_vip_filter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VANE_MAX_SERVERS);

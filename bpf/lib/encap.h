@@ -30,6 +30,32 @@ static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *
 	return 0;
 }
 
+/* write_l2 with the frame's own MACs (p->dmac, p->smac), word-wise. */
+static __always_inline int write_l2_same(void *at, void *end, const struct vane_pkt *p,
+					 __be16 proto)
+{
+	struct ethhdr *eth = at;
+	__u32 *w = at;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	w[0] = p->macs[0];
+	w[1] = p->macs[1];
+	w[2] = p->macs[2];
+	if (p->vlan) {
+		struct vane_vlan_hdr *vh = (void *)(eth + 1);
+
+		if ((void *)(vh + 1) > end)
+			return -1;
+		eth->h_proto = p->vlan_tpid;
+		vh->tci = p->vlan_tci;
+		vh->proto = proto;
+	} else {
+		eth->h_proto = proto;
+	}
+	return 0;
+}
+
 static __always_inline void copy_self6(__u32 *dst)
 {
 	const volatile __u32 *w = (const volatile __u32 *)vane_cfg.self_addr6;
@@ -53,16 +79,76 @@ struct vane_send {
 	__u32 reason;   /* counted on success */
 	__u64 bytes;
 	__be16 sport;
-	__u16 pad[3];
+	__u16 pad;
+	__u32 nh_slot;  /* next-hop cache entry for dst (vane_nh_slot_*) */
 };
+
+/*
+ * The next-hop cache: what a successful bpf_fib_lookup said about an outer destination (MACs,
+ * egress interface, route MTU), reused on this CPU for vane_cfg.nexthop_ttl jiffies, so a packet
+ * costs one array lookup instead of a FIB and neighbour lookup (bpf_jiffies64 is one load once
+ * JITed; a clock read would cost as much as the rest of the hit). An entry counts only for the
+ * destination and ingress interface it was made for; failures (no neighbour, too big, no route)
+ * are never kept, so the next packet asks again. Entries are per destination, not per flow: with
+ * an L4 multipath hash policy, one CPU's flows to one server share a path until the entry ages.
+ * The forwarder's entries are indexed by server, the redirector's (hops named by address) by a
+ * hash of the address, after them.
+ */
+#define VANE_NH_SERVER_SLOTS 2048
+#define VANE_NH_ADDR_SLOTS 512
+
+struct vane_nexthop {
+	__u32 dst[4];
+	__u64 stamp;     /* bpf_jiffies64() of the lookup; 0 = empty */
+	__u32 ifindex_in;
+	__u32 ifindex_out;
+	union {
+		struct {
+			__u8 dmac[ETH_ALEN];
+			__u8 smac[ETH_ALEN];
+		};
+		__u32 macs[3];
+	};
+	__u16 mtu;       /* route MTU; a longer outer packet is "too big" as fib would say */
+	__u16 v6;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VANE_NH_SERVER_SLOTS + VANE_NH_ADDR_SLOTS);
+	__type(key, __u32);
+	__type(value, struct vane_nexthop);
+} vane_nh_cache SEC(".maps");
+
+static __always_inline __u32 vane_nh_slot_server(__u32 index)
+{
+	return index & (VANE_NH_SERVER_SLOTS - 1);
+}
+
+static __always_inline __u32 vane_nh_slot_addr(const __u32 *dst, __u32 v6)
+{
+	__u32 h = v6 ? vane_vip_filter_bit6(dst) : vane_vip_filter_bit4(dst[0]);
+
+	return VANE_NH_SERVER_SLOTS + (h & (VANE_NH_ADDR_SLOTS - 1));
+}
+
+static __always_inline int nh_matches(const struct vane_nexthop *nh, const struct vane_send *s,
+				      __u32 v6, __u32 ifindex, __u64 now, __u64 ttl)
+{
+	if (!nh->stamp || now - nh->stamp >= ttl || nh->ifindex_in != ifindex || nh->v6 != v6 ||
+	    nh->dst[0] != s->dst[0])
+		return 0;
+	return !v6 || (nh->dst[1] == s->dst[1] && nh->dst[2] == s->dst[2] && nh->dst[3] == s->dst[3]);
+}
 
 __noinline int vane_fib_send(struct xdp_md *ctx, struct vane_send *s)
 {
 	struct bpf_fib_lookup fib = {};
+	struct vane_nexthop *nh;
 	struct ethhdr *eth;
 	void *data, *end;
-	__u32 slot, reason, v6;
-	__u64 bytes;
+	__u32 slot, reason, v6, nh_slot, ifindex;
+	__u64 bytes, now = 0, ttl;
 	long rc;
 
 	if (!s)
@@ -70,9 +156,35 @@ __noinline int vane_fib_send(struct xdp_md *ctx, struct vane_send *s)
 	slot = s->slot;
 	reason = s->reason;
 	bytes = s->bytes;
-	v6 = s->v6;
+	v6 = s->v6 & 1;
+	nh_slot = s->nh_slot;
+	ifindex = ctx->ingress_ifindex;
 
-	fib.ifindex = ctx->ingress_ifindex;
+	ttl = vane_cfg.nexthop_ttl;
+	nh = ttl ? bpf_map_lookup_elem(&vane_nh_cache, &nh_slot) : 0;
+	if (nh) {
+		now = bpf_jiffies64();
+		if (nh_matches(nh, s, v6, ifindex, now, ttl)) {
+			if (s->tot_len > nh->mtu) {
+				vane_count(slot, VANE_R_TOO_BIG, bytes);
+				return XDP_DROP;
+			}
+			data = (void *)(long)ctx->data;
+			end = (void *)(long)ctx->data_end;
+			eth = data;
+			if ((void *)(eth + 1) > end)
+				return XDP_DROP;
+			((__u32 *)eth)[0] = nh->macs[0];
+			((__u32 *)eth)[1] = nh->macs[1];
+			((__u32 *)eth)[2] = nh->macs[2];
+			vane_count(slot, reason, bytes);
+			if (nh->ifindex_out == ifindex)
+				return XDP_TX;
+			return bpf_redirect(nh->ifindex_out, 0);
+		}
+	}
+
+	fib.ifindex = ifindex;
 	fib.l4_protocol = IPPROTO_UDP;
 	fib.sport = s->sport;
 	fib.dport = vane_cfg.gue_port;
@@ -99,6 +211,17 @@ __noinline int vane_fib_send(struct xdp_md *ctx, struct vane_send *s)
 		vane_count(slot, VANE_R_ERRORS, bytes);
 		return XDP_DROP;
 	}
+	if (nh) {
+		__builtin_memcpy(nh->dst, s->dst, 16);
+		nh->stamp = now ? now : 1;
+		nh->ifindex_in = ifindex;
+		nh->ifindex_out = fib.ifindex;
+		__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+		/* on success the kernel returns the route's MTU where tot_len was (0: not told) */
+		nh->mtu = fib.mtu_result ? fib.mtu_result : 0xffff;
+		nh->v6 = v6;
+	}
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	eth = data;
@@ -107,7 +230,7 @@ __noinline int vane_fib_send(struct xdp_md *ctx, struct vane_send *s)
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	vane_count(slot, reason, bytes);
-	if (fib.ifindex == ctx->ingress_ifindex)
+	if (fib.ifindex == ifindex)
 		return XDP_TX;
 	return bpf_redirect(fib.ifindex, 0);
 }
@@ -126,7 +249,8 @@ static __always_inline __u32 encap_overhead(int v6, __u32 nhops)
 
 /*
  * Wraps the IP packet in outer IP + UDP + GUE + GLB private data (hops [s1, s2?], next_hop 1)
- * addressed to s1, then sends it. Caller checked the MTU.
+ * addressed to s1 and fills snd for vane_fib_send. Caller checked the MTU. Returns 0 when the
+ * frame is ready to send, else the verdict (errors are counted here).
  */
 struct vane_encap_args {
 	__u32 hash;
@@ -137,28 +261,12 @@ struct vane_encap_args {
 	__u32 slot;
 };
 
-__noinline int vane_gue_encap(struct xdp_md *ctx, struct vane_pkt *p, struct vane_encap_args *a)
+static __always_inline int gue_encap(struct xdp_md *ctx, struct vane_pkt *p,
+				     const struct vane_encap_args *a, const struct vane_server *s1,
+				     const struct vane_server *s2, struct vane_send *snd)
 {
-	struct vane_server *s1, *s2 = 0;
-	struct vane_send snd = {};
-	__u32 hash, v6, slot, glb_flags, first, second;
-
-	if (!p || !a)
-		return XDP_DROP;
-	hash = a->hash;
-	v6 = a->v6 & 1;
-	slot = a->slot;
-	glb_flags = a->glb_flags & 0x0f;
-	first = a->first;
-	second = a->second;
-	s1 = bpf_map_lookup_elem(&vane_servers, &first);
-	if (!s1)
-		return XDP_DROP;
-	if (second != VANE_SERVER_NONE) {
-		s2 = bpf_map_lookup_elem(&vane_servers, &second);
-		if (!s2)
-			return XDP_DROP;
-	}
+	__u32 hash = a->hash, v6 = a->v6 & 1, slot = a->slot, glb_flags = a->glb_flags & 0x0f;
+	__u32 first = a->first;
 
 	__u32 nhops = s2 ? 2 : 1;
 	__u32 overhead = encap_overhead(v6, nhops);
@@ -180,7 +288,7 @@ __noinline int vane_gue_encap(struct xdp_md *ctx, struct vane_pkt *p, struct van
 		goto fail;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	if (write_l2(data, end, p, p->dmac, p->smac, bpf_htons(v6 ? ETH_P_IPV6 : ETH_P_IP)) < 0)
+	if (write_l2_same(data, end, p, bpf_htons(v6 ? ETH_P_IPV6 : ETH_P_IP)) < 0)
 		goto fail;
 	l3 = data + l2;
 	if (v6) {
@@ -199,7 +307,7 @@ __noinline int vane_gue_encap(struct xdp_md *ctx, struct vane_pkt *p, struct van
 		ip6->hop_limit = 64;
 		copy_self6((__u32 *)&ip6->saddr);
 		__builtin_memcpy(&ip6->daddr, s1->addr6, 16);
-		__builtin_memcpy(snd.dst, s1->addr6, 16);
+		__builtin_memcpy(snd->dst, s1->addr6, 16);
 		uh = (void *)(ip6 + 1);
 	} else {
 		struct iphdr *ip = l3;
@@ -217,7 +325,7 @@ __noinline int vane_gue_encap(struct xdp_md *ctx, struct vane_pkt *p, struct van
 		ip->saddr = vane_cfg.self_addr4;
 		ip->daddr = s1->addr4;
 		ipv4_set_csum(ip);
-		snd.dst[0] = s1->addr4;
+		snd->dst[0] = s1->addr4;
 		uh = (void *)(ip + 1);
 	}
 	gue = (void *)(uh + 1);
@@ -259,13 +367,14 @@ __noinline int vane_gue_encap(struct xdp_md *ctx, struct vane_pkt *p, struct van
 			h[1] = s2->addr4;
 		}
 	}
-	snd.v6 = v6;
-	snd.tot_len = overhead + inner_len;
-	snd.slot = slot;
-	snd.reason = VANE_R_FORWARDED;
-	snd.bytes = flen;
-	snd.sport = sport;
-	return vane_fib_send(ctx, &snd);
+	snd->v6 = v6;
+	snd->tot_len = overhead + inner_len;
+	snd->slot = slot;
+	snd->reason = VANE_R_FORWARDED;
+	snd->bytes = flen;
+	snd->sport = sport;
+	snd->nh_slot = vane_nh_slot_server(first);
+	return 0;
 fail:
 	vane_count(slot, VANE_R_ERRORS, flen);
 	return XDP_DROP;

@@ -62,13 +62,28 @@ struct vane_pkt {
 	__u32 l3_len;   /* the IP packet's own length (frame may carry padding) */
 	__be16 vlan_tpid;
 	__be16 vlan_tci;
-	__u8 dmac[ETH_ALEN]; /* as received */
-	__u8 smac[ETH_ALEN];
+	union {
+		struct {
+			__u8 dmac[ETH_ALEN]; /* as received */
+			__u8 smac[ETH_ALEN];
+		};
+		__u32 macs[3];  /* both, as three words: copied word-wise, not byte by byte */
+	};
 	__u8 vlan;      /* one 802.1Q/802.1ad tag present */
 	__u8 tos;       /* IPv4 TOS / IPv6 traffic class */
 	__u8 df;        /* IPv4 don't-fragment (always 1 for IPv6) */
 	__u8 l4_ok;     /* L4 header present and complete */
 };
+
+/* Both MACs of the frame at eth into p (packet loads need no alignment on this target). */
+static __always_inline void macs_from_frame(struct vane_pkt *p, const void *eth)
+{
+	const __u32 *w = eth;
+
+	p->macs[0] = w[0];
+	p->macs[1] = w[1];
+	p->macs[2] = w[2];
+}
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
@@ -84,8 +99,7 @@ static __always_inline int parse_eth(struct cursor *c, struct vane_pkt *p, __be1
 		return -1;
 	c->pos = eth + 1;
 	*proto = eth->h_proto;
-	__builtin_memcpy(p->dmac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(p->smac, eth->h_source, ETH_ALEN);
+	macs_from_frame(p, eth);
 	p->l2_len = sizeof(*eth);
 	p->vlan = 0;
 	if (*proto == bpf_htons(ETH_P_8021Q) || *proto == bpf_htons(ETH_P_8021AD)) {

@@ -130,6 +130,7 @@ struct vane_gue_info {
 struct vane_rd_scratch {
 	struct vane_pkt in;
 	struct vane_gue_info g;
+	struct vane_send snd;
 };
 
 struct {
@@ -171,7 +172,7 @@ __noinline int vane_parse_inner(struct xdp_md *ctx, struct vane_pkt *in, __u32 o
 
 /* Decapsulate and deliver, or send on to hops[next_hop]. */
 __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct vane_pkt *in,
-				 struct vane_gue_info *g)
+				 struct vane_gue_info *g, struct vane_send *snd)
 {
 	const __u32 slot = VANE_STATS_GLOBAL;
 	void *data = (void *)(long)ctx->data;
@@ -180,7 +181,7 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 	__u64 flen;
 	int what;
 
-	if (!p || !in || !g)
+	if (!p || !in || !g || !snd)
 		return XDP_DROP;
 	nh = g->next_hop;
 	v6 = g->v6;
@@ -188,7 +189,6 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 	l2 = g->l3_off & 0x1f;
 	what = redirect_decide(ctx, in, nh >= g->hop_count, g->forward_syn);
 	if (what == RD_FORWARD) {
-		struct vane_send snd = {};
 		__u32 hop_size = v6 ? 16 : 4;
 		struct vane_glb_hdr *glb = data + (g->glb_off & 0xff);
 		__u8 *hop = (void *)(glb + 1) + (nh & (VANE_GLB_MAX_HOPS - 1)) * hop_size;
@@ -197,17 +197,18 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 
 		if ((void *)(glb + 1) > end || (void *)(uh + 1) > end)
 			goto bad;
+		__builtin_memset(snd, 0, sizeof(*snd));
 		if (v6) {
 			struct ipv6hdr *ip6 = l3;
 			__u32 old[9], neu[9];
 
 			if ((void *)(hop + 16) > end || (void *)(ip6 + 1) > end)
 				goto bad;
-			__builtin_memcpy(snd.dst, hop, 16);
+			__builtin_memcpy(snd->dst, hop, 16);
 			__builtin_memcpy(old, &ip6->saddr, 32);
 			old[8] = *(__u32 *)glb;
 			copy_self6((__u32 *)&ip6->saddr);
-			__builtin_memcpy(&ip6->daddr, snd.dst, 16);
+			__builtin_memcpy(&ip6->daddr, snd->dst, 16);
 			ip6->hop_limit = 64;
 			glb->next_hop = nh + 1;
 			__builtin_memcpy(neu, &ip6->saddr, 32);
@@ -224,27 +225,28 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 
 			if ((void *)(hop + 4) > end || (void *)(ip + 1) > end)
 				goto bad;
-			snd.dst[0] = *(__u32 *)hop;
+			snd->dst[0] = *(__u32 *)hop;
 			ip->saddr = vane_cfg.self_addr4;
-			ip->daddr = snd.dst[0];
+			ip->daddr = snd->dst[0];
 			ip->ttl = 64;
 			ipv4_set_csum(ip);
 			glb->next_hop = nh + 1;
 			uh->check = 0;
 		}
-		snd.v6 = v6;
-		snd.tot_len = g->l3_len;
-		snd.slot = slot;
-		snd.reason = VANE_R_REDIRECTED;
-		snd.bytes = flen;
-		snd.sport = uh->source;
-		return vane_fib_send(ctx, &snd);
+		snd->v6 = v6;
+		snd->tot_len = g->l3_len;
+		snd->slot = slot;
+		snd->reason = VANE_R_REDIRECTED;
+		snd->bytes = flen;
+		snd->sport = uh->source;
+		snd->nh_slot = vane_nh_slot_addr(snd->dst, v6);
+		return vane_fib_send(ctx, snd);
 	}
 
 	/* decapsulate: the L2 header moves up to sit right before the inner packet */
 	strip = (g->inner_off - l2) & 0xff;
-	if (write_l2(data + strip, end, p, p->dmac, p->smac,
-		     bpf_htons(g->ctype == IPPROTO_IPV6 ? ETH_P_IPV6 : ETH_P_IP)) < 0)
+	if (write_l2_same(data + strip, end, p,
+			  bpf_htons(g->ctype == IPPROTO_IPV6 ? ETH_P_IPV6 : ETH_P_IP)) < 0)
 		goto bad;
 	if (bpf_xdp_adjust_head(ctx, (int)strip)) {
 		vane_count(slot, VANE_R_ERRORS, flen);
@@ -281,7 +283,8 @@ static __always_inline int redirect_gue(struct xdp_md *ctx, struct vane_pkt *p)
 	sc = bpf_map_lookup_elem(&vane_rd_scratch, &zero);
 	if (!sc)
 		goto bad;
-	__builtin_memset(sc, 0, sizeof(*sc));
+	__builtin_memset(&sc->in, 0, sizeof(sc->in));
+	__builtin_memset(&sc->g, 0, sizeof(sc->g)); /* sc->snd: written whole when it is used */
 	gi = &sc->g;
 	gi->flen = flen;
 
@@ -327,7 +330,7 @@ static __always_inline int redirect_gue(struct xdp_md *ctx, struct vane_pkt *p)
 		goto bad;
 	if (sc->in.l3_len > ulen - (VANE_UDP_HLEN + VANE_GUE_HLEN + glen))
 		goto bad;
-	return vane_redirect_act(ctx, p, &sc->in, gi);
+	return vane_redirect_act(ctx, p, &sc->in, gi, &sc->snd);
 bad:
 	vane_count(slot, VANE_R_GUE_MALFORMED, flen);
 	return XDP_DROP;

@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -35,7 +37,48 @@ std::string errtext(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
 }
 
-constexpr const char* kMapNames[] = {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats"};
+constexpr const char* kMapNames[] = {"vane_vips",  "vane_servers",    "vane_table_ctl", "vane_buckets",
+                                     "vane_stats", "vane_vip_filter", "vane_vip_index", "vane_vip_index_ctl"};
+
+// The filter bit of a VIP key's address (see vane_abi.h).
+uint32_t filter_bit(const vane_vip_key& k) {
+  __u32 w[4];
+  std::memcpy(w, k.addr, 16);
+  return k.family == VANE_AF_INET ? vane_vip_filter_bit4(w[0]) : vane_vip_filter_bit6(w);
+}
+
+void filter_set(vane_vip_filter& f, uint32_t bit) { f.bits[bit / 64] |= uint64_t(1) << (bit % 64); }
+
+uint32_t slot_of(const vane_vip_key& k) {
+  __u32 w[5];
+  static_assert(sizeof(w) == sizeof(k));
+  std::memcpy(w, &k, sizeof(w));
+  return vane_vip_slot_of(w);
+}
+
+// Writes n values at consecutive keys from `first`: one batch call, else one call per entry.
+template <class V>
+int write_array(int fd, uint32_t first, const V* vals, uint32_t n) {
+  std::vector<__u32> keys(n);
+  for (uint32_t i = 0; i < n; ++i) keys[i] = first + i;
+  __u32 count = n;
+  if (bpf_map_update_batch(fd, keys.data(), vals, &count, nullptr) == 0) return 0;
+  for (uint32_t i = 0; i < n; ++i)
+    if (int err = bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_ANY)) return err;
+  return 0;
+}
+
+// ms -> jiffies, rounded up: the coarse clocks tick once a jiffy, so their resolution is the
+// kernel's tick length (1 s / CONFIG_HZ). 0 stays 0 (no cache).
+uint32_t ttl_jiffies(uint32_t ms) {
+  if (ms == 0) return 0;
+  timespec res{};
+  uint64_t tick_ns = 4'000'000;  // HZ=250 if the clock will not say
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0)
+    tick_ns = uint64_t(res.tv_nsec);
+  uint64_t j = (uint64_t(ms) * 1'000'000 + tick_ns - 1) / tick_ns;
+  return uint32_t(std::min<uint64_t>(j, UINT32_MAX));
+}
 
 }  // namespace
 
@@ -107,6 +150,7 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
   cfg.hash_seed = c.hash_seed;
   cfg.gue_port = htons(c.gue_port);
   cfg.mtu = c.mtu;
+  cfg.nexthop_ttl = ttl_jiffies(c.nexthop_cache_ms);
   *s.cfg = cfg;
 
   if (int err = bpf_map__set_max_entries(s.map("vane_buckets"), c.table_slots * 2 * c.max_buckets))
@@ -215,9 +259,48 @@ Result<void> Loader::set_vips(std::span<const Vip> vips) {
     key.family = std::get<3>(k);
     return key;
   };
+  // The address filter first gains the bits of every wanted address (a bit of a live VIP is
+  // never clear, however the packets interleave with these updates) ...
+  int ffd = map_fd("vane_vip_filter");
+  const __u32 zero = 0;
+  auto filter = std::make_unique<vane_vip_filter>();
+  if (int err = bpf_map_lookup_elem(ffd, &zero, filter.get())) return std::unexpected(errtext("read VIP filter", err));
+  auto final_filter = std::make_unique<vane_vip_filter>();
+  for (const auto& entry : want) {
+    uint32_t bit = filter_bit(to_key(entry.first));
+    filter_set(*filter, bit);
+    filter_set(*final_filter, bit);
+  }
+  if (int err = bpf_map_update_elem(ffd, &zero, filter.get(), BPF_ANY)) return std::unexpected(errtext("update VIP filter", err));
   for (const auto& [k, val] : want) {
     vane_vip_key key = to_key(k);
     if (int err = bpf_map_update_elem(fd, &key, &val, BPF_ANY)) return std::unexpected(errtext("update VIP map", err));
+  }
+  // The VIP index: the inactive half gets the wanted set (the VIP map has all of it now), then
+  // packets switch to it; entries the old half still names go from the VIP map only after that.
+  {
+    std::vector<vane_vip_slot> slots(VANE_VIP_INDEX_SLOTS);
+    for (auto& sl : slots) sl.state = VANE_VIP_SLOT_EMPTY;
+    for (const auto& [k, val] : want) {
+      vane_vip_key key = to_key(k);
+      vane_vip_slot& sl = slots[slot_of(key)];
+      if (sl.state == VANE_VIP_SLOT_EMPTY) {
+        sl.key = key;
+        sl.value = val;
+        sl.state = VANE_VIP_SLOT_ONE;
+      } else {
+        sl.state = VANE_VIP_SLOT_SHARED;
+      }
+    }
+    int cfd = map_fd("vane_vip_index_ctl");
+    vane_vip_index_ctl ctl{};
+    if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl)) return std::unexpected(errtext("read VIP index control", err));
+    const uint32_t inactive = (ctl.active & 1) ^ 1;
+    if (int err = write_array(map_fd("vane_vip_index"), inactive * VANE_VIP_INDEX_SLOTS, slots.data(), VANE_VIP_INDEX_SLOTS))
+      return std::unexpected(errtext("write VIP index", err));
+    ctl.active = inactive;
+    ctl.generation += 1;
+    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY)) return std::unexpected(errtext("switch VIP index", err));
   }
   // Remove what is no longer wanted.
   std::vector<vane_vip_key> stale;
@@ -230,7 +313,13 @@ Result<void> Loader::set_vips(std::span<const Vip> vips) {
     cur = next;
     prev = &cur;
   }
-  for (const auto& key : stale) (void)bpf_map_delete_elem(fd, &key);
+  bool all_gone = true;
+  for (const auto& key : stale)
+    if (bpf_map_delete_elem(fd, &key) != 0) all_gone = false;
+  // ... and loses the bits of addresses gone from the VIP map only after their entries are.
+  if (!all_gone) return {};
+  if (int err = bpf_map_update_elem(ffd, &zero, final_filter.get(), BPF_ANY))
+    return std::unexpected(errtext("update VIP filter", err));
   return {};
 }
 

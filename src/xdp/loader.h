@@ -31,6 +31,9 @@ struct Config {
   uint16_t gue_port = 6080;               // host order
   uint32_t hash_seed = 0;                 // the same on every server of the site
   uint16_t mtu = 1500;                    // fabric MTU, >= VANE_MIN_MTU
+  // How long each CPU reuses what bpf_fib_lookup said about a server's next hop (MACs, egress
+  // interface, route MTU) before asking again; failures are never reused. 0 = ask per packet.
+  uint32_t nexthop_cache_ms = 1000;
   uint32_t table_slots = VANE_DEFAULT_TABLE_SLOTS;  // tables that can exist at once
   uint32_t max_buckets = VANE_DEFAULT_MAX_BUCKETS;  // largest table size M
 };
