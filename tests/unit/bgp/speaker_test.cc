@@ -442,3 +442,40 @@ TEST_F(ScriptedPeer, StaleRoutesGoAtOnceWhenTheRouterNoLongerPreservesForwarding
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+TEST_F(ScriptedPeer, TheImportFilterRefusesRoutesOutsideItsRanges) {
+  on_io([&] {
+    auto c = neighbor();
+    c.keep_routes = true;
+    c.import_filter.push_back({*Prefix::parse("198.51.100.0/24"), 24, 30});
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session();
+  wire::PathAttributes a;
+  a.as_path = wire::AsPath::sequence({65000});
+  a.next_hop = IpAddress::parse("192.0.2.1");
+  std::vector<wire::WirePrefix> ps{*wire::WirePrefix::from(*Prefix::parse("198.51.100.0/28")),   // in
+                                   *wire::WirePrefix::from(*Prefix::parse("198.51.100.8/32")),   // too long
+                                   *wire::WirePrefix::from(*Prefix::parse("203.0.113.0/24"))};   // outside
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
+  asio::write(s, asio::buffer(out));
+  std::vector<NeighborStatus> st;
+  for (int i = 0; i < 50; ++i) {
+    on_io([&] { st = speaker_->status(); });
+    if (st[0].prefixes_filtered == 2) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(st[0].prefixes_received, 1u);
+  EXPECT_EQ(st[0].prefixes_filtered, 2u);
+  std::vector<ReceivedRoute> routes;
+  on_io([&] { routes = speaker_->received_routes("peer", 10); });
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(routes[0].prefix.str(), "198.51.100.0/28");
+}
+
+}  // namespace
+}  // namespace vane::bgp
