@@ -55,7 +55,7 @@ std::span<const uint8_t> AttrStore::get(uint32_t id) const {
 }
 
 size_t AttrStore::bytes() const {
-  size_t n = entries_.capacity() * sizeof(Entry);
+  size_t n = entries_.size() * sizeof(Entry);
   for (auto& e : entries_) n += e.raw.capacity() > 15 ? e.raw.capacity() : 0;
   return n + by_bytes_.size() * 48;
 }

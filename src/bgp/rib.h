@@ -3,6 +3,7 @@
 // memory (under ~94 bytes a route), so routes live in open-addressing tables of plain words and
 // each route points at an interned, reference-counted copy of its raw path attributes.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <span>
 #include <string>
@@ -30,7 +31,9 @@ class AttrStore {
     std::string raw;
     uint32_t refs = 0;
   };
-  std::vector<Entry> entries_{1};  // id 0 is kNone
+  // A deque: growing it never moves an entry, so the string_views in by_bytes_ (which may point
+  // into a short string's inline buffer) stay valid.
+  std::deque<Entry> entries_{1};  // id 0 is kNone
   std::vector<uint32_t> free_;
   std::unordered_map<std::string_view, uint32_t> by_bytes_;
 };

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <deque>
 #include <future>
 #include <thread>
 
@@ -82,7 +83,9 @@ class ScriptedPeer : public ::testing::Test {
   template <class T>
   T expect(tcp::socket& s) {
     for (int i = 0; i < 20; ++i) {
-      auto raw = read_message(s);
+      // Decoded UPDATEs view into their buffer: keep every message for the test's lifetime.
+      kept_.push_back(read_message(s));
+      const auto& raw = kept_.back();
       auto m = decode(raw);
       if (auto* t = std::get_if<T>(&m)) return *t;
       if (!std::holds_alternative<wire::Keepalive>(m)) ADD_FAILURE() << "unexpected message type " << int(raw[18]);
@@ -113,6 +116,7 @@ class ScriptedPeer : public ::testing::Test {
     return c;
   }
 
+  std::deque<std::vector<uint8_t>> kept_;
   asio::io_context io_, peer_io_;
   tcp::acceptor acceptor_{peer_io_};
   std::unique_ptr<Speaker> speaker_;
