@@ -12,6 +12,7 @@
 
 #include "bgp/rib.h"
 #include "bgp/sockopt.h"
+#include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
 
 namespace vane::bgp {
@@ -42,16 +43,6 @@ IpAddress address_of(const asio::ip::address& a) {
   auto b = a.to_v6().to_bytes();
   std::copy(b.begin(), b.end(), r.bytes.begin());
   return r;
-}
-
-std::string hexdump(std::span<const uint8_t> d) {
-  std::string s;
-  static const char* x = "0123456789abcdef";
-  for (size_t i = 0; i < d.size() && i < 64; ++i) {
-    s += x[d[i] >> 4];
-    s += x[d[i] & 15];
-  }
-  return s;
 }
 
 // Walks a validated path attribute field and keeps every attribute but the NLRI inside
@@ -434,18 +425,14 @@ class Speaker::Peer {
     s.last_error = last_error_;
     s.last_notification = last_notification_;
     s.last_notification_sent = last_notification_sent_;
-    std::string fam;
+    bool v4 = neg_ ? neg_->families.ipv4_unicast : cfg_.ipv4_unicast;
+    bool v6 = neg_ ? neg_->families.ipv6_unicast : cfg_.ipv6_unicast;
+    if (v4) s.families.push_back("ipv4-unicast");
+    if (v6) s.families.push_back("ipv6-unicast");
     if (neg_) {
-      if (neg_->families.ipv4_unicast) fam += "ipv4-unicast ";
-      if (neg_->families.ipv6_unicast) fam += "ipv6-unicast ";
       s.hold_time = neg_->hold_time;
       s.graceful_restart = cfg_.graceful_restart && neg_->peer_graceful_restart.has_value();
-    } else {
-      if (cfg_.ipv4_unicast) fam += "ipv4-unicast ";
-      if (cfg_.ipv6_unicast) fam += "ipv6-unicast ";
     }
-    if (!fam.empty()) fam.pop_back();
-    s.families = fam;
     s.stale_routes = stale_;
     return s;
   }
@@ -711,7 +698,8 @@ class Speaker::Peer {
     if (!m) {
       const auto& n = m.error();
       last_error_ = "received a malformed message: " + wire::describe(n);
-      spdlog::warn("bgp {}: malformed {}: {} ({})", cfg_.name, int(type), wire::describe(n), hexdump(msg));
+      spdlog::warn("bgp {}: malformed {}: {} ({})", cfg_.name, int(type), wire::describe(n),
+                   wire::to_hex(msg.first(std::min<size_t>(msg.size(), 64))));
       Event ev = type == wire::MessageType::open     ? Event::BGPOpenMsgErr
                  : type == wire::MessageType::update ? Event::UpdateMsgErr
                                                      : Event::BGPHeaderErr;
@@ -863,8 +851,9 @@ class Speaker::Peer {
       attrs_.unref(old & kIdMask);
     }
   }
-  void remove_route(const wire::WirePrefix& p) {
-    uint32_t old = p.is_v4() ? in4_.erase(v4(p), p.len) : in6_.erase(key6(p));
+  void remove_route(const wire::WirePrefix& p) { forget(p.is_v4() ? in4_.erase(v4(p), p.len) : in6_.erase(key6(p))); }
+  // Bookkeeping for a value just erased from a table (0: nothing was there).
+  void forget(uint32_t old) {
     if (old == 0) return;
     --received_;
     if (old & kStale) --stale_;
@@ -913,12 +902,7 @@ class Speaker::Peer {
       in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
         if (v & kStale) v6s.push_back(k);
       });
-      for (auto& k : v6s) {
-        uint32_t old = in6_.erase(k);
-        --received_;
-        --stale_;
-        attrs_.unref(old & kIdMask);
-      }
+      for (auto& k : v6s) forget(in6_.erase(k));
     }
     if (before != stale_)
       spdlog::info("bgp {}: {} stale route(s) removed{}", cfg_.name, before - stale_,

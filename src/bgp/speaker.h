@@ -96,7 +96,7 @@ struct NeighborStatus {
   std::string last_error;
   std::optional<NotificationInfo> last_notification;
   bool last_notification_sent = false;
-  std::string families;
+  std::vector<std::string> families;  // negotiated, or configured while down
   uint16_t hold_time = 0;  // negotiated
   bool graceful_restart = false;  // negotiated both ways
   uint64_t stale_routes = 0;

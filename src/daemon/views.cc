@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "config/config.h"
 #include "control/codec.h"
@@ -81,12 +83,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_last_error(n.last_error);
         x->set_description(n.description);
         x->set_admin_shutdown(n.admin_down);
-        std::string fams = n.families;
-        for (size_t i = 0; !fams.empty();) {
-          i = fams.find(' ');
-          x->add_families(fams.substr(0, i));
-          fams = i == std::string::npos ? "" : fams.substr(i + 1);
-        }
+        for (auto& f : n.families) x->add_families(f);
         if (n.last_notification) {
           auto* nn = x->mutable_last_notification();
           nn->set_code(n.last_notification->code);
@@ -104,47 +101,50 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       auto states = health_->prefixes();
       auto snap = health_->snapshot();
       const auto& exported = speaker_->exports();
-      for (auto& svc : cfg_.proto.service()) {
+      const std::string& want = req.show_routes().prefix();
+      // Indexes built once: a config may list 100,000 prefixes, and every lookup below is per route.
+      std::vector<std::pair<Prefix, const config::Announce*>> routes;  // first announce of each prefix
+      std::set<Prefix> seen;
+      for (auto& svc : cfg_.proto.service())
         for (auto& a : svc.announce()) {
           auto p = Prefix::parse(a.prefix());
-          if (!p) continue;
-          if (!req.show_routes().prefix().empty() && req.show_routes().prefix() != p->str() &&
-              req.show_routes().prefix() != a.prefix())
-            continue;
-          bool dup = false;
-          for (auto& existing : out->routes()) dup |= existing.prefix() == p->str();
-          if (dup) continue;
-          auto* x = out->add_routes();
-          x->set_prefix(p->str());
-          auto st = states.count(p->str()) ? states.at(p->str()) : health::PrefixState::Withdrawn;
-          x->set_state(route_state(st));
-          auto it = exported.find(*p);
-          x->set_announced(it != exported.end());
-          bgp::ExportAttrs attrs = it != exported.end() ? it->second : steer::export_attrs(a);
-          for (auto c : attrs.communities) x->add_communities(community_str(c));
-          for (auto& l : attrs.large)
-            x->add_large_communities(std::to_string(l[0]) + ":" + std::to_string(l[1]) + ":" + std::to_string(l[2]));
-          for (auto e : attrs.extended) x->add_extended_communities(ext_str(e));
-          if (attrs.med) x->set_med(*attrs.med);
-          x->set_prepend(attrs.prepend);
-          // Why: every service announcing it, with its health and drain, and its failing checks.
-          for (auto& s : snap.services) {
-            bool announces = false;
-            for (auto& cs : cfg_.proto.service())
-              if (cs.name() == s.name)
-                for (auto& ca : cs.announce()) announces |= Prefix::parse(ca.prefix()) == p;
-            if (!announces) continue;
-            std::string why = "service " + s.name + (s.healthy ? " healthy" : " unhealthy");
-            if (s.drained) why += ", drained";
-            for (auto& c : s.checks)
-              if (c.verdict != health::Verdict::Up)
-                why += ", check " + c.name + " " + std::string(health::to_string(c.verdict));
-            x->add_reasons(why);
-          }
-          for (auto& ps : snap.prefixes)
-            if (ps.prefix == p->str() && ps.suppressed) x->add_reasons("dampened: suppressed");
-          if (!ready_) x->add_reasons("start-up: waiting for every check's first verdict");
+          if (!p || (!want.empty() && want != p->str() && want != a.prefix())) continue;
+          if (seen.insert(*p).second) routes.emplace_back(*p, &a);
         }
+      std::map<Prefix, std::vector<const health::ServiceStatus*>> announcers;  // in snapshot order
+      for (auto& st : snap.services)
+        for (auto& cs : cfg_.proto.service())
+          if (cs.name() == st.name)
+            for (auto& ca : cs.announce())
+              if (auto p = Prefix::parse(ca.prefix()); p && seen.count(*p)) announcers[*p].push_back(&st);
+      std::set<std::string> suppressed;
+      for (auto& ps : snap.prefixes)
+        if (ps.suppressed) suppressed.insert(ps.prefix);
+      for (auto& [p, a] : routes) {
+        auto* x = out->add_routes();
+        x->set_prefix(p.str());
+        auto sit = states.find(p.str());
+        x->set_state(route_state(sit != states.end() ? sit->second : health::PrefixState::Withdrawn));
+        auto it = exported.find(p);
+        x->set_announced(it != exported.end());
+        bgp::ExportAttrs attrs = it != exported.end() ? it->second : steer::export_attrs(*a);
+        for (auto c : attrs.communities) x->add_communities(community_str(c));
+        for (auto& l : attrs.large)
+          x->add_large_communities(std::to_string(l[0]) + ":" + std::to_string(l[1]) + ":" + std::to_string(l[2]));
+        for (auto e : attrs.extended) x->add_extended_communities(ext_str(e));
+        if (attrs.med) x->set_med(*attrs.med);
+        x->set_prepend(attrs.prepend);
+        // Why: every service announcing it, with its health and drain, and its failing checks.
+        for (const auto* st : announcers[p]) {
+          std::string why = "service " + st->name + (st->healthy ? " healthy" : " unhealthy");
+          if (st->drained) why += ", drained";
+          for (auto& c : st->checks)
+            if (c.verdict != health::Verdict::Up)
+              why += ", check " + c.name + " " + std::string(health::to_string(c.verdict));
+          x->add_reasons(why);
+        }
+        if (suppressed.count(p.str())) x->add_reasons("dampened: suppressed");
+        if (!ready_) x->add_reasons("start-up: waiting for every check's first verdict");
       }
       break;
     }
