@@ -41,23 +41,6 @@ start_bird "$R" "$RUN/bird.conf"
 BC=$BIRD_CTL
 
 touch "$RUN/s1-up" "$RUN/s2-up"
-service() {  # service NAME FLAG
-  cat <<EOF
-service {
-  name: "$1"
-  vip { address: "203.0.113.10" port: 80 protocol: TCP }
-  announce {
-    prefix: "203.0.113.10/32"
-    community: "65000:100" community: "no-export"
-    large_community: "4200000011:1:2"
-    med: 50
-    prepend: 2
-  }
-  announce { prefix: "2001:db8:10::/48" community: "65000:100" large_community: "4200000011:1:2" med: 50 prepend: 2 }
-  check { name: "flag" exec { command: "test -f $2" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
-}
-EOF
-}
 c1=$(vaned_conf 1 4200000011 "
 neighbor {
   name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
@@ -65,17 +48,12 @@ neighbor {
   graceful_restart { restart_time_s: 30 }
 }
 neighbor { name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9 }
-$(service web "$RUN/s1-up")")
+$(web_service "$RUN/s1-up" v6)")
 c2=$(vaned_conf 2 65012 "
 neighbor {
   name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
 }
-service {
-  name: \"web\"
-  vip { address: \"203.0.113.10\" port: 80 protocol: TCP }
-  announce { prefix: \"203.0.113.10/32\" community: \"65000:100\" community: \"no-export\" large_community: \"4200000011:1:2\" med: 50 prepend: 2 }
-  check { name: \"flag\" exec { command: \"test -f $RUN/s2-up\" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
-}")
+$(web_service "$RUN/s2-up")")
 c3=$(vaned_conf 3 65013 "
 neighbor {
   name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"

@@ -92,19 +92,7 @@ neighbor {
   keep_received_routes: true
   graceful_restart { restart_time_s: 30 }
 }
-service {
-  name: \"web\"
-  vip { address: \"203.0.113.10\" port: 80 protocol: TCP }
-  announce {
-    prefix: \"203.0.113.10/32\"
-    community: \"65000:100\" community: \"no-export\"
-    large_community: \"4200000011:1:2\"
-    med: 50
-    prepend: 2
-  }
-  announce { prefix: \"2001:db8:10::/48\" community: \"65000:100\" large_community: \"4200000011:1:2\" med: 50 prepend: 2 }
-  check { name: \"flag\" exec { command: \"test -f $RUN/s1-up\" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
-}")
+$(web_service "$RUN/s1-up" v6)")
 "$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
 listening() { [[ $(ip netns exec "$R" ss -Hltn 'sport = :179' | grep -c '192.0.2.1:179\|\[2001:db8::1\]:179') == 2 ]]; }
 wait_for 10 "ExaBGP listening on 192.0.2.1 and 2001:db8::1" listening

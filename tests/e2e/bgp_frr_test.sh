@@ -91,23 +91,6 @@ bg "$R" bgpd /usr/lib/frr/bgpd -N "$FRRNS" -f "$RUN/bgpd.conf" -P 0 \
 wait_for 10 "bgpd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bgpd -c 'show bgp summary json'
 
 touch "$RUN/s1-up" "$RUN/s2-up"
-service() {  # service FLAG: the anycast service, gated by FLAG's existence
-  cat <<EOF
-service {
-  name: "web"
-  vip { address: "203.0.113.10" port: 80 protocol: TCP }
-  announce {
-    prefix: "203.0.113.10/32"
-    community: "65000:100" community: "no-export"
-    large_community: "4200000011:1:2"
-    med: 50
-    prepend: 2
-  }
-  $2
-  check { name: "flag" exec { command: "test -f $1" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
-}
-EOF
-}
 # s1 warns above 4 received prefixes: the warning (with the count) is vaned's own record that
 # the 5 routes FRR sends arrived. Both of its sessions offer graceful restart.
 c1=$(vaned_conf 1 4200000011 "
@@ -121,10 +104,10 @@ neighbor {
   name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9
   graceful_restart { restart_time_s: 30 }
 }
-$(service "$RUN/s1-up" 'announce { prefix: "2001:db8:10::/48" community: "65000:100" large_community: "4200000011:1:2" med: 50 prepend: 2 }')")
+$(web_service "$RUN/s1-up" v6)")
 c2=$(vaned_conf 2 65012 "
 neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" }
-$(service "$RUN/s2-up" "")")
+$(web_service "$RUN/s2-up")")
 # s3 announces nothing and allows 4 prefixes: FRR's 5 must close the session (RFC 4486 6/1).
 c3=$(vaned_conf 3 65013 "
 neighbor {

@@ -51,6 +51,30 @@ CONF
   echo "$f"
 }
 
+# web_service FLAG [v6]: the interop tests' service. It announces 203.0.113.10/32 (and with "v6"
+# 2001:db8:10::/48) with every attribute kind the routers must show, while FLAG exists, so a test
+# withdraws by removing the file.
+web_service() {
+  cat <<EOF
+service {
+  name: "web"
+  vip { address: "203.0.113.10" port: 80 protocol: TCP }
+  announce {
+    prefix: "203.0.113.10/32"
+    community: "65000:100" community: "no-export"
+    large_community: "4200000011:1:2"
+    med: 50
+    prepend: 2
+  }
+EOF
+  [[ ${2:-} == v6 ]] &&
+    echo '  announce { prefix: "2001:db8:10::/48" community: "65000:100" large_community: "4200000011:1:2" med: 50 prepend: 2 }'
+  cat <<EOF
+  check { name: "flag" exec { command: "test -f $1" } interval_ms: 100 timeout_ms: 90 rise: 1 fall: 1 }
+}
+EOF
+}
+
 key_file() {  # key_file NAME SECRET -> path, mode 0600
   printf '%s\n' "$2" >"$RUN/$1.key"
   chmod 600 "$RUN/$1.key"

@@ -108,6 +108,30 @@ class ScriptedPeer : public ::testing::Test {
     expect<wire::Keepalive>(s);
     return s;
   }
+  // The router announces `ps` from AS 65000, next hop 192.0.2.1 (or 2001:db8::1 for IPv6).
+  void send_routes(tcp::socket& s, const std::vector<wire::WirePrefix>& ps) {
+    wire::PathAttributes a;
+    a.as_path = wire::AsPath::sequence({65000});
+    if (ps.front().is_v4())
+      a.next_hop = IpAddress::parse("192.0.2.1");
+    else
+      a.mp_next_hop = IpAddress::parse("2001:db8::1");
+    std::vector<uint8_t> out;
+    ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
+    asio::write(s, asio::buffer(out));
+  }
+  // n distinct /30s from 198.51.100.0.
+  static std::vector<wire::WirePrefix> v4_routes(uint32_t n) {
+    std::vector<wire::WirePrefix> ps;
+    for (uint32_t i = 0; i < n; ++i) ps.push_back(wire::WirePrefix::v4(0xC6336400 + (i << 2), 30));
+    return ps;
+  }
+  NeighborStatus status() {
+    std::vector<NeighborStatus> st;
+    on_io([&] { st = speaker_->status(); });
+    return st.at(0);
+  }
+
   static wire::Capabilities default_caps() {
     wire::Capabilities c;
     c.multiprotocol = {wire::kIpv4Unicast};
@@ -247,14 +271,7 @@ TEST_F(ScriptedPeer, ReceivedRoutesAreCountedAndKeptWhenAsked) {
     speaker_->add_neighbor(c);
   });
   auto s = accept_session();
-  wire::PathAttributes a;
-  a.as_path = wire::AsPath::sequence({65000});
-  a.next_hop = IpAddress::parse("192.0.2.1");
-  std::vector<wire::WirePrefix> ps;
-  for (uint32_t i = 0; i < 50; ++i) ps.push_back(wire::WirePrefix::v4(0xC6336400 + (i << 2), 30));
-  std::vector<uint8_t> out;
-  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-  asio::write(s, asio::buffer(out));
+  send_routes(s, v4_routes(50));
   for (int i = 0; i < 50; ++i) {
     std::vector<NeighborStatus> st;
     on_io([&] { st = speaker_->status(); });
@@ -280,14 +297,7 @@ TEST_F(ScriptedPeer, MaxPrefixClosesTheSessionWithCease1) {
     speaker_->add_neighbor(c);
   });
   auto s = accept_session();
-  wire::PathAttributes a;
-  a.as_path = wire::AsPath::sequence({65000});
-  a.next_hop = IpAddress::parse("192.0.2.1");
-  std::vector<wire::WirePrefix> ps;
-  for (uint32_t i = 0; i < 11; ++i) ps.push_back(wire::WirePrefix::v4(0xC6336400 + (i << 2), 30));
-  std::vector<uint8_t> out;
-  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-  asio::write(s, asio::buffer(out));
+  send_routes(s, v4_routes(11));
   auto n = expect<wire::Notification>(s);
   EXPECT_EQ(n.code, 6);
   EXPECT_EQ(n.subcode, 1);
@@ -339,13 +349,7 @@ TEST_F(ScriptedPeer, KeptIpv6RoutesShowTheirNextHop) {
   wire::Capabilities caps = default_caps();
   caps.multiprotocol = {wire::kIpv4Unicast, wire::kIpv6Unicast};
   auto s = accept_session(caps);
-  wire::PathAttributes a;
-  a.as_path = wire::AsPath::sequence({65000});
-  a.mp_next_hop = IpAddress::parse("2001:db8::1");
-  std::vector<wire::WirePrefix> ps{*wire::WirePrefix::from(*Prefix::parse("2001:db8:77::/48"))};
-  std::vector<uint8_t> out;
-  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-  asio::write(s, asio::buffer(out));
+  send_routes(s, {*wire::WirePrefix::from(*Prefix::parse("2001:db8:77::/48"))});
   std::vector<ReceivedRoute> routes;
   for (int i = 0; i < 50 && routes.empty(); ++i) {
     std::this_thread::sleep_for(20ms);
@@ -374,24 +378,9 @@ TEST_F(ScriptedPeer, ARestartingRoutersRoutesStayStaleUntilItsEndOfRib) {
   gr.restart_time = 30;
   gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
   caps.graceful_restart = gr;
-  auto status = [&] {
-    std::vector<NeighborStatus> st;
-    on_io([&] { st = speaker_->status(); });
-    return st[0];
-  };
-  auto announce = [&](tcp::socket& s, uint32_t n) {
-    wire::PathAttributes a;
-    a.as_path = wire::AsPath::sequence({65000});
-    a.next_hop = IpAddress::parse("192.0.2.1");
-    std::vector<wire::WirePrefix> ps;
-    for (uint32_t i = 0; i < n; ++i) ps.push_back(wire::WirePrefix::v4(0xC6336400 + (i << 2), 30));
-    std::vector<uint8_t> out;
-    ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-    asio::write(s, asio::buffer(out));
-  };
   {
     auto s = accept_session(caps);
-    announce(s, 3);
+    send_routes(s, v4_routes(3));
     for (int i = 0; i < 50 && status().prefixes_received < 3; ++i) std::this_thread::sleep_for(20ms);
     ASSERT_EQ(status().prefixes_received, 3u);
   }  // the router goes away without a NOTIFICATION
@@ -399,7 +388,7 @@ TEST_F(ScriptedPeer, ARestartingRoutersRoutesStayStaleUntilItsEndOfRib) {
   EXPECT_EQ(status().prefixes_received, 3u);
   EXPECT_EQ(status().stale_routes, 3u);
   auto s = accept_session(caps);  // it comes back, still preserving IPv4 forwarding
-  announce(s, 1);
+  send_routes(s, v4_routes(1));
   std::vector<uint8_t> eor;
   wire::encode_end_of_rib(wire::kIpv4Unicast, eor);
   asio::write(s, asio::buffer(eor));
@@ -419,20 +408,9 @@ TEST_F(ScriptedPeer, StaleRoutesGoAtOnceWhenTheRouterNoLongerPreservesForwarding
   gr.restart_time = 30;
   gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
   caps.graceful_restart = gr;
-  auto status = [&] {
-    std::vector<NeighborStatus> st;
-    on_io([&] { st = speaker_->status(); });
-    return st[0];
-  };
   {
     auto s = accept_session(caps);
-    wire::PathAttributes a;
-    a.as_path = wire::AsPath::sequence({65000});
-    a.next_hop = IpAddress::parse("192.0.2.1");
-    std::vector<wire::WirePrefix> ps{wire::WirePrefix::v4(0xC6336400, 30)};
-    std::vector<uint8_t> out;
-    ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-    asio::write(s, asio::buffer(out));
+    send_routes(s, {wire::WirePrefix::v4(0xC6336400, 30)});
     for (int i = 0; i < 50 && status().prefixes_received < 1; ++i) std::this_thread::sleep_for(20ms);
   }
   for (int i = 0; i < 50 && status().state == State::Established; ++i) std::this_thread::sleep_for(20ms);
@@ -458,15 +436,9 @@ TEST_F(ScriptedPeer, TheImportFilterRefusesRoutesOutsideItsRanges) {
     speaker_->add_neighbor(c);
   });
   auto s = accept_session();
-  wire::PathAttributes a;
-  a.as_path = wire::AsPath::sequence({65000});
-  a.next_hop = IpAddress::parse("192.0.2.1");
-  std::vector<wire::WirePrefix> ps{*wire::WirePrefix::from(*Prefix::parse("198.51.100.0/28")),   // in
-                                   *wire::WirePrefix::from(*Prefix::parse("198.51.100.8/32")),   // too long
-                                   *wire::WirePrefix::from(*Prefix::parse("203.0.113.0/24"))};   // outside
-  std::vector<uint8_t> out;
-  ASSERT_TRUE(wire::encode_announce(a, ps, wire::EncodeContext{}, out).has_value());
-  asio::write(s, asio::buffer(out));
+  send_routes(s, {*wire::WirePrefix::from(*Prefix::parse("198.51.100.0/28")),    // in
+                  *wire::WirePrefix::from(*Prefix::parse("198.51.100.8/32")),    // too long
+                  *wire::WirePrefix::from(*Prefix::parse("203.0.113.0/24"))});   // outside
   std::vector<NeighborStatus> st;
   for (int i = 0; i < 50; ++i) {
     on_io([&] { st = speaker_->status(); });
