@@ -401,6 +401,9 @@ TEST(EngineWithRealProbes, TcpCheckAgainstALoopbackListener) {
                      " } interval_ms: 50 timeout_ms: 2000 rise: 2 fall: 1 } }"));
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return engine.prefixes().at("203.0.113.0/24") == PrefixState::Announced; }));
+  // The probe's connect can complete before the server's accept handler runs on the same
+  // io_context: let the listener catch up before counting what it saw.
+  run_until(io, [&] { return server.accepted() >= 2; }, 2s);
   EXPECT_GE(server.accepted(), 2);
 }
 
