@@ -201,12 +201,31 @@ std::string render_health(const control::HealthReply& r) {
 
 std::string render_site(const control::SiteReply& r) {
   std::string out = "Table generation " + std::to_string(r.table_generation()) + ", " + std::to_string(r.table_size()) +
-                    " buckets\n\n";
-  Table t({"Name", "Address", "Weight", "Health", "Self"}, {A::left, A::left, A::right, A::left, A::left});
+                    " buckets; site health " +
+                    (r.site_health() ? "on (port " + std::to_string(r.site_port()) + ")" : std::string("off")) + "\n\n";
+  Table t({"Name", "Address", "Role", "Weight", "Reach", "Self"}, {A::left, A::left, A::left, A::right, A::left, A::left});
   for (const auto& s : r.servers()) {
-    t.add({s.name(), s.address(), std::to_string(s.weight()), up_down(s.healthy()), s.is_self() ? "*" : ""});
+    std::string role = s.role() == "FORWARDER_ONLY" ? "forwarder" : s.role() == "BACKEND_ONLY" ? "backend" : "both";
+    t.add({s.name(), s.address(), role, std::to_string(s.weight()), or_dash(s.reach()), s.is_self() ? "*" : ""});
   }
-  return out + t.str();
+  out += t.str();
+  Table w({"Service", "Server", "Weight", "State"}, {A::left, A::left, A::right, A::left});
+  size_t rows = 0;
+  for (const auto& s : r.servers())
+    for (const auto& x : s.services()) {
+      w.add({x.service(), s.name(), std::to_string(x.weight()), or_dash(x.state())});
+      ++rows;
+    }
+  if (rows) out += "\n" + w.str();
+  std::string notes;
+  for (const auto& s : r.servers())
+    if (!s.error().empty()) notes += s.name() + ": " + s.error() + "\n";
+  for (const auto& g : r.services())
+    if (g.min_healthy_servers() > 0)
+      notes += "service " + g.service() + ": " + std::to_string(g.healthy_servers()) + " healthy server(s), needs " +
+               std::to_string(g.min_healthy_servers()) + (g.gate_open() ? "\n" : ": WITHDRAWN (too few healthy servers)\n");
+  if (!notes.empty()) out += "\n" + notes;
+  return out;
 }
 
 std::string render_forwarding(const control::ForwardingReply& r) {

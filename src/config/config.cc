@@ -276,7 +276,12 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   check_range(c, w, "drain_prepend", n.drain_prepend(), 0, 10);
   check_range(c, w, "drain_time_s", n.drain_time_s(), 0, 3600);
   bool listed = false;
-  for (auto& s : cfg.site().server()) listed |= s.name() == n.name();
+  for (auto& s : cfg.site().server()) {
+    if (s.name() != n.name()) continue;
+    listed = true;
+    if (n.role() != ROLE_UNSPECIFIED && s.role() != ROLE_UNSPECIFIED && role_of(s) != n.role())
+      c.err(w.at("role"), "role " + Role_Name(n.role()) + " differs from the site server entry's " + Role_Name(s.role()));
+  }
   if (!n.name().empty() && !listed) c.err(w.at("name"), "node " + q(n.name()) + " is not in the site's server list");
 }
 
@@ -437,6 +442,9 @@ void validate_services(Ctx& c, const Config& cfg, const Where& root) {
     if (s.has_drain_time_s()) check_range(c, w, "drain_time_s", s.drain_time_s(), 0, 3600);
     if (s.min_healthy_servers() > uint32_t(cfg.site().server_size()))
       c.err(w.at("min_healthy_servers"), "min_healthy_servers exceeds the number of servers in the site");
+    else if (s.min_healthy_servers() > 1 && !site_health(cfg).enabled())
+      c.err(w.at("min_healthy_servers"),
+            "min_healthy_servers above 1 needs site health to count the other servers (set site.health.port)");
   }
 }
 
@@ -458,6 +466,21 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root) {
     if (auto a6 = need_addr(c, sw, "address6", s.address6(), false); a6 && !a6->is_v6())
       c.err(sw.at("address6"), "address6 must be an IPv6 address");
     if (s.has_weight()) check_range(c, sw, "weight", s.weight(), 0, 1000);
+  }
+  if (cfg.site().has_health()) {
+    const SiteHealth& h = cfg.site().health();
+    Where hw = w.child("health");
+    if (h.has_port()) check_range(c, hw, "port", h.port(), 0, 65535);
+    if (h.has_interval_ms()) check_range(c, hw, "interval_ms", h.interval_ms(), 50, 60000);
+    const uint32_t interval = h.has_interval_ms() ? h.interval_ms() : SiteHealthSettings{}.interval_ms;
+    if (h.has_timeout_ms()) check_range(c, hw, "timeout_ms", h.timeout_ms(), 10, std::max<uint32_t>(10, interval));
+    if (h.has_rise()) check_range(c, hw, "rise", h.rise(), 1, 100);
+    if (h.has_fall()) check_range(c, hw, "fall", h.fall(), 1, 100);
+    if (site_health(cfg).enabled()) {
+      const uint32_t gue = cfg.forwarding().has_gue_port() ? cfg.forwarding().gue_port() : kDefaultGuePort;
+      if (site_health(cfg).port == gue && cfg.forwarding().enabled())
+        c.err(hw.at("port"), "port " + std::to_string(gue) + " is the GUE port");
+    }
   }
   uint32_t m = cfg.site().table_size();
   if (m != 0 && (!is_prime(m) || m < uint32_t(cfg.site().server_size()) || m > 16777259))
@@ -512,6 +535,27 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
 }
 
 }  // namespace
+
+SiteHealthSettings site_health(const Config& cfg) {
+  SiteHealthSettings out;
+  const SiteHealth& h = cfg.site().health();
+  if (h.has_port()) out.port = uint16_t(h.port());
+  else if (cfg.forwarding().enabled() && cfg.site().server_size() > 1) out.port = uint16_t(kDefaultSitePort);
+  if (h.has_interval_ms()) out.interval_ms = h.interval_ms();
+  out.timeout_ms = h.has_timeout_ms() ? h.timeout_ms() : std::min(out.timeout_ms, out.interval_ms);
+  if (h.has_rise()) out.rise = h.rise();
+  if (h.has_fall()) out.fall = h.fall();
+  return out;
+}
+
+Role role_of(const Server& s) { return s.role() == ROLE_UNSPECIFIED ? FORWARD_AND_SERVE : s.role(); }
+
+Role node_role(const Config& cfg) {
+  if (cfg.node().role() != ROLE_UNSPECIFIED) return cfg.node().role();
+  for (auto& s : cfg.site().server())
+    if (s.name() == cfg.node().name()) return role_of(s);
+  return FORWARD_AND_SERVE;
+}
 
 std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path) {
   Ctx c(path.string());
@@ -572,6 +616,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   named("service", a.service(), b.service());
   named("server", a.site().server(), b.site().server());
   if (a.site().table_size() != b.site().table_size()) out.push_back("site table_size: changed");
+  if (!same(a.site().health(), b.site().health())) out.push_back("site health: changed");
   if (!same(a.control(), b.control())) out.push_back("control: changed");
   if (!same(a.metrics(), b.metrics())) out.push_back("metrics: changed");
   if (!same(a.log(), b.log())) out.push_back("log: changed");

@@ -56,6 +56,22 @@ struct PrefixRange {
 };
 std::optional<PrefixRange> parse_prefix_range(std::string_view s, std::string* why = nullptr);
 
+// Site health settings with defaults applied (config.proto, SiteHealth).
+struct SiteHealthSettings {
+  uint16_t port = 0;  // 0: off
+  uint32_t interval_ms = 500;
+  uint32_t timeout_ms = 400;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  bool enabled() const { return port != 0; }
+};
+SiteHealthSettings site_health(const Config& cfg);
+
+// A server's role with the default applied: FORWARD_AND_SERVE when unspecified.
+Role role_of(const Server& s);
+// This node's role: node.role when set, else its site.server entry's.
+Role node_role(const Config& cfg);
+
 // Defaults applied where the file is silent.
 inline constexpr uint32_t kDefaultHoldTime = 90;
 inline constexpr uint32_t kDefaultConnectRetry = 5;
@@ -65,6 +81,7 @@ inline constexpr uint32_t kDefaultFall = 3;
 inline constexpr uint32_t kDefaultWeight = 100;
 inline constexpr uint32_t kDefaultGuePort = 6080;
 inline constexpr uint32_t kDefaultMtu = 1500;
+inline constexpr uint32_t kDefaultSitePort = 6081;
 inline constexpr const char* kDefaultSocket = "/run/vane/vaned.sock";
 
 }  // namespace vane::config

@@ -111,10 +111,13 @@ int Daemon::run() {
     if (!c.check.empty())
       spdlog::info("service {} check {}: {}{}", c.service, c.check, health::to_string(c.verdict),
                    c.health_changed ? (c.healthy ? " (service healthy)" : " (service unhealthy)") : "");
+    update_site();
     check_ready();
   });
   health_->apply(cfg_.proto);
   health_->start();
+  apply_site();
+  update_site();
   update_exports();
   check_ready();
   if (!ready_) {
@@ -161,7 +164,82 @@ void Daemon::start_control() {
 
 void Daemon::update_exports() {
   if (!speaker_ || !health_ || stopping_) return;
+  // A backend-only server is reached through the forwarders only: routers must not send it traffic.
+  if (config::node_role(cfg_.proto) == config::BACKEND_ONLY) {
+    speaker_->set_exports({});
+    return;
+  }
   speaker_->set_exports(steer::exports(cfg_.proto, health_->prefixes()));
+}
+
+health::SiteReport Daemon::local_report() const {
+  return health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+}
+
+void Daemon::apply_site() {
+  const auto st = config::site_health(cfg_.proto);
+  if (!st.enabled() || stopping_) {
+    if (site_) spdlog::info("site: site health off; the tables use the configured weights");
+    site_.reset();
+    return;
+  }
+  std::vector<boost::asio::ip::address> addrs;
+  boost::system::error_code ec;
+  for (const auto* a : {&cfg_.proto.node().address(), &cfg_.proto.node().address6()})
+    if (!a->empty()) addrs.push_back(boost::asio::ip::make_address(*a, ec));
+  if (site_ && site_port_ != st.port) site_.reset();
+  if (!site_) {
+    auto agent = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return site_report_; }, [this] { update_site(); });
+    if (auto r = agent->listen(addrs, st.port); !r) {
+      spdlog::error("site: agent: {}; the other servers will count this one as unreachable", r.error());
+    }
+    site_ = std::move(agent);
+    site_port_ = st.port;
+  }
+  std::vector<health::SitePeer> peers;
+  for (auto& s : cfg_.proto.site().server()) {
+    // Forwarder-only servers are never a hop, so their health does not enter any table.
+    if (s.name() == cfg_.proto.node().name() || config::role_of(s) == config::FORWARDER_ONLY) continue;
+    peers.push_back({s.name(), boost::asio::ip::make_address(s.address(), ec)});
+  }
+  site_->configure({st.port, std::chrono::milliseconds(st.interval_ms), std::chrono::milliseconds(st.timeout_ms), st.rise, st.fall},
+                   peers);
+}
+
+void Daemon::update_site() {
+  // set_site_gate below runs the engine's handlers, which call back here.
+  if (!health_ || updating_site_) return;
+  updating_site_ = true;
+  site_report_ = local_report();
+  const health::SiteView* view = site_ ? &site_->view() : nullptr;
+  const bool forwarder_only = config::node_role(cfg_.proto) == config::FORWARDER_ONLY;
+  std::map<std::string, std::vector<health::ServerWeight>> all;
+  SiteWeights weights;
+  for (auto& svc : cfg_.proto.service()) {
+    auto w = health::service_weights(cfg_.proto, svc.name(), site_report_, view);
+    // A forwarder-only server has nothing to offer when no server can take the traffic.
+    uint32_t need = svc.min_healthy_servers();
+    if (forwarder_only && view) need = std::max(need, 1u);
+    const uint32_t have = health::healthy_servers(w);
+    health_->set_site_gate(svc.name(), need == 0 || have >= need);
+    for (auto& x : w) weights[svc.name()][x.name] = x.weight;
+    all.emplace(svc.name(), std::move(w));
+  }
+  if (all != site_weights_) {
+    site_weights_ = std::move(all);
+    if (forwarding_) {
+      if (auto r = forwarding_->apply(cfg_, weights); !r) spdlog::error("forwarding: site change: {}", r.error());
+      else spdlog::info("site: forwarding tables now at generation {}", forwarding_->generation());
+    }
+  }
+  updating_site_ = false;
+}
+
+SiteWeights Daemon::current_weights() const {
+  SiteWeights out;
+  for (auto& [svc, ws] : site_weights_)
+    for (auto& w : ws) out[svc][w.name] = w.weight;
+  return out;
 }
 
 void Daemon::check_ready() {
@@ -245,13 +323,13 @@ void Daemon::apply_forwarding(const config::Loaded& next) {
       return std::tuple(f.gue_port(), f.hash_seed(), f.mtu(), f.generic_xdp(), f.pin_path(), c.node().interface());
     };
     if (engine_settings(next.proto) == engine_settings(cfg_.proto)) {
-      if (auto r = forwarding_->apply(next); !r) spdlog::error("forwarding: reload: {}", r.error());
+      if (auto r = forwarding_->apply(next, current_weights()); !r) spdlog::error("forwarding: reload: {}", r.error());
       return;
     }
     spdlog::info("forwarding: data-path settings changed; reloading the programs");
     forwarding_.reset();
   }
-  auto fw = Forwarding::start(next);
+  auto fw = Forwarding::start(next, current_weights());
   if (!fw) {
     spdlog::error("forwarding: {}", fw.error());
     return;
@@ -283,6 +361,11 @@ config::Diagnostics Daemon::reload() {
     apply_forwarding(*next);
   }
   cfg_ = std::move(*next);
+  if (!stopping_) {
+    apply_site();
+    site_weights_.clear();  // the config may have changed what the weights mean: rebuild
+    update_site();
+  }
   update_exports();
   return {};
 }
@@ -309,6 +392,7 @@ void Daemon::stop() {
   stopping_ = true;
   notify("STOPPING=1");
   health_->stop();
+  if (site_) site_->stop();
   speaker_->shutdown("vaned is shutting down", 2s, [this] { finish(); });
 }
 

@@ -14,6 +14,7 @@
 #include "control/server.h"
 #include "daemon/forwarding.h"
 #include "health/engine.h"
+#include "health/site_agent.h"
 
 namespace vane::daemon {
 
@@ -45,6 +46,13 @@ class Daemon {
   void handle(const control::Request& req, control::Server::Reply reply);
   void collect(metrics::Registry& reg);
   void apply_forwarding(const config::Loaded& next);
+  // Site health: starts or adjusts the site agent for the current config.
+  void apply_site();
+  // Recomputes every service's server weights from this server's health and the site view; gives
+  // the forwarder new tables and the health engine its min_healthy_servers gates.
+  void update_site();
+  health::SiteReport local_report() const;
+  SiteWeights current_weights() const;
   std::filesystem::path marker_path() const;
 
   boost::asio::io_context io_;
@@ -56,6 +64,11 @@ class Daemon {
   std::unique_ptr<bgp::Speaker> speaker_;
   std::unique_ptr<health::Engine> health_;
   std::unique_ptr<Forwarding> forwarding_;
+  std::unique_ptr<health::SiteAgent> site_;
+  std::map<std::string, std::vector<health::ServerWeight>> site_weights_;  // by service
+  health::SiteReport site_report_;  // what the site agent answers; kept current by update_site
+  uint16_t site_port_ = 0;
+  bool updating_site_ = false;
   std::unique_ptr<control::Server> control_;
   std::unique_ptr<metrics::HttpServer> metrics_;
   int64_t start_time_ = 0;

@@ -41,7 +41,8 @@ void enable_forwarding(const std::string& ifname) {
 
 Forwarding::~Forwarding() = default;
 
-std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const config::Loaded& loaded) {
+std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const config::Loaded& loaded,
+                                                                          const SiteWeights& weights) {
   const auto& cfg = loaded.proto;
   const auto& f = cfg.forwarding();
   auto fw = std::unique_ptr<Forwarding>(new Forwarding());
@@ -60,7 +61,9 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
   o.config.mtu = uint16_t(f.has_mtu() ? f.mtu() : config::kDefaultMtu);
   o.config.max_buckets = std::max<uint32_t>(VANE_DEFAULT_MAX_BUCKETS, fw->table_size_);
   o.config.table_slots = std::max<uint32_t>(VANE_DEFAULT_TABLE_SLOTS, uint32_t(cfg.service_size()));
-  o.program = xdp::Program::forwarder;
+  // A backend-only server takes traffic from the forwarders only (GUE): it needs the redirector
+  // but must not steer what reaches it directly.
+  o.program = config::node_role(cfg) == config::BACKEND_ONLY ? xdp::Program::redirector : xdp::Program::forwarder;
   o.interface = cfg.node().interface();
   o.generic = f.generic_xdp();
   o.pin_dir = f.pin_path().empty() ? "/sys/fs/bpf/vane/" + cfg.node().name() : f.pin_path();
@@ -69,15 +72,16 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
   if (!l) return std::unexpected("load: " + l.error());
   fw->loader_ = std::move(*l);
   if (fw->loader_->reused_pinned_maps()) spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
-  if (auto r = fw->apply(loaded); !r) return std::unexpected(r.error());
+  if (auto r = fw->apply(loaded, weights); !r) return std::unexpected(r.error());
   enable_forwarding(o.interface);
   if (auto r = fw->loader_->attach(); !r) return std::unexpected("attach to " + o.interface + ": " + r.error());
-  spdlog::info("forwarding: XDP {} on {}: {} server(s), {} VIP(s), M={}", o.generic ? "generic" : "native",
+  spdlog::info("forwarding: XDP {} {} on {}: {} server(s), {} VIP(s), M={}",
+               o.program == xdp::Program::redirector ? "redirector" : "forwarder", o.generic ? "generic" : "native",
                o.interface, fw->servers_.size(), fw->vips_.size(), fw->table_size_);
   return fw;
 }
 
-std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded) {
+std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded, const SiteWeights& weights) {
   const auto& cfg = loaded.proto;
   // tables_ keeps the previous generation even when the site list or weights change: each
   // MaglevTable carries its own sorted server list and build_maglev maps the old indices to the
@@ -102,12 +106,25 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded)
   std::vector<xdp::Vip> vips;
   std::vector<std::pair<std::string, xdp::Vip>> named;
   std::map<std::string, steer::MaglevTable> next;
+  std::map<std::string, std::pair<std::vector<steer::MaglevServer>, uint32_t>> built;
+  bool changed = vips_.size() != size_t(std::count_if(cfg.service().begin(), cfg.service().end(),
+                                                      [](auto& s) { return !s.vip().empty(); }));
   for (int i = 0; i < cfg.service_size(); ++i) {
     const auto& svc = cfg.service(i);
     if (svc.vip().empty()) continue;
+    auto inputs = servers_;
+    if (auto w = weights.find(svc.name()); w != weights.end())
+      for (auto& s : inputs)
+        if (auto x = w->second.find(s.key); x != w->second.end()) s.weight = std::min(s.weight ? x->second : 0u, steer::kMaglevMaxWeight);
     auto prev = tables_.find(svc.name());
-    auto t = steer::build_maglev(servers_, table_size_, prev == tables_.end() ? nullptr : &prev->second);
-    if (!t) {
+    auto was = built_from_.find(svc.name());
+    const bool same_slot = std::any_of(vips_.begin(), vips_.end(), [&](auto& v) { return v.first == svc.name() && v.second.table_id == uint32_t(i); });
+    if (prev != tables_.end() && was != built_from_.end() && was->second == std::pair(inputs, table_size_) && same_slot) {
+      // Same inputs, same slot: the table in the map is already right.
+      next.emplace(svc.name(), std::move(prev->second));
+      built.emplace(svc.name(), std::move(was->second));
+    } else if (auto t = steer::build_maglev(inputs, table_size_, prev == tables_.end() ? nullptr : &prev->second); !t) {
+      changed = changed || prev != tables_.end() || generation_ == 0;
       spdlog::warn("forwarding: service {}: no table ({}); its VIPs are passed to the local stack",
                    svc.name(), steer::to_string(t.error()));
       if (auto r = loader_->remove_table(uint32_t(i)); !r) spdlog::debug("remove table: {}", r.error());
@@ -117,6 +134,8 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded)
       for (auto& e : t->entries()) tab.emplace_back(e.first, e.second);
       if (auto r = loader_->set_table(uint32_t(i), tab); !r) return std::unexpected("table: " + r.error());
       next.emplace(svc.name(), std::move(*t));
+      built.emplace(svc.name(), std::pair(std::move(inputs), table_size_));
+      changed = true;
     }
     for (auto& v : svc.vip()) {
       xdp::Vip x;
@@ -130,8 +149,9 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded)
   }
   if (auto r = loader_->set_vips(vips); !r) return std::unexpected("vips: " + r.error());
   tables_ = std::move(next);
+  built_from_ = std::move(built);
   vips_ = std::move(named);
-  ++generation_;
+  if (changed || generation_ == 0) ++generation_;
   return {};
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The daemon's side of the data path: from the config (and, later, site health) to the XDP
-// loader's VIPs, servers and Maglev tables. One table per service, in config order.
+// The daemon's side of the data path: from the config and site health to the XDP loader's VIPs,
+// servers and Maglev tables. One table per service, in config order.
 #include <expected>
 #include <map>
 #include <memory>
@@ -22,14 +22,22 @@ struct VipCounters {
   xdp::Counters counters;
 };
 
+// Effective weight of each server, by server name, for one service (site health applied).
+using ServiceWeights = std::map<std::string, uint32_t>;
+// By service name. A service left out uses the configured weights.
+using SiteWeights = std::map<std::string, ServiceWeights>;
+
 class Forwarding {
  public:
-  // Loads and attaches the programs on the node's interface, then programs the maps.
-  static std::expected<std::unique_ptr<Forwarding>, std::string> start(const config::Loaded& cfg);
+  // Loads and attaches the programs on the node's interface, then programs the maps. A
+  // backend-only node runs the redirector alone; every other role the combined program.
+  static std::expected<std::unique_ptr<Forwarding>, std::string> start(const config::Loaded& cfg,
+                                                                       const SiteWeights& weights = {});
   ~Forwarding();
 
-  // Recomputes VIPs, servers and tables from a (reloaded) config; tables are switched atomically.
-  std::expected<void, std::string> apply(const config::Loaded& cfg);
+  // Recomputes VIPs, servers and tables from a (reloaded) config and the site's current weights;
+  // tables are switched atomically. A service whose inputs did not change keeps its table.
+  std::expected<void, std::string> apply(const config::Loaded& cfg, const SiteWeights& weights = {});
 
   std::vector<VipCounters> counters() const;
   uint64_t generation() const { return generation_; }
@@ -41,6 +49,8 @@ class Forwarding {
   std::unique_ptr<xdp::Loader> loader_;
   std::vector<steer::MaglevServer> servers_;
   std::map<std::string, steer::MaglevTable> tables_;  // by service, the previous generation
+  // By service: the server list (with effective weights) and size its table was built from.
+  std::map<std::string, std::pair<std::vector<steer::MaglevServer>, uint32_t>> built_from_;
   std::vector<std::pair<std::string, xdp::Vip>> vips_;
   uint64_t generation_ = 0;
   uint32_t table_size_ = 0;

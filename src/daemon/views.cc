@@ -202,18 +202,53 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
     }
     case control::Request::kShowSite: {
       auto* out = r.mutable_site();
+      const health::SiteView* view = site_ ? &site_->view() : nullptr;
+      const auto snap = health_->snapshot();
       for (auto& s : cfg_.proto.site().server()) {
         auto* x = out->add_servers();
         x->set_name(s.name());
         x->set_address(s.address());
         x->set_weight(s.has_weight() ? s.weight() : config::kDefaultWeight);
         x->set_is_self(s.name() == cfg_.proto.node().name());
-        // Health of the other servers is not observed yet: they count as healthy.
-        bool healthy = true;
-        if (x->is_self()) {
-          for (auto& sv : health_->snapshot().services) healthy &= sv.healthy;
+        const config::Role role = x->is_self() ? config::node_role(cfg_.proto) : config::role_of(s);
+        x->set_role(config::Role_Name(role));
+        if (x->is_self()) x->set_reach("self");
+        else if (!view) x->set_reach("off");
+        else if (const auto* p = view->find(s.name()); !p) x->set_reach("not queried");
+        else {
+          x->set_reach(p->reach == health::Verdict::Up     ? "reachable"
+                       : p->reach == health::Verdict::Down ? "unreachable"
+                                                           : "not reached yet");
+          x->set_error(p->error);
         }
-        x->set_healthy(healthy);
+        bool takes = false;
+        for (auto& [svc, ws] : site_weights_)
+          for (auto& w : ws) {
+            if (w.name != s.name()) continue;
+            auto* y = x->add_services();
+            y->set_service(svc);
+            y->set_weight(w.weight);
+            y->set_healthy(w.healthy);
+            y->set_state(w.why);
+            takes = takes || w.weight > 0;
+          }
+        x->set_healthy(takes);
+      }
+      const auto st = config::site_health(cfg_.proto);
+      out->set_site_health(site_ != nullptr);
+      out->set_site_port(site_ ? st.port : 0);
+      for (auto& svc : cfg_.proto.service()) {
+        auto* y = out->add_services();
+        y->set_service(svc.name());
+        auto it = site_weights_.find(svc.name());
+        y->set_healthy_servers(it == site_weights_.end() ? 0 : health::healthy_servers(it->second));
+        uint32_t need = svc.min_healthy_servers();
+        if (config::node_role(cfg_.proto) == config::FORWARDER_ONLY && view) need = std::max(need, 1u);
+        y->set_min_healthy_servers(need);
+        bool open = true;
+        for (auto& sv : snap.services)
+          if (sv.name == svc.name()) open = !sv.site_gate_closed;
+        y->set_gate_open(open);
       }
       if (forwarding_) {
         out->set_table_generation(forwarding_->generation());
@@ -350,6 +385,29 @@ void Daemon::collect(metrics::Registry& reg) {
     filt.set(l, double(n.prefixes_filtered));
   }
   reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now").set(double(speaker_->exports().size()));
+
+  if (site_) {
+    auto& reach = reg.gauge("vane_site_server_reachable", "1 while the server's site agent answers (site health)");
+    auto& answers = reg.counter("vane_site_queries_answered_total", "Valid replies from the server's site agent");
+    auto& fails = reg.counter("vane_site_queries_failed_total", "Failed queries of the server's site agent");
+    for (auto& p : site_->view().peers()) {
+      metrics::Labels l{{"server", p.name}};
+      reach.set(l, p.reach == health::Verdict::Up ? 1 : 0);
+      answers.set(l, double(p.answers));
+      fails.set(l, double(p.failures));
+    }
+    reg.counter("vane_site_agent_replies_total", "Replies this server's site agent wrote").set(double(site_->served()));
+    reg.counter("vane_site_agent_refused_total", "Site agent connections closed for too many at once")
+        .set(double(site_->refused()));
+  }
+  {
+    auto& weight = reg.gauge("vane_site_weight", "Effective weight of a server in a service's forwarding table");
+    auto& healthy = reg.gauge("vane_site_healthy_servers", "Servers known healthy for the service");
+    for (auto& [svc, ws] : site_weights_) {
+      for (auto& w : ws) weight.set(metrics::Labels{{"service", svc}, {"server", w.name}}, double(w.weight));
+      healthy.set(metrics::Labels{{"service", svc}}, double(health::healthy_servers(ws)));
+    }
+  }
 
   auto snap = health_->snapshot();
   auto& healthy = reg.gauge("vane_service_healthy", "1 while the service is healthy");

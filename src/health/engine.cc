@@ -203,7 +203,7 @@ bool Engine::refresh_service(const std::string& name, ServiceRt& s, TimePoint no
   s.healthy = healthy;
   s.agent_drain = agent_drain;
   s.weight = weight;
-  decider_.set_healthy(name, healthy);
+  decider_.set_healthy(name, healthy && !site_gate_closed_.contains(name));
   decider_.set_agent_drain(name, agent_drain, now);
   return changed;
 }
@@ -367,6 +367,19 @@ bool Engine::undrain(std::string_view service) {
   return true;
 }
 
+void Engine::set_site_gate(const std::string& service, bool open) {
+  if (open == !site_gate_closed_.contains(service)) return;
+  if (open) site_gate_closed_.erase(service);
+  else site_gate_closed_.insert(service);
+  auto it = services_.find(service);
+  if (it == services_.end()) return;
+  spdlog::info("health: service {}: site gate {} (min_healthy_servers)", service, open ? "open" : "closed");
+  const auto before = drain_views();
+  const TimePoint now = clock_.now();
+  refresh_service(it->first, it->second, now);
+  commit(now, {}, before);
+}
+
 void Engine::drain_all() {
   const auto before = drain_views();
   const TimePoint now = clock_.now();
@@ -381,6 +394,12 @@ void Engine::undrain_all() {
   commit(now, {}, before);
 }
 
+std::vector<LocalService> Engine::local_services() const {
+  std::vector<LocalService> out;
+  for (const auto& [name, s] : services_) out.push_back({name, s.healthy, decider_.drained(name), s.weight});
+  return out;
+}
+
 Snapshot Engine::snapshot() const {
   const TimePoint now = clock_.now();
   Snapshot snap;
@@ -393,6 +412,7 @@ Snapshot Engine::snapshot() const {
     st.admin_drained = decider_.admin_drained(name);
     st.agent_drained = s.agent_drain;
     st.weight = s.weight;
+    st.site_gate_closed = site_gate_closed_.contains(name);
     for (const auto& c : s.checks) {
       CheckStatus cs;
       cs.name = c->cfg.name();

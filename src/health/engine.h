@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,7 @@
 
 #include "health/decider.h"
 #include "health/probe.h"
+#include "health/site.h"
 #include "health/types.h"
 #include "health/verdict.h"
 #include "vane/config.pb.h"
@@ -44,6 +46,7 @@ struct ServiceStatus {
   bool admin_drained = false;  // drain(service)
   bool agent_drained = false;  // an agent check said "drain"
   std::optional<uint32_t> weight;  // lowest percentage any agent check reported
+  bool site_gate_closed = false;   // too few healthy servers in the site (min_healthy_servers)
   std::vector<CheckStatus> checks;
 };
 
@@ -103,12 +106,19 @@ class Engine {
   void drain_all();
   void undrain_all();
 
+  // Site gate (min_healthy_servers): while closed, the service's prefixes are decided as if it were
+  // unhealthy, but its own health (what the site agent reports to the other servers) is untouched,
+  // so that one server's gate never feeds back into another's count. Open for unknown services.
+  void set_site_gate(const std::string& service, bool open);
+
   // Brings time-driven prefix state up to date (drain ends, hold-down and suppression ends). The
   // engine arms its own timer for next_wakeup(); this is for clocks driven by hand.
   void reevaluate();
   std::optional<TimePoint> next_wakeup() const { return decider_.next_wakeup(); }
 
   Snapshot snapshot() const;
+  // What the site agent reports: each service's own health, drain and agent weight (no site gate).
+  std::vector<LocalService> local_services() const;
   std::map<std::string, PrefixState> prefixes() const { return decider_.states(); }
   // Seeds the jitter; for reproducible tests.
   void seed(uint64_t s) { rng_.seed(s); }
@@ -140,6 +150,7 @@ class Engine {
   std::map<std::string, ServiceRt, std::less<>> services_;
   Decider decider_;
   uint32_t node_drain_time_s_ = 0;
+  std::set<std::string, std::less<>> site_gate_closed_;
   bool running_ = false;
   std::mt19937_64 rng_;
   boost::asio::steady_timer wake_;

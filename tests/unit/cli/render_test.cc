@@ -91,11 +91,18 @@ TEST(Render, Health) {
 
 TEST(Render, Site) {
   EXPECT_EQ(render_text(sample::site()),
-            "Table generation 42, 65537 buckets\n"
+            "Table generation 42, 65537 buckets; site health on (port 6081)\n"
             "\n"
-            "Name  Address   Weight  Health  Self\n"
-            "s1    10.0.0.1     100  up      *\n"
-            "s2    10.0.0.2       0  down\n");
+            "Name  Address   Role     Weight  Reach        Self\n"
+            "s1    10.0.0.1  both        100  self         *\n"
+            "s2    10.0.0.2  backend       0  unreachable\n"
+            "\n"
+            "Service  Server  Weight  State\n"
+            "web      s1         100  up\n"
+            "web      s2           0  unreachable\n"
+            "\n"
+            "s2: connect: Connection refused\n"
+            "service web: 1 healthy server(s), needs 2: WITHDRAWN (too few healthy servers)\n");
 }
 
 TEST(Render, ForwardingKnownReasonsFirstThenNewOnes) {
@@ -146,8 +153,13 @@ TEST(Render, JsonIsTheProtobufMapping) {
   EXPECT_EQ(render_json(r),
             "{\"version\":65536,\"error\":\"\",\"error_details\":[],\"code\":\"ERROR_CODE_UNSPECIFIED\","
             "\"site\":{\"servers\":[{\"name\":\"s1\",\"address\":\"10.0.0.1\",\"weight\":100,\"healthy\":true,"
-            "\"is_self\":true},{\"name\":\"s2\",\"address\":\"10.0.0.2\",\"weight\":0,\"healthy\":false,"
-            "\"is_self\":false}],\"table_generation\":\"42\",\"table_size\":65537}}\n");
+            "\"is_self\":true,\"reach\":\"self\",\"error\":\"\",\"services\":[{\"service\":\"web\",\"weight\":100,"
+            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\"},{\"name\":\"s2\",\"address\":\"10.0.0.2\","
+            "\"weight\":0,\"healthy\":false,\"is_self\":false,\"reach\":\"unreachable\",\"error\":\"connect: Connection "
+            "refused\",\"services\":[{\"service\":\"web\",\"weight\":0,\"healthy\":false,\"state\":\"unreachable\"}],"
+            "\"role\":\"BACKEND_ONLY\"}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
+            "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
+            "\"gate_open\":false}]}}\n");
 }
 
 TEST(Render, JsonRoundTripsEveryView) {

@@ -125,6 +125,26 @@ inline control::Response site() {
   b->set_name("s2");
   b->set_address("10.0.0.2");
   b->set_weight(0);
+  s->set_site_health(true);
+  s->set_site_port(6081);
+  a->set_role("FORWARD_AND_SERVE");
+  a->set_reach("self");
+  auto* aw = a->add_services();
+  aw->set_service("web");
+  aw->set_weight(100);
+  aw->set_healthy(true);
+  aw->set_state("up");
+  b->set_role("BACKEND_ONLY");
+  b->set_reach("unreachable");
+  b->set_error("connect: Connection refused");
+  auto* bw = b->add_services();
+  bw->set_service("web");
+  bw->set_state("unreachable");
+  auto* g = s->add_services();
+  g->set_service("web");
+  g->set_healthy_servers(1);
+  g->set_min_healthy_servers(2);
+  g->set_gate_open(false);
   return r;
 }
 

@@ -237,16 +237,86 @@ TEST(ConfigDiff, ReportsAddedRemovedAndChangedSections) {
   EXPECT_TRUE(diff(a->proto, a->proto).empty());
 }
 
-}  // namespace
-}  // namespace vane::config
+const std::string kTwo = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" } }
+)";
 
-namespace vane::config {
-namespace {
+TEST(ConfigSite, SiteHealthDefaultsOnWithForwardingAndMoreThanOneServer) {
+  auto off = load_string(kTwo, "t.conf");
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(site_health(off->proto).enabled());
+  auto on = load_string(kTwo + "forwarding { enabled: true }\n", "t.conf");
+  ASSERT_TRUE(on);
+  auto st = site_health(on->proto);
+  EXPECT_EQ(st.port, kDefaultSitePort);
+  EXPECT_EQ(st.interval_ms, 500u);
+  EXPECT_EQ(st.timeout_ms, 400u);
+  auto single = load_string(kBase + "forwarding { enabled: true }\n", "t.conf");
+  ASSERT_TRUE(single);
+  EXPECT_FALSE(site_health(single->proto).enabled());
+  auto explicit_off = load_string(std::string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" } health { port: 0 } }
+forwarding { enabled: true }
+)"), "t.conf");
+  ASSERT_TRUE(explicit_off);
+  EXPECT_FALSE(site_health(explicit_off->proto).enabled());
+}
 
-TEST(Config, ForwardingMtuMustLeaveRoomForEncapsulation) {
-  EXPECT_EQ(errors(kBase + "forwarding { enabled: true mtu: 1300 pin_path: \"/tmp/x\" }\n"),
-            (std::vector<std::string>{"t.conf:3:28: mtu 1300 out of range 1368..9216",
-                                      "t.conf:3:38: pin_path must be under /sys/fs/bpf/"}));
+TEST(ConfigSite, SiteHealthTimingIsCheckedAndTimeoutFollowsAShortInterval) {
+  auto short_interval = load_string(
+      std::string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } health { port: 7000 interval_ms: 100 } }
+)"),
+      "t.conf");
+  ASSERT_TRUE(short_interval);
+  EXPECT_EQ(site_health(short_interval->proto).timeout_ms, 100u);
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" }
+  health { port: 70000 interval_ms: 20 timeout_ms: 900 rise: 0 fall: 101 } }
+)"),
+            (std::vector<std::string>{"t.conf:3:12: port 70000 out of range 0..65535",
+                                      "t.conf:3:24: interval_ms 20 out of range 50..60000",
+                                      "t.conf:3:40: timeout_ms 900 out of range 10..20",
+                                      "t.conf:3:56: rise 0 out of range 1..100",
+                                      "t.conf:3:64: fall 101 out of range 1..100"}));
+}
+
+TEST(ConfigSite, SitePortMustNotBeTheGuePort) {
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } health { port: 7000 } }
+forwarding { enabled: true gue_port: 7000 }
+)"),
+            (std::vector<std::string>{"t.conf:2:61: port 7000 is the GUE port"}));
+}
+
+TEST(ConfigSite, MinHealthyServersAboveOneNeedsSiteHealth) {
+  const std::string svc = R"(service { name: "web" min_healthy_servers: 2 })";
+  EXPECT_EQ(errors(kTwo + svc + "\n"),
+            (std::vector<std::string>{"t.conf:3:23: min_healthy_servers above 1 needs site health to count the "
+                                      "other servers (set site.health.port)"}));
+  EXPECT_TRUE(load_string(kTwo + svc + "\nforwarding { enabled: true }\n", "t.conf"));
+}
+
+TEST(ConfigSite, NodeRoleMustAgreeWithItsServerEntry) {
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: BACKEND_ONLY }
+site { server { name: "s1" address: "192.0.2.11" role: FORWARDER_ONLY } }
+)"),
+            (std::vector<std::string>{"t.conf:1:94: role BACKEND_ONLY differs from the site server entry's FORWARDER_ONLY"}));
+  auto from_entry = load_string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" role: BACKEND_ONLY } }
+)",
+                                "t.conf");
+  ASSERT_TRUE(from_entry);
+  EXPECT_EQ(node_role(from_entry->proto), BACKEND_ONLY);
+  auto from_node = load_string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: FORWARDER_ONLY }
+site { server { name: "s1" address: "192.0.2.11" } }
+)",
+                               "t.conf");
+  ASSERT_TRUE(from_node);
+  EXPECT_EQ(node_role(from_node->proto), FORWARDER_ONLY);
+  auto defaulted = load_string(kBase, "t.conf");
+  ASSERT_TRUE(defaulted);
+  EXPECT_EQ(node_role(defaulted->proto), FORWARD_AND_SERVE);
 }
 
 }  // namespace

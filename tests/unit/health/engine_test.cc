@@ -377,6 +377,26 @@ TEST_F(EngineTest, HandlerMayReloadTheEngine) {
   EXPECT_EQ(snap.services[0].name, "other");
 }
 
+TEST_F(EngineTest, ClosedSiteGateWithdrawsButTheServiceStaysHealthy) {
+  engine.apply(parse(service("web", "203.0.113.0/24", {})));
+  ASSERT_EQ(engine.prefixes().at("203.0.113.0/24"), PrefixState::Announced);
+  engine.set_site_gate("web", false);
+  EXPECT_NE(engine.prefixes().at("203.0.113.0/24"), PrefixState::Announced);
+  auto snap = engine.snapshot();
+  ASSERT_EQ(snap.services.size(), 1u);
+  EXPECT_TRUE(snap.services[0].site_gate_closed);
+  // What the site agent reports stays the service's own health, so gates never cascade.
+  auto local = engine.local_services();
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_TRUE(local[0].healthy);
+  // The gate outlives a reload that re-creates the service.
+  engine.apply(parse(service("web", "203.0.113.0/24", {}, "min_healthy_servers: 2")));
+  EXPECT_NE(engine.prefixes().at("203.0.113.0/24"), PrefixState::Announced);
+  engine.set_site_gate("web", true);
+  EXPECT_EQ(engine.prefixes().at("203.0.113.0/24"), PrefixState::Announced);
+  EXPECT_FALSE(engine.snapshot().services[0].site_gate_closed);
+}
+
 TEST(Jitter, SpreadsWithinThePercentage) {
   std::mt19937_64 rng(7);
   std::set<int64_t> seen;

@@ -1,0 +1,123 @@
+#pragma once
+// Site health, the pure half: what one vaned tells the others about its services (the site agent's
+// reply), and how the answers of every server turn into the weights of each service's forwarding
+// table. No sockets, no timers; time is an argument (src/health/site_agent.h does the I/O).
+//
+// The reply is text, one record per line, and must end with "end" so that a reply cut short by a
+// dying peer is never taken for a complete one:
+//
+//   vane-site 1 <node name>
+//   service <name> up <percent>
+//   service <name> drain
+//   service <name> down
+//   end
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "health/types.h"
+#include "health/verdict.h"
+#include "vane/config.pb.h"
+
+namespace vane::health {
+
+inline constexpr size_t kSiteMaxReply = 64 * 1024;
+inline constexpr size_t kSiteMaxServices = 1024;
+
+// What a server says about one of its services.
+struct SiteService {
+  enum class State : uint8_t { Up, Drain, Down };
+  State state = State::Down;
+  uint32_t percent = 100;  // Up only: share of the configured weight, 0..100
+  bool operator==(const SiteService&) const = default;
+};
+std::string_view to_string(SiteService::State s);
+
+struct SiteReport {
+  std::string node;
+  std::map<std::string, SiteService> services;
+  bool operator==(const SiteReport&) const = default;
+};
+
+std::string format_site_reply(const SiteReport& r);
+// Strict: any malformed line, a missing "end", a duplicate service or anything past the limits
+// makes the whole reply invalid.
+std::expected<SiteReport, std::string> parse_site_reply(std::string_view text);
+
+// This server's own report, from the health engine's view of its services: a service is up when
+// its checks say healthy and no drain applies (an agent check's percentage carries over), drain
+// when drained, down otherwise (undecided included).
+struct LocalService {
+  std::string name;
+  bool healthy = false;
+  bool drained = false;
+  std::optional<uint32_t> percent;
+};
+SiteReport local_report(std::string node, const std::vector<LocalService>& services);
+
+// What this server knows of one other server.
+struct PeerStatus {
+  std::string name;
+  Verdict reach = Verdict::Unknown;  // rise/fall over queries: answered with a valid reply or not
+  std::optional<SiteReport> last;    // the last valid reply
+  std::string error;                 // why the last query failed; empty after a valid one
+  std::optional<TimePoint> last_checked, last_change;
+  uint32_t answers = 0, failures = 0;  // totals
+};
+
+// Every other server's status, fed one query result at a time.
+class SiteView {
+ public:
+  SiteView(uint32_t rise, uint32_t fall) : rise_(rise), fall_(fall) {}
+
+  // The peers to follow (by name; this node and forwarder-only servers are left out by the
+  // caller). Peers not listed are forgotten; new ones start Unknown; kept ones keep their state.
+  void set_peers(const std::vector<std::string>& names);
+  void set_thresholds(uint32_t rise, uint32_t fall);
+
+  // One query's outcome. A reply from a server that names itself differently counts as a failure
+  // (a wrong address in some config). Returns true when what the tables or the counts see changed:
+  // the reachability verdict or the reported services.
+  bool record(const std::string& peer, std::expected<SiteReport, std::string> reply, TimePoint now);
+
+  const PeerStatus* find(const std::string& peer) const;
+  std::vector<PeerStatus> peers() const;  // by name
+
+ private:
+  struct Peer {
+    PeerStatus st;
+    CheckVerdict verdict;
+  };
+  uint32_t rise_, fall_;
+  std::map<std::string, Peer> peers_;
+};
+
+// How a server stands for one service, as the table builder sees it.
+struct ServerWeight {
+  std::string name;
+  uint32_t weight = 0;  // effective: 0 means no new connections
+  bool healthy = false; // known up with weight > 0: counts towards min_healthy_servers
+  std::string why;      // for vanectl: "up", "down", "drain", "unreachable", "unknown", "weight 0", ...
+  bool operator==(const ServerWeight&) const = default;
+};
+
+// The effective weight of every site server for `service`, in site config order:
+//   - forwarder-only servers: 0;
+//   - this node: configured weight x percent when its service is up, else 0;
+//   - another server: while its reachability is Unknown (vaned just started), its configured
+//     weight, so that a restarting vaned builds the same table as the running ones; once reached,
+//     what its last reply says (a service it does not list is down); when unreachable, 0.
+// Without site health (view == nullptr) every other server stands at its configured weight.
+std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::string& service,
+                                          const SiteReport& self, const SiteView* view);
+
+// How many servers are healthy for the service (min_healthy_servers): those known to be up for it
+// with an effective weight above 0. Draining, down, unreachable and not-yet-reached servers do not
+// count.
+uint32_t healthy_servers(const std::vector<ServerWeight>& weights);
+
+}  // namespace vane::health

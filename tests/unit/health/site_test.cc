@@ -1,0 +1,221 @@
+// Site health, pure half: the agent reply codec, the per-peer view and the weights it gives the
+// forwarding tables.
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "health/site.h"
+
+namespace vane::health {
+namespace {
+
+using State = SiteService::State;
+using namespace std::chrono_literals;
+
+SiteReport report(std::string node, std::map<std::string, SiteService> services) { return {std::move(node), std::move(services)}; }
+
+TEST(SiteReply, RoundTripsEveryState) {
+  auto r = report("s2", {{"web", {State::Up, 100}}, {"dns", {State::Drain, 100}}, {"mail", {State::Down, 100}},
+                         {"api", {State::Up, 50}}});
+  const std::string text = format_site_reply(r);
+  EXPECT_EQ(text, "vane-site 1 s2\nservice api up 50\nservice dns drain\nservice mail down\nservice web up 100\nend\n");
+  auto back = parse_site_reply(text);
+  ASSERT_TRUE(back) << back.error();
+  // Non-up states carry no percentage on the wire; compare what matters.
+  EXPECT_EQ(back->node, "s2");
+  EXPECT_EQ(back->services.at("api"), (SiteService{State::Up, 50}));
+  EXPECT_EQ(back->services.at("web"), (SiteService{State::Up, 100}));
+  EXPECT_EQ(back->services.at("dns").state, State::Drain);
+  EXPECT_EQ(back->services.at("mail").state, State::Down);
+}
+
+TEST(SiteReply, EmptyServiceListIsValid) {
+  auto r = parse_site_reply("vane-site 1 s3\nend\n");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->services.empty());
+}
+
+TEST(SiteReply, MalformedRepliesAreRefusedWhole) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "empty reply"},
+      {"vane-site 1 s2\nservice web up 100\n", "reply cut short (no \"end\")"},
+      {"vane-site 1 s2\nservice web up 100\nend", "reply cut short (no newline after line 3)"},
+      {"vane-site 1 s2\nservice web up 100", "reply cut short (no newline after line 2)"},
+      {"HTTP/1.0 200 OK\n", "line 1: not a vane site agent reply"},
+      {"vane-site 2 s2\nend\n", "line 1: unsupported version 2"},
+      {"vane-site 1 s\x01\nend\n", "line 1: bad node name"},
+      {"vane-site 1 s2\nservice web up\nend\n", "line 2: bad service state"},
+      {"vane-site 1 s2\nservice web up 1001\nend\n", "line 2: bad percentage"},
+      {"vane-site 1 s2\nservice web up -1\nend\n", "line 2: bad percentage"},
+      {"vane-site 1 s2\nservice web up 12x\nend\n", "line 2: bad percentage"},
+      {"vane-site 1 s2\nservice web drain 5\nend\n", "line 2: bad service state"},
+      {"vane-site 1 s2\nservice web sideways\nend\n", "line 2: bad service state"},
+      {"vane-site 1 s2\nservice web up 100\nservice web down\nend\n", "line 3: duplicate service web"},
+      {"vane-site 1 s2\nhello\nend\n", "line 2: expected \"service\" or \"end\""},
+      {"vane-site 1 s2\nend\nservice web up 100\n", "line 3: data after \"end\""},
+  };
+  for (auto& [text, why] : cases) {
+    auto r = parse_site_reply(text);
+    ASSERT_FALSE(r) << "accepted: " << text;
+    EXPECT_EQ(r.error(), why) << text;
+  }
+}
+
+TEST(SiteReply, LimitsAreEnforced) {
+  std::string big = "vane-site 1 s2\n";
+  for (size_t i = 0; i <= kSiteMaxServices; ++i) big += "service s" + std::to_string(i) + " up 100\n";
+  big += "end\n";
+  ASSERT_LT(big.size(), kSiteMaxReply);
+  auto r = parse_site_reply(big);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("too many services"), std::string::npos);
+  std::string huge(kSiteMaxReply + 1, 'x');
+  EXPECT_FALSE(parse_site_reply(huge));
+}
+
+TEST(SiteReply, LocalReportFromServiceHealth) {
+  auto r = local_report("s1", {{"web", true, false, std::nullopt},
+                               {"api", true, false, 40u},
+                               {"dns", true, true, std::nullopt},
+                               {"mail", false, false, std::nullopt},
+                               {"undrained-down", false, true, std::nullopt}});
+  EXPECT_EQ(r.node, "s1");
+  EXPECT_EQ(r.services.at("web"), (SiteService{State::Up, 100}));
+  EXPECT_EQ(r.services.at("api"), (SiteService{State::Up, 40}));
+  EXPECT_EQ(r.services.at("dns").state, State::Drain);
+  EXPECT_EQ(r.services.at("mail").state, State::Down);
+  EXPECT_EQ(r.services.at("undrained-down").state, State::Drain);
+}
+
+// ---- SiteView -------------------------------------------------------------------------------------
+
+const TimePoint t0{};
+
+TEST(SiteView, ReachabilityFollowsRiseAndFall) {
+  SiteView v(2, 3);
+  v.set_peers({"s2"});
+  ASSERT_NE(v.find("s2"), nullptr);
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Unknown);
+  const auto ok = report("s2", {{"web", {State::Up, 100}}});
+  EXPECT_FALSE(v.record("s2", ok, t0));
+  EXPECT_TRUE(v.record("s2", ok, t0 + 1s)) << "second answer: rise 2";
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Up);
+  EXPECT_FALSE(v.record("s2", ok, t0 + 2s)) << "same report: nothing changed";
+  EXPECT_FALSE(v.record("s2", std::unexpected("connect: refused"), t0 + 3s));
+  EXPECT_FALSE(v.record("s2", std::unexpected("connect: refused"), t0 + 4s));
+  EXPECT_EQ(v.find("s2")->error, "connect: refused");
+  EXPECT_TRUE(v.record("s2", std::unexpected("connect: refused"), t0 + 5s)) << "third failure: fall 3";
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Down);
+  EXPECT_EQ(v.find("s2")->answers, 3u);
+  EXPECT_EQ(v.find("s2")->failures, 3u);
+}
+
+TEST(SiteView, AChangedReportIsAChangeOnlyWhileReachable) {
+  SiteView v(1, 1);
+  v.set_peers({"s2"});
+  EXPECT_TRUE(v.record("s2", report("s2", {{"web", {State::Up, 100}}}), t0));
+  EXPECT_TRUE(v.record("s2", report("s2", {{"web", {State::Drain, 100}}}), t0 + 1s));
+  EXPECT_EQ(v.find("s2")->last->services.at("web").state, State::Drain);
+}
+
+TEST(SiteView, AReplyNamingAnotherServerIsAFailure) {
+  SiteView v(1, 1);
+  v.set_peers({"s2"});
+  EXPECT_TRUE(v.record("s2", report("s3", {}), t0));
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Down);
+  EXPECT_EQ(v.find("s2")->error, "the server at this address calls itself s3");
+  EXPECT_FALSE(v.find("s2")->last);
+}
+
+TEST(SiteView, PeersKeptAcrossReconfigureKeepTheirState) {
+  SiteView v(1, 1);
+  v.set_peers({"s2", "s3"});
+  v.record("s2", report("s2", {}), t0);
+  v.set_peers({"s2", "s4"});
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Up);
+  EXPECT_EQ(v.find("s3"), nullptr);
+  EXPECT_EQ(v.find("s4")->reach, Verdict::Unknown);
+  EXPECT_FALSE(v.record("s9", report("s9", {}), t0)) << "unknown peers are ignored";
+}
+
+// ---- weights --------------------------------------------------------------------------------------
+
+config::Config site_config() {
+  auto l = config::load_string(R"(
+node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site {
+  server { name: "s1" address: "192.0.2.11" weight: 100 }
+  server { name: "s2" address: "192.0.2.12" weight: 200 }
+  server { name: "s3" address: "192.0.2.13" }
+  server { name: "s4" address: "192.0.2.14" weight: 0 }
+  server { name: "lb" address: "192.0.2.15" role: FORWARDER_ONLY }
+}
+forwarding { enabled: true }
+)",
+                               "t.conf");
+  EXPECT_TRUE(l) << (l ? "" : l.error()[0].str());
+  return l->proto;
+}
+
+std::map<std::string, uint32_t> by_name(const std::vector<ServerWeight>& ws) {
+  std::map<std::string, uint32_t> out;
+  for (auto& w : ws) out[w.name] = w.weight;
+  return out;
+}
+
+TEST(SiteWeights, WithoutSiteHealthEveryOtherServerKeepsItsConfiguredWeight) {
+  auto cfg = site_config();
+  auto self = report("s1", {{"web", {State::Up, 100}}});
+  auto w = service_weights(cfg, "web", self, nullptr);
+  EXPECT_EQ(by_name(w), (std::map<std::string, uint32_t>{{"s1", 100}, {"s2", 200}, {"s3", 100}, {"s4", 0}, {"lb", 0}}));
+  EXPECT_EQ(healthy_servers(w), 1u) << "only this node is known healthy";
+}
+
+TEST(SiteWeights, ThisNodeFollowsItsOwnServiceHealth) {
+  auto cfg = site_config();
+  for (auto [state, want] : {std::pair{State::Up, 100u}, {State::Drain, 0u}, {State::Down, 0u}}) {
+    auto w = service_weights(cfg, "web", report("s1", {{"web", {state, 100}}}), nullptr);
+    EXPECT_EQ(by_name(w)["s1"], want) << to_string(state);
+  }
+  auto half = service_weights(cfg, "web", report("s1", {{"web", {State::Up, 50}}}), nullptr);
+  EXPECT_EQ(by_name(half)["s1"], 50u) << "an agent check's percentage scales the configured weight";
+  auto absent = service_weights(cfg, "web", report("s1", {}), nullptr);
+  EXPECT_EQ(by_name(absent)["s1"], 0u);
+  EXPECT_EQ(absent[0].why, "not serving");
+}
+
+TEST(SiteWeights, OtherServersFollowWhatTheyReport) {
+  auto cfg = site_config();
+  SiteView v(1, 1);
+  v.set_peers({"s2", "s3", "s4"});
+  auto self = report("s1", {{"web", {State::Up, 100}}});
+  // Not reached yet: configured weights, so a restarting vaned builds the running site's table.
+  auto w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w), (std::map<std::string, uint32_t>{{"s1", 100}, {"s2", 200}, {"s3", 100}, {"s4", 0}, {"lb", 0}}));
+  EXPECT_EQ(healthy_servers(w), 1u) << "unknown servers do not count as healthy";
+
+  v.record("s2", report("s2", {{"web", {State::Up, 25}}}), t0);
+  v.record("s3", report("s3", {{"web", {State::Down, 100}}}), t0);
+  v.record("s4", report("s4", {{"web", {State::Up, 100}}}), t0);
+  w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w), (std::map<std::string, uint32_t>{{"s1", 100}, {"s2", 50}, {"s3", 0}, {"s4", 0}, {"lb", 0}}));
+  EXPECT_EQ(healthy_servers(w), 2u) << "s1 and s2; s4 is up but at weight 0";
+
+  v.record("s2", std::unexpected("timed out"), t0 + 1s);
+  w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w)["s2"], 0u) << "unreachable";
+  EXPECT_EQ(w[1].why, "unreachable");
+
+  auto other = service_weights(cfg, "dns", self, &v);
+  EXPECT_EQ(by_name(other)["s1"], 0u) << "a service this node does not report is not served here";
+}
+
+TEST(SiteWeights, AForwarderOnlyNodeIsNeverAHopItself) {
+  auto cfg = site_config();
+  cfg.mutable_node()->set_name("lb");
+  auto w = service_weights(cfg, "web", report("lb", {{"web", {State::Up, 100}}}), nullptr);
+  EXPECT_EQ(by_name(w)["lb"], 0u);
+  EXPECT_EQ(by_name(w)["s1"], 100u);
+}
+
+}  // namespace
+}  // namespace vane::health
