@@ -7,6 +7,9 @@
 //   xdp_bench [iterations [filter]]   e.g. sudo build/bench/xdp_bench 20000
 // filter: only the cases whose name contains it (the floor always runs). bench/xdp-results.txt
 // keeps the medians of several such runs, before and after the fast paths.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -45,6 +48,30 @@ std::string cpu_model() {
 
 Bytes frame(uint16_t et, const Bytes& l3) { return eth(kSelfMac, kRouterMac, et, l3); }
 
+sockaddr_in sin4(const char* a, uint16_t port) {
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  s.sin_port = htons(port);
+  inet_pton(AF_INET, a, &s.sin_addr);
+  return s;
+}
+
+// A TCP connection from the client address to VIP:port inside the namespace (the thread is in
+// it); returns the client's port, 0 on failure. The sockets stay open until the process ends.
+uint16_t local_connection(const char* client, const char* vip, uint16_t port) {
+  int lst = socket(AF_INET, SOCK_STREAM, 0), cli = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  auto v = sin4(vip, port), c = sin4(client, 0);
+  if (bind(lst, reinterpret_cast<sockaddr*>(&v), sizeof v) != 0 || listen(lst, 4) != 0 ||
+      bind(cli, reinterpret_cast<sockaddr*>(&c), sizeof c) != 0 ||
+      connect(cli, reinterpret_cast<sockaddr*>(&v), sizeof v) != 0)
+    return 0;
+  socklen_t len = sizeof c;
+  getsockname(cli, reinterpret_cast<sockaddr*>(&c), &len);
+  return ntohs(c.sin_port);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,13 +107,23 @@ int main(int argc, char** argv) {
     int verdict;
   };
   int fwd = w->fwd->prog_fd(), rdr = w->rdr->prog_fd();
+  // 203.0.113.11 (any port) has table kTLocal: first hop this server, second hop server 1.
+  const uint16_t cport = local_connection(c4, "203.0.113.11", 8080);
+  if (!cport) {
+    std::fprintf(stderr, "cannot open a local TCP connection to 203.0.113.11:8080\n");
+    return 1;
+  }
   std::vector<Case> cases = {
       {"floor: xdp_pass (trivial program)", bpf_program__fd(floor->progs.xdp_pass),
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_PASS},
       {"non-VIP IPv4 TCP: pass", fwd, frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.99"}, tcp(40000, 80, kAck, 64))),
        XDP_PASS},
-      {"VIP IPv4 TCP, first hop is this server: pass", fwd,
-       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kAck, 64))), XDP_PASS},
+      {"VIP IPv4 TCP SYN, first hop is this server: pass", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kSyn))), XDP_PASS},
+      {"first hop self, ACK with local socket (lookup, pass)", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(cport, 8080, kAck, 64))), XDP_PASS},
+      {"first hop self, ACK without socket -> second hop (lookup + encap)", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kAck, 64))), XDP_TX},
       {"VIP IPv4 TCP SYN: GUE encap + fib + TX", fwd, frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))),
        XDP_TX},
       {"VIP IPv4 TCP ACK: GUE encap + fib + TX", fwd,
@@ -113,7 +150,7 @@ int main(int argc, char** argv) {
   std::printf("# kernel %s, %s, %ld CPUs online, load average %.2f\n", u.release, cpu_model().c_str(),
               sysconf(_SC_NPROCESSORS_ONLN), load[0]);
   std::printf("# command: %s %u%s%s (as root)\n", argv[0], iterations, filter.empty() ? "" : " ", filter.c_str());
-  std::printf("%-56s %8s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90");
+  std::printf("%-66s %8s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90");
   int rc = 0;
   for (const auto& c : cases) {
     if (!filter.empty() && &c != &cases.front() && std::string(c.name).find(filter) == std::string::npos) continue;
@@ -131,7 +168,7 @@ int main(int argc, char** argv) {
     }
     std::sort(ns.begin(), ns.end());
     const char* names[] = {"ABORTED", "DROP", "PASS", "TX", "REDIRECT"};
-    std::printf("%-56s %8s %7u %7u %7u\n", c.name, verdict >= 0 && verdict <= 4 ? names[verdict] : "?",
+    std::printf("%-66s %8s %7u %7u %7u\n", c.name, verdict >= 0 && verdict <= 4 ? names[verdict] : "?",
                 ns[ns.size() / 2], ns[ns.size() / 10], ns[ns.size() * 9 / 10]);
     if (verdict != c.verdict) {
       std::fprintf(stderr, "%s: unexpected verdict %d\n", c.name, verdict);

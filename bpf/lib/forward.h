@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * The forwarder: a VIP packet is hashed into its table's bucket; the first hop is this server
- * (XDP_PASS) or another one (GUE encapsulation to it, second hop in the GLB hop list).
+ * (XDP_PASS, unless the packet belongs to the second hop's connection) or another one (GUE
+ * encapsulation to it, second hop in the GLB hop list).
  */
 #ifndef VANE_LIB_FORWARD_H
 #define VANE_LIB_FORWARD_H
@@ -16,6 +17,16 @@
 static __always_inline int server_has(const struct vane_server *s, int v6)
 {
 	return s && (s->flags & (v6 ? VANE_SERVER_F_V6 : VANE_SERVER_F_V4));
+}
+
+/* The fabric family towards s: 0 (IPv4) when both ends have it, else 1 (IPv6), -1: none. */
+static __always_inline int fabric_family(const struct vane_server *s)
+{
+	if (server_has(s, 0) && (vane_cfg.flags & VANE_CFG_F_V4))
+		return 0;
+	if (server_has(s, 1) && (vane_cfg.flags & VANE_CFG_F_V6))
+		return 1;
+	return -1;
 }
 
 static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
@@ -50,16 +61,27 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 	first = b->first;
 	second = b->second;
 	if (first == vane_cfg.self_index) {
-		vane_count(slot, VANE_R_LOCAL, flen);
-		return XDP_PASS;
+		/*
+		 * After a table change the router may hand a packet of a connection that the second
+		 * hop (the bucket's previous first hop) owns straight to us: unless a socket here
+		 * owns it, it goes there as the redirector would send it, with the second hop as the
+		 * last one. The lookup is kept off SYNs (new connections are ours), fragments and
+		 * ICMP errors (as before), and UDP: a UDP service's unconnected socket never claims
+		 * a flow, so every datagram would take the extra hop.
+		 */
+		if (f->proto != IPPROTO_TCP || f->kind != VANE_FLOW_NORMAL || vane_is_syn(f) ||
+		    (vip->flags & VANE_VIP_F_SINGLE_HOP) || second == VANE_SERVER_NONE || second == first)
+			goto local;
+		s1 = bpf_map_lookup_elem(&vane_servers, &second);
+		v6 = fabric_family(s1);
+		if (v6 < 0 || vane_local_socket(ctx, p))
+			goto local;
+		first = second; /* a one-hop list: s2 stays 0 */
+		goto encap;
 	}
 	s1 = bpf_map_lookup_elem(&vane_servers, &first);
-	/* the fabric family: IPv4 when both ends have it, else IPv6 */
-	if (server_has(s1, 0) && (vane_cfg.flags & VANE_CFG_F_V4))
-		v6 = 0;
-	else if (server_has(s1, 1) && (vane_cfg.flags & VANE_CFG_F_V6))
-		v6 = 1;
-	else
+	v6 = fabric_family(s1);
+	if (v6 < 0)
 		goto no_table;
 	if (!(vip->flags & VANE_VIP_F_SINGLE_HOP) && second != VANE_SERVER_NONE && second != first) {
 		s2 = bpf_map_lookup_elem(&vane_servers, &second);
@@ -68,6 +90,7 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 	}
 	if (s2 && (s1->flags & VANE_SERVER_F_DRAINING))
 		glb_flags |= VANE_GLB_F_FORWARD_SYN;
+encap:
 	overhead = encap_overhead(v6, s2 ? 2 : 1);
 	if (p->l3_len + overhead > vane_cfg.mtu)
 		return vane_send_too_big(ctx, p, vane_cfg.mtu - overhead, slot);
@@ -81,6 +104,9 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 	if (r)
 		return r;
 	return vane_fib_send(ctx, &snd);
+local:
+	vane_count(slot, VANE_R_LOCAL, flen);
+	return XDP_PASS;
 no_table:
 	vane_count(slot, VANE_R_NO_TABLE, flen);
 	return XDP_PASS;

@@ -27,23 +27,30 @@ static __always_inline int is_gue_to_self(const struct vane_pkt *p)
 
 enum { RD_DECAP_SYN, RD_DECAP_LOCAL, RD_DECAP_LAST, RD_DECAP_OTHER, RD_FORWARD };
 
-/* Does the inner packet belong here? in: the parsed inner packet. */
-static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *in, int last_hop,
-					   int forward_syn)
+/* A TCP SYN that opens a connection (no ACK, no RST): served wherever it lands. */
+static __always_inline int vane_is_syn(const struct vane_flow *f)
 {
-	struct vane_flow *f = &in->flow;
+	return f->proto == IPPROTO_TCP && f->kind == VANE_FLOW_NORMAL &&
+	       (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+}
+
+/*
+ * Does a socket of this server own the packet? TCP: a non-listening socket (established, in
+ * handshake, time-wait), or a pure ACK that is a valid syncookie of the listener; UDP: a
+ * connected socket (an unconnected one would claim every flow to its port). p: a TCP or UDP
+ * packet that is not a fragment, offsets from the frame start (the redirector's inner packet,
+ * the forwarder's own). One function for both, so the two keep deciding alike.
+ */
+__noinline int vane_local_socket(struct xdp_md *ctx, struct vane_pkt *p)
+{
+	struct vane_flow *f;
 	struct bpf_sock_tuple t = {};
 	__u32 tlen;
 	struct bpf_sock *sk;
 
-	if (f->kind == VANE_FLOW_FRAGMENT || (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP))
-		return last_hop ? RD_DECAP_LAST : RD_DECAP_OTHER;
-	if (last_hop)
-		return RD_DECAP_LAST;
-	if (f->proto == IPPROTO_TCP && f->kind == VANE_FLOW_NORMAL &&
-	    (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN)
-		return forward_syn ? RD_FORWARD : RD_DECAP_SYN;
-
+	if (!p)
+		return 0;
+	f = &p->flow;
 	if (f->family == VANE_AF_INET) {
 		t.ipv4.saddr = f->src[0];
 		t.ipv4.daddr = f->dst[0];
@@ -66,25 +73,27 @@ static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *
 			connected = sk->dst_port != 0;
 			bpf_sk_release(sk);
 		}
-		return connected ? RD_DECAP_LOCAL : RD_FORWARD;
+		return connected;
 	}
+	if (f->proto != IPPROTO_TCP)
+		return 0;
 
 	sk = bpf_skc_lookup_tcp(ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
-		return RD_FORWARD;
+		return 0;
 	if (sk->state != VANE_TCP_LISTEN) { /* established, in handshake, time-wait */
 		bpf_sk_release(sk);
-		return RD_DECAP_LOCAL;
+		return 1;
 	}
 	if (f->kind == VANE_FLOW_NORMAL &&
 	    (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_ACK) {
 		void *data = (void *)(long)ctx->data;
 		void *end = (void *)(long)ctx->data_end;
-		struct tcphdr *th = data + (in->l4_off & 0xfff);
+		struct tcphdr *th = data + (p->l4_off & 0xfff);
 		long rc = -1;
 
 		if (f->family == VANE_AF_INET) {
-			struct iphdr *ip = data + (in->l2_len & 0xff);
+			struct iphdr *ip = data + (p->l2_len & 0xff);
 
 			if ((void *)(ip + 1) <= end && (void *)(th + 1) <= end) {
 				if (th->doff == 5)
@@ -93,7 +102,7 @@ static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *
 					rc = bpf_tcp_check_syncookie(sk, ip, sizeof(*ip), th, 32);
 			}
 		} else {
-			struct ipv6hdr *ip6 = data + (in->l2_len & 0xff);
+			struct ipv6hdr *ip6 = data + (p->l2_len & 0xff);
 
 			if ((void *)(ip6 + 1) <= end && (void *)(th + 1) <= end) {
 				if (th->doff == 5)
@@ -104,11 +113,26 @@ static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *
 		}
 		if (rc == 0) {
 			bpf_sk_release(sk);
-			return RD_DECAP_LOCAL;
+			return 1;
 		}
 	}
 	bpf_sk_release(sk);
-	return RD_FORWARD;
+	return 0;
+}
+
+/* Does the inner packet belong here? in: the parsed inner packet. */
+static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *in, int last_hop,
+					   int forward_syn)
+{
+	struct vane_flow *f = &in->flow;
+
+	if (f->kind == VANE_FLOW_FRAGMENT || (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP))
+		return last_hop ? RD_DECAP_LAST : RD_DECAP_OTHER;
+	if (last_hop)
+		return RD_DECAP_LAST;
+	if (vane_is_syn(f))
+		return forward_syn ? RD_FORWARD : RD_DECAP_SYN;
+	return vane_local_socket(ctx, in) ? RD_DECAP_LOCAL : RD_FORWARD;
 }
 
 /* What validation learned about a GUE packet; offsets from the frame start. */

@@ -1,6 +1,11 @@
 // Forwarder fixtures: {name, input frame, expected verdict, expected output, counter that moves}.
 // Every case runs the combined program (forwarder.bpf.c) through BPF_PROG_TEST_RUN as if the frame
 // arrived on veth0 of the test namespace (see world.h for the site it sees).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <functional>
 
 #include "common.h"
@@ -21,18 +26,18 @@ struct Case {
 uint32_t h4(uint16_t sport, uint16_t dport, uint8_t proto = kTcp, const char* vip = "203.0.113.10") {
   return flow_hash(addr(kClient4), addr(vip), sport, dport, proto, kSeed);
 }
-uint32_t h6(uint16_t sport, uint16_t dport, uint8_t proto = kTcp) {
-  return flow_hash(addr(kClient6), addr("2001:db8:100::10"), sport, dport, proto, kSeed);
+uint32_t h6(uint16_t sport, uint16_t dport, uint8_t proto = kTcp, const char* vip = "2001:db8:100::10") {
+  return flow_hash(addr(kClient6), addr(vip), sport, dport, proto, kSeed);
 }
 const IpAddress S1 = addr("192.0.2.2"), S2 = addr("192.0.2.3");
 
-Bytes syn4() { return ipv4({.src = kClient4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn)); }
+Bytes syn4(const char* vip = "203.0.113.10") { return ipv4({.src = kClient4, .dst = vip}, tcp(40000, 80, kSyn)); }
 Bytes ack4(const char* vip = "203.0.113.10") { return ipv4({.src = kClient4, .dst = vip}, tcp(40000, 80, kAck, 100)); }
-Bytes ack6(std::vector<Ext> ext = {}) {
-  return ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = ext}, tcp(40001, 443, kAck, 64));
+Bytes ack6(std::vector<Ext> ext = {}, const char* vip = "2001:db8:100::10") {
+  return ipv6({.src = kClient6, .dst = vip, .proto = kTcp, .ext = ext}, tcp(40001, 443, kAck, 64));
 }
-Bytes big4(bool df) {
-  return ipv4({.src = kClient4, .dst = "203.0.113.10", .df = df}, tcp(40000, 80, kAck, 1500 - 40));
+Bytes big4(bool df, const char* vip = "203.0.113.10") {
+  return ipv4({.src = kClient4, .dst = vip, .df = df}, tcp(40000, 80, kAck, 1500 - 40));
 }
 Bytes big6() {
   return ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp}, tcp(40001, 443, kAck, 1500 - 60));
@@ -173,8 +178,72 @@ std::vector<Case> cases() {
                },
                XDP_PASS, nullptr, G, VANE_R_PASSED});
   // --- table outcomes
-  v.push_back({"first_hop_is_self_passes_locally_wildcard_port", [] { return from_router(kEthIp, ack4("203.0.113.11")); }, XDP_PASS,
-               nullptr, 3, VANE_R_LOCAL});
+  // --- first hop is this server: a SYN stays; a TCP packet that no local socket owns goes on to the
+  // second hop (the previous first hop, which owns the connection) as that hop's last hop
+  v.push_back({"first_hop_is_self_syn_passes_locally_wildcard_port", [] { return from_router(kEthIp, syn4("203.0.113.11")); },
+               XDP_PASS, nullptr, 3, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_ack_without_socket_goes_to_second_hop", [] { return from_router(kEthIp, ack4("203.0.113.11")); },
+               XDP_TX, [] { return encap4(ack4("203.0.113.11"), 4, {S1}, h4(40000, 80, kTcp, "203.0.113.11"), server_mac(2)); },
+               3, VANE_R_FORWARDED});
+  v.push_back({"first_hop_is_self_fin_without_socket_goes_to_second_hop",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.11"}, tcp(40000, 80, kFin | kAck))); },
+               XDP_TX,
+               [] {
+                 return encap4(ipv4({.src = kClient4, .dst = "203.0.113.11"}, tcp(40000, 80, kFin | kAck)), 4, {S1},
+                               h4(40000, 80, kTcp, "203.0.113.11"), server_mac(2));
+               },
+               3, VANE_R_FORWARDED});
+  v.push_back({"first_hop_is_self_ipv6_ack_without_socket_goes_to_second_hop",
+               [] { return from_router(kEthIp6, ack6({}, "2001:db8:100::11")); }, XDP_TX,
+               [] {
+                 return encap4(ack6({}, "2001:db8:100::11"), 41, {S1}, h6(40001, 443, kTcp, "2001:db8:100::11"), server_mac(2));
+               },
+               12, VANE_R_FORWARDED});
+  v.push_back({"first_hop_is_self_ipv6_only_second_hop_gets_ipv6_outer", [] { return from_router(kEthIp, ack4("203.0.113.12")); },
+               XDP_TX,
+               [] {
+                 return encap6(ack4("203.0.113.12"), 4, {addr("2001:db8::4")}, h4(40000, 80, kTcp, "203.0.113.12"), server_mac(4));
+               },
+               13, VANE_R_FORWARDED});
+  v.push_back({"first_hop_is_self_single_hop_vip_passes", [] { return from_router(kEthIp, ack4("203.0.113.20")); }, XDP_PASS,
+               nullptr, 14, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_without_second_hop_passes", [] { return from_router(kEthIp, ack4("203.0.113.21")); }, XDP_PASS,
+               nullptr, 15, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_udp_passes",
+               [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.11", .proto = kUdp}, udp(5353, 53, zeros(30)))); },
+               XDP_PASS, nullptr, 16, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_fragment_passes", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.11", .df = false, .mf = true}, tcp(40000, 80, kAck, 40)));
+               },
+               XDP_PASS, nullptr, 3, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_ipv4_over_mtu_gets_frag_needed_for_one_hop", [] { return from_router(kEthIp, big4(true, "203.0.113.11")); },
+               XDP_TX, nullptr, 3, VANE_R_TOO_BIG, [](const Bytes& o) {
+                 ASSERT_EQ(o.size(), 14u + 28 + 512);
+                 EXPECT_EQ(Bytes(o.begin(), o.begin() + 6), Bytes(kRouterMac.begin(), kRouterMac.end()));
+                 EXPECT_EQ(inet_checksum(o.data() + 14, 20), 0) << "IPv4 header checksum";
+                 EXPECT_EQ(Bytes(o.begin() + 26, o.begin() + 30), (Bytes{203, 0, 113, 11}));
+                 EXPECT_EQ(Bytes(o.begin() + 30, o.begin() + 34), (Bytes{198, 51, 100, 7}));
+                 EXPECT_EQ(o[34], 3);
+                 EXPECT_EQ(o[35], 4);
+                 EXPECT_EQ(o[40] << 8 | o[41], kMtu - (VANE_ENCAP4_OVERHEAD - 4)) << "one 4-byte hop";
+                 EXPECT_EQ(inet_checksum(o.data() + 34, 8 + 512), 0) << "ICMP checksum";
+                 Bytes orig = big4(true, "203.0.113.11");
+                 EXPECT_EQ(Bytes(o.begin() + 42, o.end()), Bytes(orig.begin(), orig.begin() + 512));
+               }});
+  v.push_back({"first_hop_is_self_ipv6_outer_over_mtu_gets_frag_needed", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.12"}, tcp(40000, 80, kAck, 1500 - 72 + 1 - 40)));
+               },
+               XDP_TX, nullptr, 13, VANE_R_TOO_BIG, [](const Bytes& o) {
+                 ASSERT_EQ(o.size(), 14u + 28 + 512);
+                 EXPECT_EQ(o[40] << 8 | o[41], kMtu - (VANE_ENCAP6_OVERHEAD - 16)) << "IPv6 outer, one 16-byte hop";
+               }});
+  v.push_back({"first_hop_is_self_ipv6_outer_exactly_mtu_fits", [] {
+                 return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.12"}, tcp(40000, 80, kAck, 1500 - 72 - 40)));
+               },
+               XDP_TX, nullptr, 13, VANE_R_FORWARDED, [](const Bytes& o) {
+                 EXPECT_EQ(o.size(), 14u + 1500);
+                 EXPECT_EQ(o[14] >> 4, 6);
+               }});
   v.push_back({"vip_without_table_passes", [] { return from_router(kEthIp, ack4("203.0.113.13")); }, XDP_PASS, nullptr, 4,
                VANE_R_NO_TABLE});
   v.push_back({"ipv6_only_first_hop_gets_ipv6_outer_with_16_byte_hops", [] { return from_router(kEthIp, ack4("203.0.113.14")); },
@@ -332,12 +401,127 @@ TEST(ForwarderTable, DoubleBufferedSwitch) {
   ASSERT_TRUE(t);
   EXPECT_EQ(t->size(), 13u);
   EXPECT_EQ((*t)[0], (std::pair{2u, 1u}));
-  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, 1u})));
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, VANE_SERVER_NONE})));
   auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->verdict, XDP_PASS) << "first hop is now this server";
+  EXPECT_EQ(r->verdict, XDP_PASS) << "first hop is now this server, no second hop";
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, 1u})));
+  r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_TX) << "first hop is now this server, no socket here: on to the second hop";
+  EXPECT_EQ(r->out[14 + 19], 2);
   ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(13, {1u, 2u})));
   EXPECT_EQ(first_hop(), 2);
+}
+
+// Sockets in the test namespace (the thread is inside it): with the first hop this server, a
+// packet of a local connection stays here; the rest of the flows go on to the second hop.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A listener on vip:port and a client connected to it from the client address; the client's port.
+uint16_t connect_local(int family, const Fd& lst, const Fd& cli, const char* vip, uint16_t port, const char* client) {
+  sockaddr_storage v{}, c{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&v);
+    auto* c4 = reinterpret_cast<sockaddr_in*>(&c);
+    v4->sin_family = c4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    inet_pton(AF_INET, vip, &v4->sin_addr);
+    inet_pton(AF_INET, client, &c4->sin_addr);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&v);
+    auto* c6 = reinterpret_cast<sockaddr_in6*>(&c);
+    v6->sin6_family = c6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    inet_pton(AF_INET6, vip, &v6->sin6_addr);
+    inet_pton(AF_INET6, client, &c6->sin6_addr);
+    len = sizeof(sockaddr_in6);
+  }
+  int one = 1;
+  setsockopt(lst.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(lst.fd, reinterpret_cast<sockaddr*>(&v), len) != 0 || listen(lst.fd, 4) != 0 ||
+      bind(cli.fd, reinterpret_cast<sockaddr*>(&c), len) != 0 || connect(cli.fd, reinterpret_cast<sockaddr*>(&v), len) != 0)
+    return 0;
+  socklen_t got = sizeof c;
+  getsockname(cli.fd, reinterpret_cast<sockaddr*>(&c), &got);
+  return ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&c)->sin_port
+                                 : reinterpret_cast<sockaddr_in6*>(&c)->sin6_port);
+}
+
+TEST(ForwarderSockets, FirstHopSelfKeepsPacketsOfALocalConnection) {
+  VANE_WORLD_OR_SKIP(w);
+  Fd lst{socket(AF_INET, SOCK_STREAM, 0)}, cli{socket(AF_INET, SOCK_STREAM, 0)};
+  const uint16_t cport = connect_local(AF_INET, lst, cli, "203.0.113.11", 8080, kClient4);
+  ASSERT_NE(cport, 0) << "cannot connect to 203.0.113.11:8080 in the test namespace";
+  auto pkt = [](uint16_t sport, uint8_t flags, size_t payload = 20) {
+    return ipv4({.src = kClient4, .dst = "203.0.113.11"}, tcp(sport, 8080, flags, payload));
+  };
+
+  ASSERT_TRUE(w->fwd->clear_counters());
+  Bytes in = from_router(kEthIp, pkt(cport, kAck));
+  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->verdict, XDP_PASS) << "established connection here";
+  EXPECT_EQ(r->out, in);
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 1u) << "moved:" << counters_moved(*w->fwd);
+
+  // Over the MTU once encapsulated, but it is not encapsulated: the socket is here.
+  in = from_router(kEthIp, pkt(cport, kAck | kPsh, 1500 - 40));
+  r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_PASS) << "a local connection's packet is never too big";
+  EXPECT_EQ(r->out, in);
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 2u);
+
+  // Another client port: only the listener matches and the ACK is no valid syncookie.
+  const uint16_t other = uint16_t(cport + 1);
+  r = run_xdp(w->fwd->prog_fd(), from_router(kEthIp, pkt(other, kAck)), w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_TX) << "listener only: on to the second hop";
+  Bytes want = encap4(pkt(other, kAck), 4, {S1}, h4(other, 8080, kTcp, "203.0.113.11"), server_mac(2));
+  EXPECT_EQ(r->out, want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(want);
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_FORWARDED), 1u);
+
+  // A SYN to the listener's port stays without a lookup deciding it (no socket for it either).
+  in = from_router(kEthIp, pkt(other, kSyn, 0));
+  r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_PASS);
+  EXPECT_EQ(r->out, in);
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 3u);
+}
+
+TEST(ForwarderSockets, FirstHopSelfKeepsPacketsOfALocalIpv6Connection) {
+  VANE_WORLD_OR_SKIP(w);
+  Fd lst{socket(AF_INET6, SOCK_STREAM, 0)}, cli{socket(AF_INET6, SOCK_STREAM, 0)};
+  const uint16_t cport = connect_local(AF_INET6, lst, cli, "2001:db8:100::11", 8443, kClient6);
+  ASSERT_NE(cport, 0) << "cannot connect to [2001:db8:100::11]:8443 in the test namespace";
+  auto pkt = [](uint16_t sport) {
+    return ipv6({.src = kClient6, .dst = "2001:db8:100::11", .proto = kTcp}, tcp(sport, 8443, kAck, 20));
+  };
+
+  ASSERT_TRUE(w->fwd->clear_counters());
+  Bytes in = from_router(kEthIp6, pkt(cport));
+  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->verdict, XDP_PASS);
+  EXPECT_EQ(r->out, in);
+  EXPECT_EQ(packets(*w->fwd, 12, VANE_R_LOCAL), 1u) << "moved:" << counters_moved(*w->fwd);
+
+  const uint16_t other = uint16_t(cport + 1);
+  r = run_xdp(w->fwd->prog_fd(), from_router(kEthIp6, pkt(other)), w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_TX);
+  Bytes want = encap4(pkt(other), 41, {S1}, h6(other, 8443, kTcp, "2001:db8:100::11"), server_mac(2));
+  EXPECT_EQ(r->out, want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(want);
+  EXPECT_EQ(packets(*w->fwd, 12, VANE_R_FORWARDED), 1u);
 }
 
 TEST(ForwarderLoader, RejectsBadInput) {

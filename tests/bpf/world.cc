@@ -18,7 +18,7 @@ xdp::Config world_config() {
   c.gue_port = kGuePort;
   c.hash_seed = kSeed;
   c.mtu = kMtu;
-  c.table_slots = 8;
+  c.table_slots = 12;
   c.max_buckets = 257;
   return c;
 }
@@ -41,8 +41,9 @@ std::string build(World& w) {
       "neigh add 2001:db8::2 lladdr 02:00:00:00:00:02 nud permanent dev veth0",
       "neigh add 2001:db8::3 lladdr 02:00:00:00:00:03 nud permanent dev veth0",
       "neigh add 2001:db8::4 lladdr 02:00:00:00:00:04 nud permanent dev veth0",
-      "addr add 203.0.113.10/32 dev lo", "addr add 198.51.100.7/32 dev lo",
-      "addr add 2001:db8:100::10/128 dev lo nodad", "addr add 2001:db8:200::7/128 dev lo nodad",
+      "addr add 203.0.113.10/32 dev lo", "addr add 203.0.113.11/32 dev lo", "addr add 198.51.100.7/32 dev lo",
+      "addr add 2001:db8:100::10/128 dev lo nodad", "addr add 2001:db8:100::11/128 dev lo nodad",
+      "addr add 2001:db8:200::7/128 dev lo nodad",
   };
   // One `ip -batch` for all of it: every ip process costs a netlink round of its own.
   std::string batch = "/tmp/" + n + ".ip";
@@ -82,6 +83,12 @@ std::string build(World& w) {
       {addr("203.0.113.18"), 80, kTcp, kTOther, 0},
       {addr("203.0.113.19"), 80, kTcp, kT12, VANE_VIP_F_DISABLED},
       {addr("2001:db8:100::10"), 53, kUdp, kT12, 0},
+      // first hop this server (slots 12-16)
+      {addr("2001:db8:100::11"), 0, kTcp, kTLocal, 0},
+      {addr("203.0.113.12"), 80, kTcp, kTLocal6, 0},
+      {addr("203.0.113.20"), 80, kTcp, kTLocal, VANE_VIP_F_SINGLE_HOP},
+      {addr("203.0.113.21"), 80, kTcp, kTSelfOnly, 0},
+      {addr("203.0.113.11"), 0, kUdp, kTLocal, 0},
   };
   auto fill = [](uint32_t a, uint32_t b) { return xdp::Table(13, {a, b}); };
   for (auto program : {xdp::Program::forwarder, xdp::Program::redirector}) {
@@ -93,7 +100,7 @@ std::string build(World& w) {
     if (auto r = (*l)->set_servers(servers); !r) return r.error();
     if (auto r = (*l)->set_vips(vips); !r) return r.error();
     for (auto [t, a, b] : {std::tuple{kT12, 1u, 2u}, {kTLocal, 0u, 1u}, {kTV6Only, 3u, 1u}, {kTDrain, 4u, 2u},
-                           {kTNoNeigh, 5u, 2u}, {kTOther, 6u, 2u}})
+                           {kTNoNeigh, 5u, 2u}, {kTOther, 6u, 2u}, {kTLocal6, 0u, 3u}, {kTSelfOnly, 0u, VANE_SERVER_NONE}})
       if (auto r = (*l)->set_table(t, fill(a, b)); !r) return r.error();
     (program == xdp::Program::forwarder ? w.fwd : w.rdr) = std::move(*l);
   }

@@ -5,7 +5,8 @@
 //   neighbours (permanent): server 1 192.0.2.2 / 2001:db8::2 (02:..:02), server 2 192.0.2.3 /
 //   2001:db8::3 (02:..:03), server 3 2001:db8::4 only (02:..:04), server 4 192.0.2.5 draining,
 //   server 5 192.0.2.6 (no neighbour entry), server 6 192.0.2.130 (behind veth2, 02:..:82)
-//   lo: VIPs 203.0.113.10, 2001:db8:100::10; client 198.51.100.7, 2001:db8:200::7 (for sockets)
+//   lo: VIPs 203.0.113.10, 203.0.113.11, 2001:db8:100::10, 2001:db8:100::11; client
+//   198.51.100.7, 2001:db8:200::7 (for sockets)
 #include <memory>
 #include <string>
 
@@ -22,7 +23,11 @@ inline const Mac kRouterMac{2, 0, 0, 0, 0, 0xfe};
 inline Mac server_mac(uint8_t last) { return Mac{2, 0, 0, 0, 0, last}; }
 
 // Tables: every bucket the same pair, so a case's result does not depend on the hash.
-enum : uint32_t { kT12 = 0, kTLocal = 1, kTEmpty = 2, kTV6Only = 3, kTDrain = 4, kTNoNeigh = 5, kTOther = 6 };
+// kTLocal (0, 1), kTLocal6 (0, 3: an IPv6-only second hop), kTSelfOnly (0, none).
+enum : uint32_t {
+  kT12 = 0, kTLocal = 1, kTEmpty = 2, kTV6Only = 3, kTDrain = 4, kTNoNeigh = 5, kTOther = 6, kTLocal6 = 7,
+  kTSelfOnly = 8
+};
 
 struct World {
   Netns ns;
