@@ -15,6 +15,8 @@
 #  (d) s1 set to weight 0 on all three (config edit + SIGHUP): 300 new connections, none on s1, all
 #      complete; every one of 120 connections opened before keeps its server, s1's by the second hop;
 #  (e) non-VIP traffic passes: ping and TCP from the client to servers' own addresses;
+#  (f) site health (on by default): s3's service fails -> s1 and s2 take it out of their tables, no
+#      new connection goes to s3; it recovers -> back in; its vaned stops -> unreachable, out again;
 #  and `vanectl -o json show forwarding` and the metrics endpoint return the data-path counters.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
@@ -115,6 +117,7 @@ service {
   name: "web"
   vip { address: "$VIP" port: 80 protocol: TCP }
   announce { prefix: "$VIP/32" }
+  check { name: "web" tcp { port: 80 } interval_ms: 200 timeout_ms: 150 rise: 2 fall: 2 }
 }
 site {
   server { name: "s1" address: "192.0.2.11" weight: $2 }
@@ -130,6 +133,7 @@ vctl() { "$VANECTL" --socket "$RUN/s$1.sock" "${@:2}"; }
 
 for i in 1 2 3; do
   bg "${S[i]}" "tcp-s$i" "$PY" "$HERE/xdp_server.py" "s$i" "$VIP:80" "192.0.2.1$i:2222"
+  TPID[i]=$LAST_PID
   write_conf "$i" "${WEIGHTS[1]}" "${WEIGHTS[2]}" "${WEIGHTS[3]}"
   "$VANED" --check "$RUN/s$i.conf" >/dev/null || fail "s$i config invalid"
 done
@@ -297,6 +301,63 @@ out=$(ip netns exec "$C" "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" 192.0.2.12:2
 grep -q '"counts": {"s2": 20}' <<<"$out" || fail "(e) TCP to 192.0.2.12:2222 answered by the wrong server: $out"
 log "(e) non-VIP traffic unaffected: ping to 192.0.2.11 and 20 TCP connections to 192.0.2.12:2222"
 
+# ---- (f) site health -----------------------------------------------------------------------------
+# The tables follow the servers' health (docs/site-health.md): each vaned's site agent tells the
+# others whether its service is up.
+#  1. s3's web server stops: its check fails, s3 withdraws its route and reports web down; s1 and s2
+#     give s3 weight 0 in web's table. 300 new connections all complete, none on s3.
+#  2. s3's web server comes back: s3 is back in every table and takes its share again.
+#  3. s3's vaned stops: its agent no longer answers; s1 and s2 count s3 unreachable (weight 0).
+site_weight() {  # site_weight I SERVER -> SERVER's effective weight in web's table, as server I sees it
+  vctl "$1" -o json show site | "$PY" -c '
+import json, sys
+for s in json.load(sys.stdin)["site"]["servers"]:
+    if s["name"] == sys.argv[1]:
+        print(next((int(x["weight"]) for x in s["services"] if x["service"] == "web"), -1))' "$2"
+}
+s3_weight_is() {  # s3_weight_is W I... : every listed server sees s3 at weight W
+  local w=$1 i; shift
+  for i in "$@"; do [[ $(site_weight "$i" s3) == "$w" ]] || return 1; done
+}
+bulk_new() {  # bulk_new TAG PORT_BASE -> $RUN/TAG.json; every connection must complete
+  ip netns exec "$C" timeout 60 "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" "$VIP:80" "$2" "$N_AFTER" \
+    --concurrency 32 --timeout 10 >"$RUN/$1.json" || fail "($1) not every connection completed: $(cat "$RUN/$1.json")"
+}
+count_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["counts"].get(sys.argv[2], 0))' "$RUN/$1.json" "$2"; }
+
+for i in 1 2; do [[ $(vctl "$i" -o json show site | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["site"]["site_health"])') == True ]] ||
+  fail "(f) site health is not on by default on s$i"; done
+wait_for 10 "s1 and s2 see s3 up at weight ${WEIGHTS[3]}" s3_weight_is "${WEIGHTS[3]}" 1 2
+
+kill "${TPID[3]}"
+wait_for 15 "s1 and s2 took s3 out of web's table" s3_weight_is 0 1 2
+wait_for 15 "the router's route without s3" sh -c "! ip -n $R route show $VIP | grep -q 192.0.2.13"
+vctl 1 show site | sed 's/^/    /' >&2
+bulk_new f1 26000
+[[ $(count_of f1 s3) == 0 ]] || fail "(f) s3 got new connections while its service was down: $(cat "$RUN/f1.json")"
+log "(f) s3's service down: s1 and s2 gave s3 weight 0 by site health; $N_AFTER new connections, none on s3: $(cat "$RUN/f1.json")"
+
+bg "${S[3]}" "tcp-s3b" "$PY" "$HERE/xdp_server.py" s3 "$VIP:80" "192.0.2.13:2222"
+TPID[3]=$LAST_PID
+wait_for 10 "TCP server on s3 again" grep -q ready "$RUN/tcp-s3b.log"
+wait_for 15 "s1, s2 and s3 put s3 back at weight ${WEIGHTS[3]}" s3_weight_is "${WEIGHTS[3]}" 1 2 3
+wait_for 15 "the router's route with s3 again" sh -c "ip -n $R route show $VIP | grep -q 192.0.2.13"
+bulk_new f2 28000
+n3=$(count_of f2 s3)
+# s3 has 200 of the 300 weight left after (d) set s1 to 0: about 2/3 of new connections.
+((n3 * 2 >= N_AFTER)) || fail "(f) s3 back up but took only $n3 of $N_AFTER new connections: $(cat "$RUN/f2.json")"
+log "(f) s3's service back: s3 in every table again, $n3 of $N_AFTER new connections on s3"
+
+kill -TERM "${VPID[3]}"
+s3_unreachable() { for i in 1 2; do vctl "$i" -o json show site | "$PY" -c '
+import json, sys
+s = [x for x in json.load(sys.stdin)["site"]["servers"] if x["name"] == "s3"][0]
+sys.exit(0 if s["reach"] == "unreachable" and all(int(x["weight"]) == 0 for x in s["services"]) else 1)' || return 1; done; }
+wait_for 15 "s1 and s2 find s3's agent unreachable" s3_unreachable
+bulk_new f3 32000
+[[ $(count_of f3 s3) == 0 ]] || fail "(f) s3 got new connections after its vaned stopped: $(cat "$RUN/f3.json")"
+log "(f) s3's vaned stopped: s1 and s2 count it unreachable; $N_AFTER new connections, none on s3"
+
 # ---- metrics -------------------------------------------------------------------------------------
 ip netns exec "${S[2]}" "$PY" -c '
 import sys, urllib.request
@@ -304,5 +365,12 @@ t = urllib.request.urlopen("http://127.0.0.1:9180/metrics", timeout=5).read().de
 ok = [l for l in t.splitlines() if l.startswith("vane_forwarding_packets_total{") and "reason=\"decap_syn\"" in l
       and not l.endswith(" 0")]
 sys.exit(0 if ok else 1)' || fail "metrics: no vane_forwarding_packets_total{reason=\"decap_syn\"} on s2"
-log "metrics: vane_forwarding_packets_total by reason"
+ip netns exec "${S[2]}" "$PY" -c '
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:9180/metrics", timeout=5).read().decode().splitlines()
+want = ["vane_site_server_reachable{server=\"s1\"} 1", "vane_site_server_reachable{server=\"s3\"} 0",
+        "vane_site_weight{server=\"s3\",service=\"web\"} 0", "vane_site_weight{server=\"s2\",service=\"web\"} 100"]
+missing = [w for w in want if w not in t]
+sys.exit("missing: %s" % missing if missing else 0)' || fail "metrics: site health series on s2"
+log "metrics: vane_forwarding_packets_total by reason, vane_site_* series"
 log PASS
