@@ -245,10 +245,10 @@ jcheck "$OUT" 'len(d["health"]["checks"]) == 1' \
   'int(d["health"]["checks"][0]["transitions"]) >= 1'
 
 vc 0 show site
-has_row "$OUT" '^Table generation 0, 0 buckets$'
-has_row "$OUT" '^Name +Address +Weight +Health +Self$'
-has_row "$OUT" '^s1 +192\.0\.2\.11 +[0-9]+ +up +\*$'
-has_row "$OUT" '^s3 +192\.0\.2\.13 +[0-9]+ +up$'
+has_row "$OUT" '^Table generation 0, 0 buckets; site health off$'
+has_row "$OUT" '^Name +Address +Role +Weight +Reach +Self$'
+has_row "$OUT" '^s1 +192\.0\.2\.11 +both +[0-9]+ +self +\*$'
+has_row "$OUT" '^s3 +192\.0\.2\.13 +both +[0-9]+ +off$'
 vc 0 -o json show site
 jcheck "$OUT" '[s["name"] for s in d["site"]["servers"]] == ["s1", "s2", "s3"]' \
   'by(d["site"]["servers"])["s1"]["is_self"] is True and by(d["site"]["servers"])["s2"]["is_self"] is False' \

@@ -96,6 +96,8 @@ birdc_q() { birdc -s "$1" "${@:2}"; }
 # start_vaned NS NAME CONF: vaned in a namespace, pid tracked in VANED_PID
 start_vaned() {
   local ns=$1 name=$2 conf=$3
-  bg "$ns" "$name" "$VANED" --config "$conf" --log-level debug
+  # `ip netns exec` mounts a fresh sysfs over /sys, where /sys/fs/bpf is no bpffs: a private one
+  # (gone when vaned exits) holds the maps of a config with forwarding enabled.
+  bg "$ns" "$name" sh -c 'mount -t bpf bpf /sys/fs/bpf && exec "$0" "$@"' "$VANED" --config "$conf" --log-level debug
   VANED_PID=$LAST_PID
 }
