@@ -17,6 +17,7 @@
 #  (e) non-VIP traffic passes: ping and TCP from the client to servers' own addresses;
 #  (f) site health (on by default): s3's service fails -> s1 and s2 take it out of their tables, no
 #      new connection goes to s3; it recovers -> back in; its vaned stops -> unreachable, out again;
+#  (g) s3 restarted as BACKEND_ONLY: no route via s3 at the router, yet it serves its share by GUE;
 #  and `vanectl -o json show forwarding` and the metrics endpoint return the data-path counters.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
@@ -358,6 +359,31 @@ bulk_new f3 32000
 [[ $(count_of f3 s3) == 0 ]] || fail "(f) s3 got new connections after its vaned stopped: $(cat "$RUN/f3.json")"
 log "(f) s3's vaned stopped: s1 and s2 count it unreachable; $N_AFTER new connections, none on s3"
 
+# ---- (g) roles -----------------------------------------------------------------------------------
+# s3 comes back as BACKEND_ONLY: it announces nothing (the router never sends it traffic directly)
+# and runs the redirector alone; s1 and s2 reach its agent and keep it in web's table, so it serves
+# its share of new connections, all of them by GUE.
+write_conf 3 0 "${WEIGHTS[2]}" "${WEIGHTS[3]}"
+sed -i 's/interface: "eth0" }/interface: "eth0" role: BACKEND_ONLY }/' "$RUN/s3.conf"
+"$VANED" --check "$RUN/s3.conf" >/dev/null || fail "(g) backend-only config invalid"
+bg "${S[3]}" "vaned-s3b" sh -c 'mount -t bpf bpf /sys/fs/bpf && exec "$0" "$@"' \
+  "$VANED" --config "$RUN/s3.conf" --log-level info
+VPID[3]=$LAST_PID
+wait_for 15 "s3 started as a backend (redirector only)" grep -Eq 'forwarding: XDP redirector native on eth0' "$RUN/vaned-s3b.log"
+wait_for 15 "s1 and s2 see backend s3 up at weight ${WEIGHTS[3]}" s3_weight_is "${WEIGHTS[3]}" 1 2
+wait_for 15 "s3's BGP session up" sh -c "birdc -s $RUN/bird.ctl show protocols s3 | grep -q Established"
+ip -n "$R" route show "$VIP" | grep -q 192.0.2.13 && fail "(g) the router has a route via backend-only s3: $(ip -n "$R" route show "$VIP")"
+decap_syn_s3() { fwd_counters 3 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["all"]["decap_syn"])'; }
+dsyn0=$(decap_syn_s3)
+bulk_new g1 34000
+n3=$(count_of g1 s3)
+((n3 * 2 >= N_AFTER)) || fail "(g) backend s3 took only $n3 of $N_AFTER new connections: $(cat "$RUN/g1.json")"
+dsyn=$(( $(decap_syn_s3) - dsyn0 ))
+((dsyn >= n3)) || fail "(g) backend s3 served $n3 connections but decapsulated only $dsyn SYNs"
+[[ $(vctl 3 -o json show site | "$PY" -c 'import json,sys; print([s["role"] for s in json.load(sys.stdin)["site"]["servers"] if s["is_self"]][0])') == BACKEND_ONLY ]] ||
+  fail "(g) vanectl show site on s3 does not say BACKEND_ONLY"
+log "(g) s3 as BACKEND_ONLY: no route via s3 at the router, $n3 of $N_AFTER new connections served by s3, all by GUE ($dsyn SYNs decapsulated)"
+
 # ---- metrics -------------------------------------------------------------------------------------
 ip netns exec "${S[2]}" "$PY" -c '
 import sys, urllib.request
@@ -368,8 +394,8 @@ sys.exit(0 if ok else 1)' || fail "metrics: no vane_forwarding_packets_total{rea
 ip netns exec "${S[2]}" "$PY" -c '
 import sys, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:9180/metrics", timeout=5).read().decode().splitlines()
-want = ["vane_site_server_reachable{server=\"s1\"} 1", "vane_site_server_reachable{server=\"s3\"} 0",
-        "vane_site_weight{server=\"s3\",service=\"web\"} 0", "vane_site_weight{server=\"s2\",service=\"web\"} 100"]
+want = ["vane_site_server_reachable{server=\"s1\"} 1", "vane_site_server_reachable{server=\"s3\"} 1",
+        "vane_site_weight{server=\"s1\",service=\"web\"} 0", "vane_site_weight{server=\"s3\",service=\"web\"} 200"]
 missing = [w for w in want if w not in t]
 sys.exit("missing: %s" % missing if missing else 0)' || fail "metrics: site health series on s2"
 log "metrics: vane_forwarding_packets_total by reason, vane_site_* series"
