@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command, as CI sees it: the lab comes up (BIRD + two vaned + a client),
-# serves the VIP over ECMP, withdraws a server whose service stops, takes it back, and tears down.
+# serves the VIP over ECMP and the XDP forwarders, withdraws a server whose service stops (and the
+# other server takes it out of its forwarding table), takes it back, and tears down.
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root for network namespaces"; exit 77; }

@@ -51,17 +51,7 @@ ip -n "$C" route add default via 198.51.100.1
 #   which Linux changes on every SYN retransmit; fixed, a flow keeps its first server as it
 #   would with a 5-tuple hash, and a lost SYN is not rescued by landing on another server.
 ip netns exec "$C" sysctl -qw net.core.txrehash=0
-ip netns exec "$C" "$PY" - eth0 <<'PY' || fail "cannot turn TX checksum offload off on the client"
-import array, fcntl, socket, struct, sys
-SIOCETHTOOL, ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM = 0x8946, 0x16, 0x17
-def ethtool(dev, cmd, data=0):
-    buf = array.array("B", struct.pack("II", cmd, data))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        fcntl.ioctl(s, SIOCETHTOOL, struct.pack("16sP", dev.encode(), buf.buffer_info()[0]))
-    return struct.unpack("II", buf.tobytes())[1]
-ethtool(sys.argv[1], ETHTOOL_STXCSUM, 0)
-sys.exit(ethtool(sys.argv[1], ETHTOOL_GTXCSUM))
-PY
+ip netns exec "$C" "$PY" "$VANE_SOURCE_DIR/scripts/lib/tx-csum-off" eth0 || fail "cannot turn TX checksum offload off on the client"
 # L4 multipath hash: flows from one client address spread over the ECMP next hops. The client-side
 # router port needs no XDP program: nothing is XDP_TX'd or redirected towards it.
 ip netns exec "$R" sysctl -qw net.ipv4.fib_multipath_hash_policy=1
