@@ -320,7 +320,9 @@ void Daemon::apply_forwarding(const config::Loaded& next) {
   if (forwarding_) {
     auto engine_settings = [](const config::Config& c) {
       auto f = c.forwarding();
-      return std::tuple(f.gue_port(), f.hash_seed(), f.mtu(), f.generic_xdp(), f.pin_path(), c.node().interface());
+      // The role picks the program: a backend-only node loads the redirector alone.
+      return std::tuple(f.gue_port(), f.hash_seed(), f.mtu(), f.generic_xdp(), f.pin_path(), c.node().interface(),
+                        config::node_role(c) == config::BACKEND_ONLY);
     };
     if (engine_settings(next.proto) == engine_settings(cfg_.proto)) {
       if (auto r = forwarding_->apply(next, current_weights()); !r) spdlog::error("forwarding: reload: {}", r.error());

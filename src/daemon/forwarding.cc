@@ -71,7 +71,10 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
   auto l = xdp::Loader::open(o);
   if (!l) return std::unexpected("load: " + l.error());
   fw->loader_ = std::move(*l);
-  if (fw->loader_->reused_pinned_maps()) spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
+  if (fw->loader_->reused_pinned_maps()) {
+    spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
+    fw->adopt_installed_tables(cfg);
+  }
   if (auto r = fw->apply(loaded, weights); !r) return std::unexpected(r.error());
   enable_forwarding(o.interface);
   if (auto r = fw->loader_->attach(); !r) return std::unexpected("attach to " + o.interface + ": " + r.error());
@@ -79,6 +82,26 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
                o.program == xdp::Program::redirector ? "redirector" : "forwarder", o.generic ? "generic" : "native",
                o.interface, fw->servers_.size(), fw->vips_.size(), fw->table_size_);
   return fw;
+}
+
+void Forwarding::adopt_installed_tables(const config::Config& cfg) {
+  // The tables the previous vaned installed become the previous generation, so the first build's
+  // second hops are the hops established connections were using, not ones computed afresh. The
+  // entries are server indices: they are read against this config's server list, which must be the
+  // one they were built from (same servers, hence the same sorted order).
+  for (int i = 0; i < cfg.service_size(); ++i) {
+    const auto& svc = cfg.service(i);
+    if (svc.vip().empty()) continue;
+    auto t = loader_->read_table(uint32_t(i));
+    if (!t || t->size() != table_size_) continue;
+    std::vector<steer::MaglevEntry> entries;
+    entries.reserve(t->size());
+    for (auto& [a, b] : *t) entries.push_back({a, b == VANE_SERVER_NONE ? steer::kMaglevNone : b});
+    if (auto m = steer::MaglevTable::from_entries(servers_, std::move(entries))) {
+      tables_.emplace(svc.name(), std::move(*m));
+      spdlog::info("forwarding: service {}: the installed table seeds the second hops", svc.name());
+    }
+  }
 }
 
 std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded, const SiteWeights& weights) {

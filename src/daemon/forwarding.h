@@ -46,6 +46,8 @@ class Forwarding {
   const std::vector<steer::MaglevServer>& servers() const { return servers_; }
 
  private:
+  void adopt_installed_tables(const config::Config& cfg);
+
   std::unique_ptr<xdp::Loader> loader_;
   std::vector<steer::MaglevServer> servers_;
   std::map<std::string, steer::MaglevTable> tables_;  // by service, the previous generation

@@ -204,7 +204,7 @@ bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::st
   p.st.reach = p.verdict.verdict();
   if (verdict_changed) p.st.last_change = now;
   // While the peer is unreachable its old report is not used, so a changed one does not matter.
-  return verdict_changed || (report_changed && p.st.reach == Verdict::Up);
+  return verdict_changed || (report_changed && p.st.reach != Verdict::Down);
 }
 
 const PeerStatus* SiteView::find(const std::string& peer) const {
@@ -238,7 +238,7 @@ std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::
       continue;
     }
     const PeerStatus* p = view->find(s.name());
-    if (!p || p->reach == Verdict::Unknown) {
+    if (!p || (p->reach == Verdict::Unknown && !p->last)) {
       out.push_back({s.name(), weight, false, "not reached yet"});
     } else if (p->reach == Verdict::Down || !p->last) {
       out.push_back({s.name(), 0, false, "unreachable"});

@@ -108,9 +108,10 @@ struct ServerWeight {
 // The effective weight of every site server for `service`, in site config order:
 //   - forwarder-only servers: 0;
 //   - this node: configured weight x percent when its service is up, else 0;
-//   - another server: while its reachability is Unknown (vaned just started), its configured
-//     weight, so that a restarting vaned builds the same table as the running ones; once reached,
-//     what its last reply says (a service it does not list is down); when unreachable, 0.
+//   - another server: until its first valid reply (vaned just started), its configured weight, so
+//     that a restarting vaned builds the same table as the running ones; from then on what its last
+//     reply says (a service it does not list is down), even before `rise` replies make it
+//     reachable: a reply is first-hand; when unreachable (`fall` failed queries), 0.
 // Without site health (view == nullptr) every other server stands at its configured weight.
 std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::string& service,
                                           const SiteReport& self, const SiteView* view);

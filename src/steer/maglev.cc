@@ -260,6 +260,8 @@ std::string_view to_string(MaglevError e) {
       return "table size smaller than the number of servers";
     case MaglevError::table_size_too_large:
       return "table size above 16777259";
+    case MaglevError::entry_out_of_range:
+      return "a bucket names a server index past the server list";
   }
   return "unknown maglev error";
 }
@@ -289,6 +291,17 @@ uint64_t maglev_hash(std::string_view key, uint64_t seed) {
   for (; i + 8 <= key.size(); i += 8) h = std::rotl(h ^ fmix64(load_le(key.data() + i, 8)), 31) * kGolden;
   if (i < key.size()) h = std::rotl(h ^ fmix64(load_le(key.data() + i, key.size() - i)), 31) * kGolden;
   return fmix64(h);
+}
+
+std::expected<MaglevTable, MaglevError> MaglevTable::from_entries(std::vector<MaglevServer> servers,
+                                                                  std::vector<MaglevEntry> entries) {
+  const size_t n = servers.size();
+  for (const auto& e : entries)
+    if (e.first >= n || (e.second != kMaglevNone && e.second >= n)) return std::unexpected(MaglevError::entry_out_of_range);
+  MaglevTable t;
+  t.servers_ = std::move(servers);
+  t.entries_ = std::move(entries);
+  return t;
 }
 
 std::optional<uint32_t> MaglevTable::find(std::string_view key) const {

@@ -60,6 +60,7 @@ enum class MaglevError : uint8_t {
   table_size_not_prime,
   table_size_too_small,  // fewer buckets than servers
   table_size_too_large,
+  entry_out_of_range,  // from_entries: a hop names no server of the list
 };
 std::string_view to_string(MaglevError e);
 
@@ -89,6 +90,12 @@ class MaglevTable {
   std::span<const MaglevEntry> entries() const { return entries_; }
   const MaglevEntry& operator[](uint32_t bucket) const { return entries_[bucket]; }
   std::optional<uint32_t> find(std::string_view key) const;
+
+  // A table read back from where it was installed (a restarted vaned taking over the data path),
+  // to serve as `previous` for the next build. `servers` must be the list the entries index, sorted
+  // by key. Fails if an entry points past it.
+  static std::expected<MaglevTable, MaglevError> from_entries(std::vector<MaglevServer> servers,
+                                                              std::vector<MaglevEntry> entries);
 
   bool operator==(const MaglevTable&) const = default;
 

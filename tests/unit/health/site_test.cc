@@ -96,7 +96,8 @@ TEST(SiteView, ReachabilityFollowsRiseAndFall) {
   ASSERT_NE(v.find("s2"), nullptr);
   EXPECT_EQ(v.find("s2")->reach, Verdict::Unknown);
   const auto ok = report("s2", {{"web", {State::Up, 100}}});
-  EXPECT_FALSE(v.record("s2", ok, t0));
+  EXPECT_TRUE(v.record("s2", ok, t0)) << "first answer: its report counts at once";
+  EXPECT_EQ(v.find("s2")->reach, Verdict::Unknown);
   EXPECT_TRUE(v.record("s2", ok, t0 + 1s)) << "second answer: rise 2";
   EXPECT_EQ(v.find("s2")->reach, Verdict::Up);
   EXPECT_FALSE(v.record("s2", ok, t0 + 2s)) << "same report: nothing changed";
@@ -192,6 +193,15 @@ TEST(SiteWeights, OtherServersFollowWhatTheyReport) {
   auto w = service_weights(cfg, "web", self, &v);
   EXPECT_EQ(by_name(w), (std::map<std::string, uint32_t>{{"s1", 100}, {"s2", 200}, {"s3", 100}, {"s4", 0}, {"lb", 0}}));
   EXPECT_EQ(healthy_servers(w), 1u) << "unknown servers do not count as healthy";
+
+  // One answer is not yet `rise`, but what it says is first-hand: it is used.
+  SiteView slow(3, 3);
+  slow.set_peers({"s2", "s3", "s4"});
+  slow.record("s3", report("s3", {{"web", {State::Down, 100}}}), t0);
+  EXPECT_EQ(slow.find("s3")->reach, Verdict::Unknown);
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &slow))["s3"], 0u);
+  slow.record("s2", std::unexpected("refused"), t0);
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &slow))["s2"], 200u) << "one failure is not yet `fall`";
 
   v.record("s2", report("s2", {{"web", {State::Up, 25}}}), t0);
   v.record("s3", report("s3", {{"web", {State::Down, 100}}}), t0);

@@ -422,5 +422,25 @@ TEST(Maglev, GoldenTableIsStable) {
   EXPECT_EQ(h, 0xe8477ee5a16ae9afull);
 }
 
+TEST(Maglev, ATableReadBackSeedsTheSecondHopsLikeTheOriginal) {
+  auto s = equal(10);
+  MaglevTable before = build(s, kM);
+  std::vector<MaglevEntry> entries(before.entries().begin(), before.entries().end());
+  auto back = MaglevTable::from_entries(before.servers(), entries);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, before);
+  s[3].weight = 0;
+  auto a = build_maglev(s, kM, &before);
+  auto b = build_maglev(s, kM, &*back);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(*a, *b) << "a restarted vaned builds the table the running one would have";
+  entries[7].second = 10;
+  EXPECT_EQ(MaglevTable::from_entries(before.servers(), entries).error(), MaglevError::entry_out_of_range);
+  entries[7] = {kMaglevNone, 1};
+  EXPECT_FALSE(MaglevTable::from_entries(before.servers(), entries));
+  entries[7] = {1, kMaglevNone};
+  EXPECT_TRUE(MaglevTable::from_entries(before.servers(), entries));
+}
+
 }  // namespace
 }  // namespace vane::steer
