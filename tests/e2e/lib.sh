@@ -11,6 +11,7 @@ chmod 755 "$RUN"
 E2E_NS=()
 E2E_PIDS=()
 E2E_FRR=()
+E2E_MOUNTS=()
 
 log() { printf '[%(%T)T] %s\n' -1 "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -38,6 +39,7 @@ cleanup() {
     rm -rf "/var/run/frr/$ns"
   done
   for ns in "${E2E_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  for m in "${E2E_MOUNTS[@]}"; do umount "$m" 2>/dev/null; done
   if ((rc != 0 && rc != 77)); then
     log "logs kept in $RUN"
     for f in "$RUN"/*.log; do [[ -f $f ]] && { echo "---- $f (tail)"; tail -n 40 "$f"; }; done >&2
@@ -55,6 +57,15 @@ ns_add() {  # ns_add VAR SHORTNAME: makes a namespace, stores its real name in V
   E2E_NS+=("$ns")
   ip -n "$ns" link set lo up
   printf -v "$1" '%s' "$ns"
+}
+
+# bpffs_add DIR: a bpffs of the test's own at DIR (under $RUN), unmounted at exit. A vaned that
+# bind-mounts it on /sys/fs/bpf keeps its pinned maps there across restarts (a bpffs mounted inside
+# `ip netns exec` is gone with the process).
+bpffs_add() {
+  mkdir -p "$1"
+  mount -t bpf bpf "$1"
+  E2E_MOUNTS+=("$1")
 }
 
 # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B: a veth between two namespaces (addresses with /len)

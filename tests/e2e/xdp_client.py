@@ -2,8 +2,9 @@
 """Client side of the XDP site test: real TCP connections to a server of xdp_server.py, each from
 its own source port (bind), with bounded concurrency and a timeout per step. Prints one JSON object.
 
-  bulk SRC DST:PORT FIRST_PORT COUNT [--concurrency N] [--timeout S]
-      COUNT connections from SRC:FIRST_PORT.. ; each reads the server's name and closes.
+  bulk SRC DST:PORT FIRST_PORT COUNT [--concurrency N] [--timeout S] [--pace MS]
+      COUNT connections from SRC:FIRST_PORT.. ; each reads the server's name and closes. With
+      --pace, the i-th connection starts i x MS milliseconds after the first (steady load).
       -> {"total", "ok", "counts": {name: n}, "failures": [[port, error], ...], "max_ms"}
   hold SRC DST:PORT FIRST_PORT COUNT READY_FILE GO_FILE [--timeout S] [--wait S]
       opens COUNT connections and keeps them; writes {"counts": ...} to READY_FILE; waits (at most
@@ -59,8 +60,9 @@ async def bulk(a) -> dict:
     failures: list = []
     worst = 0.0
 
-    async def one(port: int) -> None:
+    async def one(port: int, start: float) -> None:
         nonlocal worst
+        await asyncio.sleep(start)
         async with sem:
             t0 = time.monotonic()
             s = None
@@ -75,7 +77,7 @@ async def bulk(a) -> dict:
                     s.close()
             worst = max(worst, time.monotonic() - t0)
 
-    await asyncio.gather(*(one(a.first_port + i) for i in range(a.count)))
+    await asyncio.gather(*(one(a.first_port + i, i * a.pace / 1000) for i in range(a.count)))
     return {"total": a.count, "ok": sum(counts.values()), "counts": counts,
             "failures": failures[:20], "failed": len(failures), "max_ms": round(worst * 1000)}
 
@@ -147,6 +149,7 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--wait", type=float, default=60.0)
+    p.add_argument("--pace", type=float, default=0.0)
     a = p.parse_args()
     host, port = a.dst.rsplit(":", 1)
     a.dst = (host, int(port))

@@ -18,6 +18,8 @@
 #  (f) site health (on by default): s3's service fails -> s1 and s2 take it out of their tables, no
 #      new connection goes to s3; it recovers -> back in; its vaned stops -> unreachable, out again;
 #  (g) s3 restarted as BACKEND_ONLY: no route via s3 at the router, yet it serves its share by GUE;
+#  (h) s2's vaned killed and started again under load: it takes over the running data path, no
+#      connection fails;
 #  and `vanectl -o json show forwarding` and the metrics endpoint return the data-path counters.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
@@ -121,6 +123,17 @@ metrics { listen: "127.0.0.1:9180" }
 EOF
 }
 vctl() { "$VANECTL" --socket "$RUN/s$1.sock" "${@:2}"; }
+site_weight() {  # site_weight I SERVER -> SERVER's effective weight in web's table, as server I sees it
+  vctl "$1" -o json show site | "$PY" -c '
+import json, sys
+for s in json.load(sys.stdin)["site"]["servers"]:
+    if s["name"] == sys.argv[1]:
+        print(next((int(x["weight"]) for x in s["services"] if x["service"] == "web"), -1))' "$2"
+}
+site_converged() {  # every server sees every server at its configured weight in web's table
+  local i j
+  for i in 1 2 3; do for j in 1 2 3; do [[ $(site_weight "$i" "s$j") == "${WEIGHTS[j]}" ]] || return 1; done; done
+}
 
 for i in 1 2 3; do
   bg "${S[i]}" "tcp-s$i" "$PY" "$HERE/xdp_server.py" "s$i" "$VIP:80" "192.0.2.1$i:2222"
@@ -130,12 +143,17 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do wait_for 10 "TCP server on s$i" grep -q ready "$RUN/tcp-s$i.log"; done
 declare -A VPID
-# `ip netns exec` mounts a fresh sysfs over /sys, where /sys/fs/bpf is no bpffs: each vaned gets a
-# bpffs of its own there (private to its mount namespace, gone when it exits) for its pinned maps.
+# Each vaned bind-mounts a bpffs of the test's own on /sys/fs/bpf (`ip netns exec` mounts a fresh
+# sysfs over /sys, where /sys/fs/bpf is no bpffs): its pinned maps outlive the process, so a new
+# vaned can take over the running data path, as on a real host.
+vaned_up() {  # vaned_up I LOGNAME
+  bg "${S[$1]}" "$2" sh -c 'mount --bind "$0" /sys/fs/bpf && exec "$@"' "$RUN/bpffs-s$1" \
+    "$VANED" --config "$RUN/s$1.conf" --log-level info
+  VPID[$1]=$LAST_PID
+}
 for i in 1 2 3; do
-  bg "${S[i]}" "vaned-s$i" sh -c 'mount -t bpf bpf /sys/fs/bpf && exec "$0" "$@"' \
-    "$VANED" --config "$RUN/s$i.conf" --log-level info
-  VPID[$i]=$LAST_PID
+  bpffs_add "$RUN/bpffs-s$i"
+  vaned_up "$i" "vaned-s$i"
 done
 
 # The kernel ECMP route over the three servers (bounded: 30 s); a vaned that exits fails at once.
@@ -148,6 +166,10 @@ for ((t = 0; ; t++)); do
   sleep 0.1
 done
 log "router: $VIP via $(kernel_nexthops "$R" $VIP)"
+# Site health: each server's table takes a server in once that server's agent has said its service is
+# up; until then the servers' tables can differ for a moment (a new flow is then steered by whichever
+# table the router's pick has). The shares below are the converged site's.
+wait_for 10 "site health to converge (every server sees every server up at its weight)" site_converged
 for i in 1 2 3; do
   ip -n "${S[i]}" link show eth0 | grep -q 'prog/xdp' ||
     fail "s$i: no native XDP program on eth0: $(ip -n "${S[i]}" link show eth0)"
@@ -299,13 +321,6 @@ log "(e) non-VIP traffic unaffected: ping to 192.0.2.11 and 20 TCP connections t
 #     give s3 weight 0 in web's table. 300 new connections all complete, none on s3.
 #  2. s3's web server comes back: s3 is back in every table and takes its share again.
 #  3. s3's vaned stops: its agent no longer answers; s1 and s2 count s3 unreachable (weight 0).
-site_weight() {  # site_weight I SERVER -> SERVER's effective weight in web's table, as server I sees it
-  vctl "$1" -o json show site | "$PY" -c '
-import json, sys
-for s in json.load(sys.stdin)["site"]["servers"]:
-    if s["name"] == sys.argv[1]:
-        print(next((int(x["weight"]) for x in s["services"] if x["service"] == "web"), -1))' "$2"
-}
 s3_weight_is() {  # s3_weight_is W I... : every listed server sees s3 at weight W
   local w=$1 i; shift
   for i in "$@"; do [[ $(site_weight "$i" s3) == "$w" ]] || return 1; done
@@ -356,9 +371,7 @@ log "(f) s3's vaned stopped: s1 and s2 count it unreachable; $N_AFTER new connec
 write_conf 3 0 "${WEIGHTS[2]}" "${WEIGHTS[3]}"
 sed -i 's/interface: "eth0" }/interface: "eth0" role: BACKEND_ONLY }/' "$RUN/s3.conf"
 "$VANED" --check "$RUN/s3.conf" >/dev/null || fail "(g) backend-only config invalid"
-bg "${S[3]}" "vaned-s3b" sh -c 'mount -t bpf bpf /sys/fs/bpf && exec "$0" "$@"' \
-  "$VANED" --config "$RUN/s3.conf" --log-level info
-VPID[3]=$LAST_PID
+vaned_up 3 vaned-s3b
 wait_for 15 "s3 started as a backend (redirector only)" grep -Eq 'forwarding: XDP redirector native on eth0' "$RUN/vaned-s3b.log"
 wait_for 15 "s1 and s2 see backend s3 up at weight ${WEIGHTS[3]}" s3_weight_is "${WEIGHTS[3]}" 1 2
 wait_for 15 "s3's BGP session up" sh -c "birdc -s $RUN/bird.ctl show protocols s3 | grep -q Established"
@@ -373,6 +386,42 @@ dsyn=$(( $(decap_syn_s3) - dsyn0 ))
 [[ $(vctl 3 -o json show site | "$PY" -c 'import json,sys; print([s["role"] for s in json.load(sys.stdin)["site"]["servers"] if s["is_self"]][0])') == BACKEND_ONLY ]] ||
   fail "(g) vanectl show site on s3 does not say BACKEND_ONLY"
 log "(g) s3 as BACKEND_ONLY: no route via s3 at the router, $n3 of $N_AFTER new connections served by s3, all by GUE ($dsyn SYNs decapsulated)"
+
+# ---- (h) vaned restart under load ----------------------------------------------------------------
+# s2's vaned dies (SIGKILL: no withdraw, no detach) and a new one starts, while the client opens a
+# steady stream of connections and holds others open. The data path runs on by itself meanwhile
+# (program attached, maps pinned); the new vaned takes over the pinned maps, seeds its second hops
+# from the installed tables and replaces the program in one step. Every connection completes and
+# every held connection keeps its server.
+rm -f "$RUN/hold2.ready" "$RUN/hold2.go"
+bg "$C" hold2 "$PY" "$HERE/xdp_client.py" hold "$CLIENT" "$VIP:80" 36000 "$N_HOLD" "$RUN/hold2.ready" "$RUN/hold2.go" \
+  --timeout 10 --wait 60
+HOLD2=$LAST_PID
+wait_for 20 "held connections open" test -s "$RUN/hold2.ready"
+grep -q '"s2"' "$RUN/hold2.ready" || fail "(h) none of the held connections is on s2"
+bg "$C" stream "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" "$VIP:80" 38000 600 --concurrency 16 --timeout 10 --pace 10
+STREAM=$LAST_PID
+sleep 1
+kill -KILL "${VPID[2]}"
+wait "${VPID[2]}" 2>/dev/null || true
+ip -n "${S[2]}" link show eth0 | grep -q 'prog/xdp' || fail "(h) s2's XDP program went away with its vaned"
+vaned_up 2 vaned-s2b
+wait_for 15 "the new vaned on s2 took over the pinned maps" grep -q "took over the pinned maps" "$RUN/vaned-s2b.log"
+wait_for 10 "s2 to seed its tables from the installed ones" grep -q "the installed table seeds the second hops" "$RUN/vaned-s2b.log"
+wait_for 30 "the stream of connections" grep -q total "$RUN/stream.log"
+wait "$STREAM" || true
+"$PY" -c 'import json,sys; r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if r["ok"] == r["total"] else 1)' \
+  "$RUN/stream.log" || fail "(h) connections failed while s2's vaned restarted: $(tail -n 1 "$RUN/stream.log")"
+touch "$RUN/hold2.go"
+wait_for 30 "held connections checked" grep -q total "$RUN/hold2.log"
+wait "$HOLD2" || true
+"$PY" - "$RUN/hold2.log" <<'PY' || fail "(h) held connections: $(tail -n 1 "$RUN/hold2.log")"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["go"] and not r["changed"] and not r["failures"], r
+assert all(r["kept"].get(s, 0) == n for s, n in r["counts"].items()), r
+PY
+log "(h) s2's vaned killed and restarted under load: 600 paced connections all completed, $N_HOLD held ones kept their server ($(grep -o '"counts": {[^}]*}' "$RUN/hold2.ready"))"
 
 # ---- metrics -------------------------------------------------------------------------------------
 ip netns exec "${S[2]}" "$PY" -c '
