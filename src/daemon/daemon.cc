@@ -11,6 +11,9 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include <google/protobuf/util/message_differencer.h>
+
+#include "common/log.h"
 #include "steer/controller.h"
 
 namespace vane::daemon {
@@ -144,6 +147,11 @@ int Daemon::run() {
 
 void Daemon::start_control() {
   start_time_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  start_control_socket();
+  start_metrics();
+}
+
+void Daemon::start_control_socket() {
   control::ServerOptions co;
   co.socket_path = cfg_.proto.control().socket().empty() ? config::kDefaultSocket : cfg_.proto.control().socket();
   control_ = std::make_unique<control::Server>(
@@ -152,14 +160,35 @@ void Daemon::start_control() {
     spdlog::error("control socket {}: {}; vanectl will not reach this vaned", co.socket_path.string(), r.error());
     control_.reset();
   }
-  if (!cfg_.proto.metrics().listen().empty()) {
-    metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen()},
-                                                     [this](metrics::Registry& reg) { collect(reg); });
-    if (auto r = metrics_->start(); !r) {
-      spdlog::error("metrics on {}: {}", cfg_.proto.metrics().listen(), r.error());
-      metrics_.reset();
-    }
+}
+
+void Daemon::start_metrics() {
+  if (cfg_.proto.metrics().listen().empty()) return;
+  metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen()},
+                                                   [this](metrics::Registry& reg) { collect(reg); });
+  if (auto r = metrics_->start(); !r) {
+    spdlog::error("metrics on {}: {}", cfg_.proto.metrics().listen(), r.error());
+    metrics_.reset();
   }
+}
+
+void Daemon::apply_admin(const config::Config& before) {
+  using pb = google::protobuf::util::MessageDifferencer;
+  if (!pb::Equals(before.log(), cfg_.proto.log())) {
+    const std::string level = opts_.log_level.empty() ? cfg_.proto.log().level() : opts_.log_level;
+    const std::string format = opts_.log_format.empty() ? cfg_.proto.log().format() : opts_.log_format;
+    if (setup_logging(level, format)) spdlog::info("reload: logging now at level {}, format {}", level.empty() ? "info" : level,
+                                                    format.empty() ? "text" : format);
+  }
+  if (!pb::Equals(before.metrics(), cfg_.proto.metrics())) {
+    if (metrics_) metrics_->stop();
+    metrics_.reset();
+    start_metrics();
+    spdlog::info("reload: metrics endpoint {}", cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
+  }
+  if (!pb::Equals(before.control(), cfg_.proto.control()))
+    // Moving the socket from under the request that asked for this reload would drop its answer.
+    spdlog::warn("reload: control socket settings changed; they take effect when vaned restarts");
 }
 
 void Daemon::update_exports() {
@@ -362,8 +391,10 @@ config::Diagnostics Daemon::reload() {
     health_->apply(next->proto);
     apply_forwarding(*next);
   }
+  const config::Config before = cfg_.proto;
   cfg_ = std::move(*next);
   if (!stopping_) {
+    apply_admin(before);
     apply_site();
     site_weights_.clear();  // the config may have changed what the weights mean: rebuild
     update_site();

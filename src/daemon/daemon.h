@@ -20,6 +20,8 @@ namespace vane::daemon {
 
 struct Options {
   std::filesystem::path config_path;
+  // --log-level / --log-format: they win over the file, at start and on reload.
+  std::string log_level, log_format;
 };
 
 class Daemon {
@@ -43,6 +45,10 @@ class Daemon {
   void check_ready();
   void apply_neighbors(const config::Loaded& next);
   void start_control();
+  void start_control_socket();
+  void start_metrics();
+  // Applies log and metrics changes of a reload (control socket changes wait for a restart).
+  void apply_admin(const config::Config& before);
   void handle(const control::Request& req, control::Server::Reply reply);
   void collect(metrics::Registry& reg);
   void apply_forwarding(const config::Loaded& next);

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    vane::daemon::Daemon d(std::move(*cfg), {.config_path = config_path});
+    vane::daemon::Daemon d(std::move(*cfg), {.config_path = config_path, .log_level = log_level, .log_format = log_format});
     return d.run();
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

@@ -73,7 +73,7 @@ service {
   announce { prefix: \"203.0.113.53/32\" }
   check { name: \"alive\" exec { command: \"true\" } interval_ms: 200 timeout_ms: 150 rise: 1 fall: 1 }
 }
-metrics { listen: \"127.0.0.1:9179\" }
+metrics { listen: \"127.0.0.1:${METRICS_PORT:-9179}\" }
 ${3:-}")
 }
 write_conf "tor1 tor2" ""
@@ -482,6 +482,17 @@ $PY "$HERE/metrics_parse.py" "$RUN/metrics.txt" \
   'vane_prefix_announced{prefix="203.0.113.10/32"}==1' >"$RUN/metrics.check" || fail "metrics: $(cat "$RUN/metrics.check")"
 grep -q 'neighbor="tor3"' "$RUN/metrics.txt" && fail "metrics still list the removed tor3"
 grep -q 'prefix="203.0.113.11/32"' "$RUN/metrics.txt" && fail "metrics still list the removed prefix"
+
+# ---- reload: the metrics endpoint moves and logging changes level, without a restart
+METRICS_PORT=9181 write_conf "tor1 tor2" "" 'log { level: "warn" }'
+vc 0 reload
+has_row "$OUT" 'metrics: changed'
+scrape_at() { ip netns exec "${S[1]}" curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$1/metrics"; }
+wait_for 5 "metrics on the new port 9181" scrape_at 9181
+scrape_at 9179 && fail "metrics still served on the old port 9179 after the reload"
+grep -q "reload: logging now at level debug" "$RUN/vaned.log" ||
+  fail "the --log-level debug override should win over the file's warn: $(grep 'reload: logging' "$RUN/vaned.log")"
+log "reload moved the metrics endpoint to 9181 (9179 closed); --log-level still wins over log.level"
 
 vaned_stop "$VPID"
 ((STOP_RC == 0)) || fail "vaned exited with $STOP_RC"
