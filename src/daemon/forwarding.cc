@@ -170,10 +170,13 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded,
       named.emplace_back(svc.name(), x);
     }
   }
-  if (auto r = loader_->set_vips(vips); !r) return std::unexpected("vips: " + r.error());
+  auto slots = loader_->set_vips(vips);
+  if (!slots) return std::unexpected("vips: " + slots.error());
+
   tables_ = std::move(next);
   built_from_ = std::move(built);
   vips_ = std::move(named);
+  vip_slots_ = std::move(*slots);
   if (changed || generation_ == 0) ++generation_;
   return {};
 }
@@ -186,7 +189,7 @@ std::vector<VipCounters> Forwarding::counters() const {
     c.vip = vips_[i].second.addr.str();
     c.port = vips_[i].second.port;
     c.protocol = vips_[i].second.proto == IPPROTO_UDP ? "udp" : "tcp";
-    if (auto r = loader_->counters(i)) c.counters = *r;
+    if (auto r = loader_->counters(vip_slots_[i])) c.counters = *r;
     out.push_back(std::move(c));
   }
   VipCounters g;

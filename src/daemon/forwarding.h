@@ -54,6 +54,7 @@ class Forwarding {
   // By service: the server list (with effective weights) and size its table was built from.
   std::map<std::string, std::pair<std::vector<steer::MaglevServer>, uint32_t>> built_from_;
   std::vector<std::pair<std::string, xdp::Vip>> vips_;
+  std::vector<uint32_t> vip_slots_;  // counter slot of vips_[i]
   uint64_t generation_ = 0;
   uint32_t table_size_ = 0;
 };

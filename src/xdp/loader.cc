@@ -174,7 +174,25 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
     if (self->reused_) why += " (maps pinned under " + options.pin_dir + " may be from an incompatible version)";
     return std::unexpected(why);
   }
+  if (self->reused_) self->adopt_vip_slots();
   return self;
+}
+
+void Loader::adopt_vip_slots() {
+  // The running data path's VIPs keep counting where they counted: their slots come from the map.
+  int fd = map_fd("vane_vips");
+  vane_vip_key key{}, next{};
+  vane_vip_value val{};
+  const void* prev = nullptr;
+  for (uint32_t n = 0; n < 2 * VANE_MAX_VIPS && bpf_map_get_next_key(fd, prev, &next) == 0; ++n) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, &val) != 0 || (val.flags & VANE_VIP_F_FRAG_ONLY) || val.stats_index >= VANE_MAX_VIPS)
+      continue;
+    std::array<uint8_t, 16> addr{};
+    std::memcpy(addr.data(), key.addr, 16);
+    vip_slots_[std::make_tuple(addr, key.port, key.proto, key.family)] = val.stats_index;
+  }
 }
 
 Loader::~Loader() {
@@ -225,12 +243,31 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
   return {};
 }
 
-Result<void> Loader::set_vips(std::span<const Vip> vips) {
+Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
   if (vips.size() > VANE_MAX_VIPS / 2) return std::unexpected("too many VIPs");
-  std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint8_t, uint8_t>, vane_vip_value> want;
+  std::map<VipIdent, vane_vip_value> want;
   auto key_of = [](const Vip& v) {
-    return std::make_tuple(v.addr.bytes, uint16_t(htons(v.port)), v.proto, uint8_t(v.addr.is_v4() ? VANE_AF_INET : VANE_AF_INET6));
+    return VipIdent(v.addr.bytes, uint16_t(htons(v.port)), v.proto, uint8_t(v.addr.is_v4() ? VANE_AF_INET : VANE_AF_INET6));
   };
+  // Counter slots: kept VIPs keep theirs; new ones take the lowest free ones.
+  std::map<VipIdent, uint32_t> slots;
+  std::vector<bool> used(VANE_MAX_VIPS);
+  for (const Vip& v : vips)
+    if (auto it = vip_slots_.find(key_of(v)); it != vip_slots_.end() && !used[it->second]) {
+      slots.emplace(it->first, it->second);
+      used[it->second] = true;
+    }
+  std::vector<uint32_t> fresh;
+  uint32_t next_free = 0;
+  for (const Vip& v : vips) {
+    if (slots.count(key_of(v))) continue;
+    while (next_free < VANE_MAX_VIPS && used[next_free]) ++next_free;
+    if (next_free == VANE_MAX_VIPS) return std::unexpected("no free counter slot");
+    used[next_free] = true;
+    slots.emplace(key_of(v), next_free);
+    fresh.push_back(next_free);
+  }
+  std::vector<uint32_t> out;
   for (size_t i = 0; i < vips.size(); ++i) {
     const Vip& v = vips[i];
     if (v.table_id >= VANE_MAX_TABLES) return std::unexpected("VIP " + v.addr.str() + ": table id out of range");
@@ -238,8 +275,18 @@ Result<void> Loader::set_vips(std::span<const Vip> vips) {
     vane_vip_value val{};
     val.table_id = v.table_id;
     val.flags = v.flags & ~VANE_VIP_F_FRAG_ONLY;
-    val.stats_index = uint32_t(i);
+    val.stats_index = slots.at(key_of(v));
     if (!want.emplace(key_of(v), val).second) return std::unexpected("duplicate VIP " + v.addr.str() + " port " + std::to_string(v.port));
+    out.push_back(val.stats_index);
+  }
+  // A slot given to a new VIP starts from zero, not from a removed VIP's counts.
+  {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return std::unexpected(errtext("count CPUs", ncpu));
+    std::vector<vane_counters> zero(static_cast<size_t>(ncpu));
+    for (uint32_t slot : fresh)
+      if (int err = bpf_map_update_elem(map_fd("vane_stats"), &slot, zero.data(), BPF_ANY))
+        return std::unexpected(errtext("clear counters", err));
   }
   // Fragments carry no ports: give each (address, protocol) a port-0 entry if it has none.
   for (size_t i = 0; i < vips.size(); ++i) {
@@ -316,11 +363,12 @@ Result<void> Loader::set_vips(std::span<const Vip> vips) {
   bool all_gone = true;
   for (const auto& key : stale)
     if (bpf_map_delete_elem(fd, &key) != 0) all_gone = false;
+  vip_slots_ = std::move(slots);
   // ... and loses the bits of addresses gone from the VIP map only after their entries are.
-  if (!all_gone) return {};
+  if (!all_gone) return out;
   if (int err = bpf_map_update_elem(ffd, &zero, final_filter.get(), BPF_ANY))
     return std::unexpected(errtext("update VIP filter", err));
-  return {};
+  return out;
 }
 
 Result<void> Loader::set_table(uint32_t table_id, const Table& table) {

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <map>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <span>
@@ -85,9 +87,12 @@ class Loader {
 
   // Replaces the whole server list (slots not named are cleared).
   Result<void> set_servers(std::span<const Server> servers);
-  // Replaces the whole VIP set; counters of vips[i] are in slot i. Adds port-0 "fragment only"
-  // entries so fragments (which carry no ports) of a port-specific VIP find its table.
-  Result<void> set_vips(std::span<const Vip> vips);
+  // Replaces the whole VIP set; returns each VIP's counter slot. A VIP keeps its slot (and its
+  // counters) for as long as it stays in the set, whatever its position, also across a restart
+  // that takes over pinned maps; a new VIP gets the lowest free slot, cleared. Adds port-0
+  // "fragment only" entries so fragments (which carry no ports) of a port-specific VIP find its
+  // table.
+  Result<std::vector<uint32_t>> set_vips(std::span<const Vip> vips);
   // Writes the table into the inactive half, then flips the control word: packets see the old
   // table or the new one, never a mix.
   Result<void> set_table(uint32_t table_id, const Table& table);
@@ -119,6 +124,10 @@ class Loader {
   int ifindex_ = 0;
   bool attached_ = false;
   bool reused_ = false;
+  // Counter slot of each VIP in the map: (address, port in network order, protocol, family).
+  using VipIdent = std::tuple<std::array<uint8_t, 16>, uint16_t, uint8_t, uint8_t>;
+  std::map<VipIdent, uint32_t> vip_slots_;
+  void adopt_vip_slots();
 };
 
 }  // namespace vane::xdp

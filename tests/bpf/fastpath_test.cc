@@ -197,6 +197,58 @@ TEST(VipFilter, FollowsTheVipSet) {
   EXPECT_FALSE(filter_bit_set(*l, bit_of(a.addr)));
 }
 
+// Counters belong to a VIP, not to its position in the list: a reload that reorders or removes
+// VIPs leaves the others' counts where they were, a new VIP starts from zero in a freed slot, and a
+// loader that takes over pinned maps finds every VIP's slot again.
+TEST(VipCounters, FollowTheVipNotItsPosition) {
+  VANE_WORLD_OR_SKIP(w);
+  const xdp::Vip a{addr("203.0.113.40"), 80, kTcp, kT12, 0}, b{addr("203.0.113.41"), 80, kTcp, kT12, 0},
+      c{addr("203.0.113.42"), 80, kTcp, kT12, 0};
+  std::string pin = "/sys/fs/bpf/vane-test-slots-" + std::to_string(getpid());
+  xdp::Options o;
+  o.config = world_config();
+  o.pin_dir = pin;
+  o.keep_on_exit = true;
+  auto l = xdp::Loader::open(o);
+  ASSERT_TRUE(l) << l.error();
+  auto first = (*l)->set_vips(std::vector<xdp::Vip>{a, b});
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_EQ(*first, (std::vector<uint32_t>{0, 1}));
+  auto send = [&](xdp::Loader& ld, const char* dst) {
+    auto r = run_xdp(ld.prog_fd(), tcp4_to(dst, 80), w->veth0);
+    return r ? r->verdict : -1;
+  };
+  ASSERT_TRUE((*l)->set_servers(std::vector<xdp::Server>{{0, addr("192.0.2.1"), std::nullopt, false},
+                                                          {1, S1, std::nullopt, false},
+                                                          {2, S2, std::nullopt, false}}));
+  ASSERT_TRUE((*l)->set_table(kT12, xdp::Table(13, {1u, 2u})));
+  send(**l, "203.0.113.41");
+  send(**l, "203.0.113.41");
+  const auto b_count = [&](xdp::Loader& ld, uint32_t slot) {
+    auto cs = ld.counters(slot);
+    uint64_t n = 0;
+    for (unsigned r = 0; r < VANE_R_COUNT; ++r) n += cs ? cs->packets[r] : 0;
+    return n;
+  };
+  ASSERT_EQ(b_count(**l, 1), 2u);
+
+  auto reordered = (*l)->set_vips(std::vector<xdp::Vip>{c, b});  // a removed, c new, b moved to position 1 -> 0
+  ASSERT_TRUE(reordered) << reordered.error();
+  EXPECT_EQ(*reordered, (std::vector<uint32_t>{0, 1})) << "c takes a's freed slot 0; b keeps slot 1";
+  EXPECT_EQ(b_count(**l, 1), 2u) << "b's counts stay with b";
+  EXPECT_EQ(b_count(**l, 0), 0u) << "c starts from zero, not from a's counts";
+  l->reset();  // keep_on_exit: maps stay pinned
+
+  o.keep_on_exit = false;
+  auto again = xdp::Loader::open(o);
+  ASSERT_TRUE(again) << again.error();
+  ASSERT_TRUE((*again)->reused_pinned_maps());
+  auto after = (*again)->set_vips(std::vector<xdp::Vip>{b, a, c});
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_EQ(*after, (std::vector<uint32_t>{1, 2, 0})) << "a restarted loader finds b and c where they were";
+  EXPECT_EQ(b_count(**again, 1), 2u);
+}
+
 // --- the VIP index ---------------------------------------------------------------------------
 
 uint32_t slot_of(const IpAddress& a, uint16_t port, uint8_t proto) {
