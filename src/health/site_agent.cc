@@ -16,8 +16,9 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 struct SiteAgent::Listener {
-  explicit Listener(asio::io_context& io) : acceptor(io) {}
+  explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
   tcp::acceptor acceptor;
+  asio::steady_timer retry;
 };
 
 struct SiteAgent::Client {
@@ -94,10 +95,15 @@ void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
           ++served_;
         });
       }
-    } else {
-      spdlog::debug("site agent: accept: {}", ec.message());
+      accept(l);
+      return;
     }
-    accept(l);
+    // Out of descriptors or similar: retrying at once would spin; try again shortly.
+    spdlog::warn("site agent: accept: {}; retrying in 100 ms", ec.message());
+    l->retry.expires_after(std::chrono::milliseconds(100));
+    l->retry.async_wait([this, l, alive](error_code e) {
+      if (!e && !alive.expired() && l->acceptor.is_open()) accept(l);
+    });
   });
 }
 
@@ -144,6 +150,7 @@ void SiteAgent::stop() {
   for (auto& l : listeners_) {
     error_code ec;
     l->acceptor.close(ec);
+    l->retry.cancel();
   }
   listeners_.clear();
   clients_ = 0;
