@@ -48,14 +48,6 @@ std::string cpu_model() {
 
 Bytes frame(uint16_t et, const Bytes& l3) { return eth(kSelfMac, kRouterMac, et, l3); }
 
-sockaddr_in sin4(const char* a, uint16_t port) {
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  s.sin_port = htons(port);
-  inet_pton(AF_INET, a, &s.sin_addr);
-  return s;
-}
-
 // A TCP connection from the client address to VIP:port inside the namespace (the thread is in
 // it); returns the client's port, 0 on failure. The sockets stay open until the process ends.
 uint16_t local_connection(const char* client, const char* vip, uint16_t port) {

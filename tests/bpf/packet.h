@@ -2,6 +2,9 @@
 // A small packet builder for BPF fixtures: each function returns the bytes of one header plus
 // what it carries, with lengths and IPv4 header checksums filled in. Inside out:
 //   eth(dst, src, ETH_P_IP, ipv4({.src = "198.51.100.7", .dst = "203.0.113.10"}, tcp(...)))
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -12,6 +15,15 @@
 #include "common/ip.h"
 
 namespace vane::test {
+
+// An IPv4 socket address from text, for the tests' real sockets.
+inline sockaddr_in sin4(const char* a, uint16_t port) {
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  s.sin_port = htons(port);
+  inet_pton(AF_INET, a, &s.sin_addr);
+  return s;
+}
 
 using Bytes = std::vector<uint8_t>;
 using Mac = std::array<uint8_t, 6>;

@@ -197,14 +197,6 @@ struct Fd {
   }
 };
 
-sockaddr_in sin4(const char* a, uint16_t port) {
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  s.sin_port = htons(port);
-  inet_pton(AF_INET, a, &s.sin_addr);
-  return s;
-}
-
 TEST(RedirectorSockets, EstablishedTcpConnectionIsDeliveredHere) {
   VANE_WORLD_OR_SKIP(w);
   Fd lst{socket(AF_INET, SOCK_STREAM, 0)}, cli{socket(AF_INET, SOCK_STREAM, 0)};

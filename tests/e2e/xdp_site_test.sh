@@ -264,13 +264,22 @@ log "(c) DSR: replies leave the serving server as plain TCP from the VIP; $decap
 # connection finds no socket at the bucket's new first hop and is sent on to s1, whether it
 # reaches that server by GUE (its redirector) or straight from the router (its forwarder, about
 # 1/3 of them). If the tables forgot the previous first hop, s1's connections would all break.
-rm -f "$RUN/hold.ready" "$RUN/hold.go"
-bg "$C" hold "$PY" "$HERE/xdp_client.py" hold "$CLIENT" "$VIP:80" 30000 "$N_HOLD" "$RUN/hold.ready" "$RUN/hold.go" \
-  --timeout 10 --wait 60
-HOLD=$LAST_PID
-wait_for 20 "held connections open" test -s "$RUN/hold.ready"
+declare -A HOLD_PID
+hold_open() {  # hold_open TAG FIRST_PORT SERVER: N_HOLD connections held open, some on SERVER
+  rm -f "$RUN/$1.ready" "$RUN/$1.go"
+  bg "$C" "$1" "$PY" "$HERE/xdp_client.py" hold "$CLIENT" "$VIP:80" "$2" "$N_HOLD" "$RUN/$1.ready" "$RUN/$1.go" \
+    --timeout 10 --wait 60
+  HOLD_PID[$1]=$LAST_PID
+  wait_for 20 "held connections open ($1)" test -s "$RUN/$1.ready"
+  grep -q "\"$3\"" "$RUN/$1.ready" || fail "none of the held connections ($1) is on $3"
+}
+hold_release() {  # hold_release TAG: every held connection talks again; the result ends $RUN/TAG.log
+  touch "$RUN/$1.go"
+  wait_for 30 "held connections checked ($1)" grep -q total "$RUN/$1.log"
+  wait "${HOLD_PID[$1]}" || true
+}
+hold_open hold 30000 s1
 log "(d) $N_HOLD connections held open: $(cat "$RUN/hold.ready")"
-grep -q '"s1"' "$RUN/hold.ready" || fail "(d) none of the held connections is on s1"
 for i in 1 2 3; do
   gen0[i]=$(vctl "$i" -o json show site | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["site"]["table_generation"])')
   write_conf "$i" 0 "${WEIGHTS[2]}" "${WEIGHTS[3]}"
@@ -292,9 +301,7 @@ ip netns exec "$C" timeout 60 "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" "$VIP:8
   "$RUN/after.json" || fail "(d) s1 got new connections at weight 0: $(cat "$RUN/after.json")"
 log "(d) $N_AFTER new connections, none on s1: $(cat "$RUN/after.json")"
 
-touch "$RUN/hold.go"
-wait_for 30 "held connections checked" grep -q total "$RUN/hold.log"
-wait "$HOLD" || true
+hold_release hold
 "$PY" - "$RUN/hold.log" <<'PY' || { for i in 1 2 3; do log "s$i counters: $(fwd_counters "$i")"; done; fail "(d) connections opened before the change: $(cat "$RUN/hold.log")"; }
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -395,12 +402,7 @@ log "(g) s3 as BACKEND_ONLY: no route via s3 at the router, $n3 of $N_AFTER new 
 # (program attached, maps pinned); the new vaned takes over the pinned maps, seeds its second hops
 # from the installed tables and replaces the program in one step. Every connection completes and
 # every held connection keeps its server.
-rm -f "$RUN/hold2.ready" "$RUN/hold2.go"
-bg "$C" hold2 "$PY" "$HERE/xdp_client.py" hold "$CLIENT" "$VIP:80" 36000 "$N_HOLD" "$RUN/hold2.ready" "$RUN/hold2.go" \
-  --timeout 10 --wait 60
-HOLD2=$LAST_PID
-wait_for 20 "held connections open" test -s "$RUN/hold2.ready"
-grep -q '"s2"' "$RUN/hold2.ready" || fail "(h) none of the held connections is on s2"
+hold_open hold2 36000 s2
 bg "$C" stream "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" "$VIP:80" 38000 600 --concurrency 16 --timeout 10 --pace 10
 STREAM=$LAST_PID
 sleep 1
@@ -414,9 +416,7 @@ wait_for 30 "the stream of connections" grep -q total "$RUN/stream.log"
 wait "$STREAM" || true
 "$PY" -c 'import json,sys; r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if r["ok"] == r["total"] else 1)' \
   "$RUN/stream.log" || fail "(h) connections failed while s2's vaned restarted: $(tail -n 1 "$RUN/stream.log")"
-touch "$RUN/hold2.go"
-wait_for 30 "held connections checked" grep -q total "$RUN/hold2.log"
-wait "$HOLD2" || true
+hold_release hold2
 "$PY" - "$RUN/hold2.log" <<'PY' || fail "(h) held connections: $(tail -n 1 "$RUN/hold2.log")"
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
