@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     int verdict;
   };
   int fwd = w->fwd->prog_fd(), rdr = w->rdr->prog_fd();
-  // 203.0.113.11 (any port) has table kTLocal: first hop this server, second hop server 1.
+  // 203.0.113.11 (any port) has table kTLocal: first hop this server, moved from second hop
+  // server 1. 203.0.113.22:80 has kTLocalSteady: first hop this server, a steady bucket.
   const uint16_t cport = local_connection(c4, "203.0.113.11", 8080);
   if (!cport) {
     std::fprintf(stderr, "cannot open a local TCP connection to 203.0.113.11:8080\n");
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
        XDP_PASS},
       {"VIP IPv4 TCP SYN, first hop is this server: pass", fwd,
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kSyn))), XDP_PASS},
+      {"first hop self, ACK, steady bucket (no lookup, pass)", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.22"}, tcp(40000, 80, kAck, 64))), XDP_PASS},
       {"first hop self, ACK with local socket (lookup, pass)", fwd,
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(cport, 8080, kAck, 64))), XDP_PASS},
       {"first hop self, ACK without socket -> second hop (lookup + encap)", fwd,

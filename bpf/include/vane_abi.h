@@ -140,8 +140,17 @@ struct vane_server {
  */
 struct vane_bucket {
 	__u32 first;
-	__u32 second;
+	__u32 second; /* server index | VANE_BUCKET_F_MOVED, or VANE_SERVER_NONE */
 };
+
+/*
+ * In a bucket's second hop (never in VANE_SERVER_NONE): the second hop is the server that was
+ * the bucket's first hop in the previous table, so it may own connections of this bucket. Only
+ * then does a first hop that finds no local socket for a non-SYN packet send it on; in a steady
+ * bucket it skips the socket lookup.
+ */
+#define VANE_BUCKET_F_MOVED 0x40000000u
+#define VANE_BUCKET_HOP_MASK 0x0000ffffu
 
 struct vane_table_half {
 	__u32 offset;  /* first bucket in the bucket array */

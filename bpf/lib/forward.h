@@ -35,7 +35,7 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 	struct vane_vip_value *vip;
 	struct vane_bucket *b;
 	struct vane_server *s1, *s2 = 0;
-	__u32 slot, hash, first, second, overhead;
+	__u32 slot, hash, first, second, moved, overhead;
 	__u64 flen = vane_frame_len(ctx);
 	int v6, use_ports;
 	__u8 glb_flags = 0;
@@ -60,16 +60,22 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 		goto no_table;
 	first = b->first;
 	second = b->second;
+	moved = 0;
+	if (second != VANE_SERVER_NONE) {
+		moved = second & VANE_BUCKET_F_MOVED;
+		second &= VANE_BUCKET_HOP_MASK;
+	}
 	if (first == vane_cfg.self_index) {
 		/*
 		 * After a table change the router may hand a packet of a connection that the second
 		 * hop (the bucket's previous first hop) owns straight to us: unless a socket here
 		 * owns it, it goes there as the redirector would send it, with the second hop as the
-		 * last one. The lookup is kept off SYNs (new connections are ours), fragments and
+		 * last one. Only buckets that moved can have such connections: a steady bucket's
+		 * packets skip the lookup. The lookup is kept off SYNs (new connections are ours), fragments and
 		 * ICMP errors (as before), and UDP: a UDP service's unconnected socket never claims
 		 * a flow, so every datagram would take the extra hop.
 		 */
-		if (f->proto != IPPROTO_TCP || f->kind != VANE_FLOW_NORMAL || vane_is_syn(f) ||
+		if (!moved || f->proto != IPPROTO_TCP || f->kind != VANE_FLOW_NORMAL || vane_is_syn(f) ||
 		    (vip->flags & VANE_VIP_F_SINGLE_HOP) || second == VANE_SERVER_NONE || second == first)
 			goto local;
 		s1 = bpf_map_lookup_elem(&vane_servers, &second);

@@ -96,7 +96,7 @@ void Forwarding::adopt_installed_tables(const config::Config& cfg) {
     if (!t || t->size() != table_size_) continue;
     std::vector<steer::MaglevEntry> entries;
     entries.reserve(t->size());
-    for (auto& [a, b] : *t) entries.push_back({a, b == VANE_SERVER_NONE ? steer::kMaglevNone : b});
+    for (auto& [a, b] : *t) entries.push_back({a, b == VANE_SERVER_NONE ? steer::kMaglevNone : b & VANE_BUCKET_HOP_MASK});
     if (auto m = steer::MaglevTable::from_entries(servers_, std::move(entries))) {
       tables_.emplace(svc.name(), std::move(*m));
       spdlog::info("forwarding: service {}: the installed table seeds the second hops", svc.name());
@@ -154,7 +154,9 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded,
     } else {
       xdp::Table tab;
       tab.reserve(t->entries().size());
-      for (auto& e : t->entries()) tab.emplace_back(e.first, e.second);
+      for (auto& e : t->entries())
+        tab.emplace_back(e.first, e.second == steer::kMaglevNone ? VANE_SERVER_NONE
+                                                                 : e.second | (e.moved ? VANE_BUCKET_F_MOVED : 0));
       if (auto r = loader_->set_table(uint32_t(i), tab); !r) return std::unexpected("table: " + r.error());
       next.emplace(svc.name(), std::move(*t));
       built.emplace(svc.name(), std::pair(std::move(inputs), table_size_));

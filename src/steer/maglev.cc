@@ -344,8 +344,16 @@ std::expected<MaglevTable, MaglevError> build_maglev(std::span<const MaglevServe
       }
     }
     for (uint32_t b = 0; b < m; ++b) {
-      const uint32_t was = to_new[previous->entries_[b].first];
-      if (was != kMaglevNone && was != t.entries_[b].first) t.entries_[b].second = was;
+      const MaglevEntry& p = previous->entries_[b];
+      MaglevEntry& e = t.entries_[b];
+      const uint32_t was = to_new[p.first];
+      if (was != kMaglevNone && was != e.first) {
+        e = {e.first, was, true};
+      } else if (was == e.first && p.moved && p.second < old.size()) {
+        // The bucket stayed put: its last owner may still hold connections, whatever else moved.
+        const uint32_t before = to_new[p.second];
+        if (before != kMaglevNone && before != e.first) e = {e.first, before, true};
+      }
     }
   }
 

@@ -48,6 +48,9 @@ struct MaglevServer {
 struct MaglevEntry {
   uint32_t first = 0;
   uint32_t second = 0;
+  // The second hop is the bucket's first hop in the previous table (rule 1 below): it may hold
+  // connections of this bucket, so the data path checks for them only in such buckets.
+  bool moved = false;
 
   bool operator==(const MaglevEntry&) const = default;
 };
@@ -118,7 +121,9 @@ std::expected<MaglevFirstHops, MaglevError> build_maglev_first_hops(std::span<co
 
 // Second hop of bucket b, for daisy chaining (connections survive a table change):
 //  1. the first hop of b in `previous`, if that server is still in `servers` (even at weight 0, which
-//     is how a draining server keeps its connections) and is not b's new first hop;
+//     is how a draining server keeps its connections) and is not b's new first hop; when b kept its
+//     first hop, its second hop in `previous` if that one came from this rule (moved), so a
+//     bucket's last owner is remembered until the bucket moves again, not only for one change;
 //  2. otherwise the first hop of the nearest following bucket (b + 1, b + 2, ... round the table) whose
 //     first hop differs from b's: a deterministic function of the first hops alone, spread over the
 //     servers in proportion to their weights;

@@ -371,15 +371,20 @@ Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
   return out;
 }
 
+static_assert(VANE_MAX_SERVERS - 1 <= VANE_BUCKET_HOP_MASK, "server indexes must fit the bucket's hop bits");
+static_assert((VANE_BUCKET_F_MOVED & VANE_BUCKET_HOP_MASK) == 0);
+
 Result<void> Loader::set_table(uint32_t table_id, const Table& table) {
   const Config& c = options_.config;
   if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id " + std::to_string(table_id) + " out of range");
   if (table.empty() || table.size() > c.max_buckets)
     return std::unexpected("table " + std::to_string(table_id) + ": size " + std::to_string(table.size()) + " not in [1, " +
                            std::to_string(c.max_buckets) + "]");
-  for (const auto& [a, b] : table)
-    if ((a >= VANE_MAX_SERVERS && a != VANE_SERVER_NONE) || (b >= VANE_MAX_SERVERS && b != VANE_SERVER_NONE))
+  for (const auto& [a, b] : table) {
+    const uint32_t hop = b == VANE_SERVER_NONE ? b : b & ~VANE_BUCKET_F_MOVED;
+    if ((a >= VANE_MAX_SERVERS && a != VANE_SERVER_NONE) || (hop >= VANE_MAX_SERVERS && hop != VANE_SERVER_NONE))
       return std::unexpected("table " + std::to_string(table_id) + ": server index out of range");
+  }
 
   int ctl_fd = map_fd("vane_table_ctl");
   const uint32_t region = 2 * c.max_buckets;

@@ -66,7 +66,8 @@ struct Server {
   bool draining = false;  // packets to it carry forward_syn
 };
 
-// Buckets: (first hop, second hop) server indexes; VANE_SERVER_NONE for none.
+// Buckets: (first hop, second hop) server indexes; VANE_SERVER_NONE for none. The second hop may
+// carry VANE_BUCKET_F_MOVED (it was the bucket's previous first hop).
 using Table = std::vector<std::pair<uint32_t, uint32_t>>;
 
 struct Counters {

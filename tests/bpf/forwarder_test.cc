@@ -209,6 +209,8 @@ std::vector<Case> cases() {
                nullptr, 14, VANE_R_LOCAL});
   v.push_back({"first_hop_is_self_without_second_hop_passes", [] { return from_router(kEthIp, ack4("203.0.113.21")); }, XDP_PASS,
                nullptr, 15, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_steady_bucket_ack_passes_without_lookup",
+               [] { return from_router(kEthIp, ack4("203.0.113.22")); }, XDP_PASS, nullptr, 17, VANE_R_LOCAL});
   v.push_back({"first_hop_is_self_udp_passes",
                [] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.11", .proto = kUdp}, udp(5353, 53, zeros(30)))); },
                XDP_PASS, nullptr, 16, VANE_R_LOCAL});
@@ -408,7 +410,11 @@ TEST(ForwarderTable, DoubleBufferedSwitch) {
   ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, 1u})));
   r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->verdict, XDP_TX) << "first hop is now this server, no socket here: on to the second hop";
+  EXPECT_EQ(r->verdict, XDP_PASS) << "first hop is this server in a steady bucket: no lookup, local";
+  ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(7, {0u, 1u | VANE_BUCKET_F_MOVED})));
+  r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_TX) << "first hop is now this server, moved from the second hop, no socket here: on to it";
   EXPECT_EQ(r->out[14 + 19], 2);
   ASSERT_TRUE(w->fwd->set_table(kT12, xdp::Table(13, {1u, 2u})));
   EXPECT_EQ(first_hop(), 2);

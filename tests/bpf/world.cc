@@ -89,6 +89,7 @@ std::string build(World& w) {
       {addr("203.0.113.20"), 80, kTcp, kTLocal, VANE_VIP_F_SINGLE_HOP},
       {addr("203.0.113.21"), 80, kTcp, kTSelfOnly, 0},
       {addr("203.0.113.11"), 0, kUdp, kTLocal, 0},
+      {addr("203.0.113.22"), 80, kTcp, kTLocalSteady, 0},  // slot 17
   };
   auto fill = [](uint32_t a, uint32_t b) { return xdp::Table(13, {a, b}); };
   for (auto program : {xdp::Program::forwarder, xdp::Program::redirector}) {
@@ -99,8 +100,11 @@ std::string build(World& w) {
     if (!l) return "load: " + l.error();
     if (auto r = (*l)->set_servers(servers); !r) return r.error();
     if (auto r = (*l)->set_vips(vips); !r) return r.error();
-    for (auto [t, a, b] : {std::tuple{kT12, 1u, 2u}, {kTLocal, 0u, 1u}, {kTV6Only, 3u, 1u}, {kTDrain, 4u, 2u},
-                           {kTNoNeigh, 5u, 2u}, {kTOther, 6u, 2u}, {kTLocal6, 0u, 3u}, {kTSelfOnly, 0u, VANE_SERVER_NONE}})
+    // kTLocal and kTLocal6 moved here from their second hop (which may own connections);
+    // kTLocalSteady did not.
+    for (auto [t, a, b] : {std::tuple{kT12, 1u, 2u}, {kTLocal, 0u, 1u | VANE_BUCKET_F_MOVED}, {kTV6Only, 3u, 1u},
+                           {kTDrain, 4u, 2u}, {kTNoNeigh, 5u, 2u}, {kTOther, 6u, 2u}, {kTLocal6, 0u, 3u | VANE_BUCKET_F_MOVED},
+                           {kTSelfOnly, 0u, VANE_SERVER_NONE}, {kTLocalSteady, 0u, 1u}})
       if (auto r = (*l)->set_table(t, fill(a, b)); !r) return r.error();
     (program == xdp::Program::forwarder ? w.fwd : w.rdr) = std::move(*l);
   }

@@ -26,7 +26,7 @@ inline Mac server_mac(uint8_t last) { return Mac{2, 0, 0, 0, 0, last}; }
 // kTLocal (0, 1), kTLocal6 (0, 3: an IPv6-only second hop), kTSelfOnly (0, none).
 enum : uint32_t {
   kT12 = 0, kTLocal = 1, kTEmpty = 2, kTV6Only = 3, kTDrain = 4, kTNoNeigh = 5, kTOther = 6, kTLocal6 = 7,
-  kTSelfOnly = 8
+  kTSelfOnly = 8, kTLocalSteady = 9
 };
 
 struct World {

@@ -442,5 +442,37 @@ TEST(Maglev, ATableReadBackSeedsTheSecondHopsLikeTheOriginal) {
   EXPECT_TRUE(MaglevTable::from_entries(before.servers(), entries));
 }
 
+TEST(Maglev, MovedMarksExactlyTheBucketsWhoseSecondHopWasTheirFirstHop) {
+  auto s = equal(10);
+  MaglevTable before = build(s, kM);
+  for (auto& e : before.entries()) EXPECT_FALSE(e.moved) << "no previous table: nothing moved";
+  s[4].weight = 0;
+  MaglevTable after = build(s, kM, &before);
+  uint32_t moved = 0;
+  for (uint32_t b = 0; b < after.size(); ++b) {
+    const bool changed = before[b].first != after[b].first;
+    EXPECT_EQ(after[b].moved, changed) << b;
+    if (after[b].moved) {
+      EXPECT_EQ(after.servers()[after[b].second].key, before.servers()[before[b].first].key) << b;
+      ++moved;
+    }
+  }
+  EXPECT_GT(moved, 0u);
+  MaglevTable again = build(s, kM, &after);
+  EXPECT_EQ(again, after) << "the same inputs again: moved buckets keep pointing at their last owner";
+  s[7].weight = 50;  // an unrelated change
+  MaglevTable later = build(s, kM, &after);
+  for (uint32_t b = 0; b < later.size(); ++b) {
+    if (after[b].moved && later[b].first == after[b].first) {
+      EXPECT_TRUE(later[b].moved) << b;
+      EXPECT_EQ(later.servers()[later[b].second].key, after.servers()[after[b].second].key)
+          << b << ": the last owner is remembered";
+    }
+    if (!after[b].moved && later[b].first == after[b].first) {
+      EXPECT_FALSE(later[b].moved) << b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vane::steer
