@@ -111,18 +111,21 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
   const bool restart = s.interval != settings_.interval || s.timeout != settings_.timeout;
   settings_ = s;
   view_.set_thresholds(s.rise, s.fall);
-  std::vector<std::string> names;
+  std::vector<std::string> names, kept;
   std::map<std::string, std::shared_ptr<Poll>> next;
   for (auto& p : peers) {
     names.push_back(p.name);
     auto it = polls_.find(p.name);
     if (it != polls_.end() && it->second->peer.address == p.address) {
+      kept.push_back(p.name);
       next.emplace(p.name, it->second);
       polls_.erase(it);
       continue;
     }
     next.emplace(p.name, std::make_shared<Poll>(io_, p));
   }
+  // A server at a new address is a new peer: what the old address answered does not carry over.
+  view_.set_peers(kept);
   for (auto& [_, p] : polls_) {  // gone or moved to another address
     p->removed = true;
     p->timer.cancel();
@@ -132,8 +135,8 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
   }
   polls_ = std::move(next);
   view_.set_peers(names);
-  // First queries spread over one interval so that a site restarting together does not query in
-  // lockstep.
+  // First queries spread over half an interval so that a site restarting together does not query
+  // in lockstep.
   std::mt19937_64 rng(std::random_device{}());
   for (auto& [_, p] : polls_) {
     if (p->inflight) continue;
