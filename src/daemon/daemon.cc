@@ -255,6 +255,19 @@ void Daemon::update_site() {
     all.emplace(svc.name(), std::move(w));
   }
   if (all != site_weights_) {
+    // One line per server whose standing changed, so the log says why a table moved.
+    for (auto& [svc, ws] : all) {
+      auto before = site_weights_.find(svc);
+      for (auto& w : ws) {
+        const health::ServerWeight* was = nullptr;
+        if (before != site_weights_.end())
+          for (auto& b : before->second)
+            if (b.name == w.name) was = &b;
+        if (was && was->weight == w.weight && was->why == w.why) continue;
+        spdlog::info("site: service {}: server {} weight {} -> {} ({})", svc, w.name,
+                     was ? std::to_string(was->weight) : std::string("-"), w.weight, w.why);
+      }
+    }
     site_weights_ = std::move(all);
     if (forwarding_) {
       if (auto r = forwarding_->apply(cfg_, weights); !r) spdlog::error("forwarding: site change: {}", r.error());
