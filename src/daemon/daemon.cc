@@ -409,7 +409,8 @@ config::Diagnostics Daemon::reload() {
   if (!stopping_) {
     apply_admin(before);
     apply_site();
-    site_weights_.clear();  // the config may have changed what the weights mean: rebuild
+    // Recomputed for the new config; tables are rebuilt where a weight differs from what
+    // apply_forwarding used.
     update_site();
   }
   update_exports();
