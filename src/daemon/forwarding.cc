@@ -96,7 +96,10 @@ void Forwarding::adopt_installed_tables(const config::Config& cfg) {
     if (!t || t->size() != table_size_) continue;
     std::vector<steer::MaglevEntry> entries;
     entries.reserve(t->size());
-    for (auto& [a, b] : *t) entries.push_back({a, b == VANE_SERVER_NONE ? steer::kMaglevNone : b & VANE_BUCKET_HOP_MASK});
+    for (auto& [a, b] : *t) {
+      if (b == VANE_SERVER_NONE) entries.push_back({a, steer::kMaglevNone, false});
+      else entries.push_back({a, b & VANE_BUCKET_HOP_MASK, (b & VANE_BUCKET_F_MOVED) != 0});
+    }
     if (auto m = steer::MaglevTable::from_entries(servers_, std::move(entries))) {
       tables_.emplace(svc.name(), std::move(*m));
       spdlog::info("forwarding: service {}: the installed table seeds the second hops", svc.name());
