@@ -71,12 +71,16 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 		 * hop (the bucket's previous first hop) owns straight to us: unless a socket here
 		 * owns it, it goes there as the redirector would send it, with the second hop as the
 		 * last one. Only buckets that moved can have such connections: a steady bucket's
-		 * packets skip the lookup. The lookup is kept off SYNs (new connections are ours), fragments and
-		 * ICMP errors (as before), and UDP: a UDP service's unconnected socket never claims
+		 * packets skip the lookup. An ICMP error about such a connection (its flow is the
+		 * quoted packet's, reversed) goes the same way, so path MTU discovery reaches the
+		 * server that owns it. The lookup is kept off SYNs (new connections are ours),
+		 * fragments, and UDP: a UDP service's unconnected socket never claims
 		 * a flow, so every datagram would take the extra hop.
 		 */
-		if (!moved || f->proto != IPPROTO_TCP || f->kind != VANE_FLOW_NORMAL || vane_is_syn(f) ||
-		    (vip->flags & VANE_VIP_F_SINGLE_HOP) || second == VANE_SERVER_NONE || second == first)
+		if (!moved || f->proto != IPPROTO_TCP ||
+		    (f->kind != VANE_FLOW_NORMAL && f->kind != VANE_FLOW_ICMP_ERROR) ||
+		    (f->kind == VANE_FLOW_NORMAL && vane_is_syn(f)) || (vip->flags & VANE_VIP_F_SINGLE_HOP) ||
+		    second == VANE_SERVER_NONE || second == first)
 			goto local;
 		s1 = bpf_map_lookup_elem(&vane_servers, &second);
 		v6 = fabric_family(s1);

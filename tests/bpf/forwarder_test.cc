@@ -209,6 +209,25 @@ std::vector<Case> cases() {
                nullptr, 14, VANE_R_LOCAL});
   v.push_back({"first_hop_is_self_without_second_hop_passes", [] { return from_router(kEthIp, ack4("203.0.113.21")); }, XDP_PASS,
                nullptr, 15, VANE_R_LOCAL});
+  v.push_back({"first_hop_is_self_icmp_frag_needed_without_socket_goes_to_second_hop", [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.11", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return from_router(kEthIp, ipv4({.src = "198.51.100.1", .dst = "203.0.113.11", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)));
+               },
+               XDP_TX,
+               [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.11", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return encap4(ipv4({.src = "198.51.100.1", .dst = "203.0.113.11", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)), 4,
+                               {S1}, h4(40000, 80, kTcp, "203.0.113.11"), server_mac(2));
+               },
+               3, VANE_R_FORWARDED});
+  v.push_back({"first_hop_is_self_steady_bucket_icmp_error_passes", [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.22", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return from_router(kEthIp, ipv4({.src = "198.51.100.1", .dst = "203.0.113.22", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)));
+               },
+               XDP_PASS, nullptr, 17, VANE_R_LOCAL});
   v.push_back({"first_hop_is_self_steady_bucket_ack_passes_without_lookup",
                [] { return from_router(kEthIp, ack4("203.0.113.22")); }, XDP_PASS, nullptr, 17, VANE_R_LOCAL});
   v.push_back({"first_hop_is_self_udp_passes",
@@ -486,6 +505,15 @@ TEST(ForwarderSockets, FirstHopSelfKeepsPacketsOfALocalConnection) {
   EXPECT_EQ(r->out, in);
   EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 2u);
 
+  // An ICMP error about this connection (quoting our reply to the client) stays here too.
+  Bytes quoted = ipv4({.src = "203.0.113.11", .dst = kClient4}, tcp(8080, cport, kAck));
+  quoted.resize(28);
+  in = from_router(kEthIp, ipv4({.src = "198.51.100.1", .dst = "203.0.113.11", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)));
+  r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->verdict, XDP_PASS) << "path MTU news for a local connection is delivered here";
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 3u);
+
   // Another client port: only the listener matches and the ACK is no valid syncookie.
   const uint16_t other = uint16_t(cport + 1);
   r = run_xdp(w->fwd->prog_fd(), from_router(kEthIp, pkt(other, kAck)), w->veth0);
@@ -501,7 +529,7 @@ TEST(ForwarderSockets, FirstHopSelfKeepsPacketsOfALocalConnection) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->verdict, XDP_PASS);
   EXPECT_EQ(r->out, in);
-  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 3u);
+  EXPECT_EQ(packets(*w->fwd, 3, VANE_R_LOCAL), 4u);
 }
 
 TEST(ForwarderSockets, FirstHopSelfKeepsPacketsOfALocalIpv6Connection) {
