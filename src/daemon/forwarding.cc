@@ -171,6 +171,9 @@ std::expected<void, std::string> Forwarding::apply(const config::Loaded& loaded,
       x.port = uint16_t(v.port());
       x.proto = v.protocol() == config::UDP ? IPPROTO_UDP : IPPROTO_TCP;
       x.table_id = uint32_t(i);
+      if (v.hash_without_ports()) x.flags |= VANE_VIP_F_HASH_NO_PORTS;
+      if (v.single_hop()) x.flags |= VANE_VIP_F_SINGLE_HOP;
+      if (v.not_steered()) x.flags |= VANE_VIP_F_DISABLED;
       vips.push_back(x);
       named.emplace_back(svc.name(), x);
     }

@@ -173,6 +173,16 @@ std::vector<Case> cases() {
                                h4(5353, 53, kUdp), server_mac(2));
                },
                1, VANE_R_FORWARDED});
+  // hash_without_ports: every connection of one client address lands on the same server
+  for (uint16_t sport : {40000, 51234})
+    v.push_back({"hash_without_ports_ignores_client_port_" + std::to_string(sport),
+                 [sport] { return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.23"}, tcp(sport, 80, kSyn))); },
+                 XDP_TX,
+                 [sport] {
+                   return encap4(ipv4({.src = kClient4, .dst = "203.0.113.23"}, tcp(sport, 80, kSyn)), 4, {S1, S2},
+                                 h4(0, 0, kTcp, "203.0.113.23"), server_mac(2));
+                 },
+                 18, VANE_R_FORWARDED});
   v.push_back({"icmp_echo_to_vip_address_passes", [] {
                  return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8))));
                },

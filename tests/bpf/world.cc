@@ -90,6 +90,7 @@ std::string build(World& w) {
       {addr("203.0.113.21"), 80, kTcp, kTSelfOnly, 0},
       {addr("203.0.113.11"), 0, kUdp, kTLocal, 0},
       {addr("203.0.113.22"), 80, kTcp, kTLocalSteady, 0},  // slot 17
+      {addr("203.0.113.23"), 80, kTcp, kT12, VANE_VIP_F_HASH_NO_PORTS},  // slot 18
   };
   auto fill = [](uint32_t a, uint32_t b) { return xdp::Table(13, {a, b}); };
   for (auto program : {xdp::Program::forwarder, xdp::Program::redirector}) {

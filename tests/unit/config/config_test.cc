@@ -319,5 +319,17 @@ site { server { name: "s1" address: "192.0.2.11" } }
   EXPECT_EQ(node_role(defaulted->proto), FORWARD_AND_SERVE);
 }
 
+TEST(ConfigSite, VipSteeringOptionsParse) {
+  auto l = load_string(kBase + R"(service { name: "dns" vip { address: "203.0.113.53" port: 53 protocol: UDP single_hop: true }
+  vip { address: "203.0.113.54" port: 443 protocol: TCP hash_without_ports: true not_steered: true }
+  announce { prefix: "203.0.113.0/24" } }
+)",
+                       "t.conf");
+  ASSERT_TRUE(l) << l.error()[0].str();
+  EXPECT_TRUE(l->proto.service(0).vip(0).single_hop());
+  EXPECT_TRUE(l->proto.service(0).vip(1).hash_without_ports());
+  EXPECT_TRUE(l->proto.service(0).vip(1).not_steered());
+}
+
 }  // namespace
 }  // namespace vane::config
