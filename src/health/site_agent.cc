@@ -137,11 +137,10 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
   view_.set_peers(names);
   // First queries spread over half an interval so that a site restarting together does not query
   // in lockstep.
-  std::mt19937_64 rng(std::random_device{}());
   for (auto& [_, p] : polls_) {
     if (p->inflight) continue;
     if (restart || p->seq == 0) {
-      auto spread = std::uniform_int_distribution<int64_t>(0, settings_.interval.count() / 2)(rng);
+      auto spread = std::uniform_int_distribution<int64_t>(0, settings_.interval.count() / 2)(rng_);
       schedule(p, std::chrono::milliseconds(spread));
     }
   }
@@ -230,7 +229,10 @@ void SiteAgent::done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, s
   if (const auto* now = view_.find(p->peer.name); now && now->reach != was)
     spdlog::info("site: server {} is now {}{}", p->peer.name, now->reach == Verdict::Up ? "reachable" : "unreachable",
                  now->error.empty() ? "" : " (" + now->error + ")");
-  schedule(p, settings_.interval);
+  // Up to 10% of jitter, as for checks: queries of many servers drift apart instead of arriving
+  // in bursts, and no peer's answer stays phase-locked to its own checks.
+  const auto jitter = std::uniform_int_distribution<int64_t>(0, settings_.interval.count() / 10)(rng_);
+  schedule(p, settings_.interval + std::chrono::milliseconds(jitter));
   if (changed && on_change_) on_change_();
 }
 

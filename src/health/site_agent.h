@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,7 @@ class SiteAgent {
   size_t clients_ = 0;
   uint64_t served_ = 0, refused_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 }  // namespace vane::health
