@@ -26,13 +26,7 @@
 #include "packet.h"
 #include "world.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverlength-strings"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "xdp_pass.skel.h"
-#pragma GCC diagnostic pop
 
 using namespace vane::test;
 

@@ -19,15 +19,8 @@
 
 #include "vane_abi.h"
 
-// Generated skeletons: an embedded ELF as one long string literal.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverlength-strings"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "forwarder.skel.h"
 #include "redirector.skel.h"
-#pragma GCC diagnostic pop
 
 namespace vane::xdp {
 namespace {

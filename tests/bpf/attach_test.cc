@@ -6,13 +6,7 @@
 
 #include "common.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverlength-strings"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "xdp_pass.skel.h"
-#pragma GCC diagnostic pop
 
 namespace vane::test {
 namespace {

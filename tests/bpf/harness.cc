@@ -13,13 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverlength-strings"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "xdp_pass.skel.h"
-#pragma GCC diagnostic pop
 
 namespace vane::test {
 
