@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 
+#include <functional>
+#include <optional>
+
 #include "packet.h"
 #include "vane_abi.h"
 #include "world.h"
@@ -60,6 +63,24 @@ inline std::string counters_moved(xdp::Loader& l) {
         s += " slot " + std::to_string(slot) + " " + std::string(xdp::reason_name(r)) + "=" + std::to_string(c->packets[r]);
   }
   return s.empty() ? " none" : s;
+}
+
+// One fixture run through the combined program: counters cleared, then `in` must get `verdict`,
+// come out as `want` (unchecked when nullopt; `check`, if any, looks at the output), and be
+// counted once as `reason` in `slot` (unless reason >= VANE_R_COUNT).
+inline void expect_run(World* w, const Bytes& in, int verdict, const std::optional<Bytes>& want, uint32_t slot,
+                       unsigned reason, const std::function<void(const Bytes&)>& check = nullptr) {
+  ASSERT_TRUE(w->fwd->clear_counters());
+  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->verdict, verdict);
+  if (check) check(r->out);
+  if (want) {
+    EXPECT_EQ(r->out, *want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(*want);
+  }
+  if (reason < VANE_R_COUNT) {
+    EXPECT_EQ(packets(*w->fwd, slot, reason), 1u) << "counter " << xdp::reason_name(reason) << "; moved:" << counters_moved(*w->fwd);
+  }
 }
 
 }  // namespace vane::test

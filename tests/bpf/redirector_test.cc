@@ -152,16 +152,7 @@ class Redirector : public ::testing::TestWithParam<Case> {};
 TEST_P(Redirector, Fixture) {
   VANE_WORLD_OR_SKIP(w);
   const Case& c = GetParam();
-  ASSERT_TRUE(w->fwd->clear_counters());
-  Bytes in = c.input();
-  auto r = run_xdp(w->fwd->prog_fd(), in, w->veth0);
-  ASSERT_TRUE(r) << r.error();
-  EXPECT_EQ(r->verdict, c.verdict);
-  if (c.expect) {
-    Bytes want = c.expect();
-    EXPECT_EQ(r->out, want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(want);
-  }
-  EXPECT_EQ(packets(*w->fwd, G, c.reason), 1u) << "counter " << xdp::reason_name(c.reason) << "; moved:" << counters_moved(*w->fwd);
+  expect_run(w, c.input(), c.verdict, c.expect ? std::optional<Bytes>(c.expect()) : std::nullopt, G, c.reason);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Redirector, ::testing::ValuesIn(cases()),
