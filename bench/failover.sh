@@ -56,20 +56,7 @@ bgp_topology 2
 ip -n "${S[1]}" addr add "$WEB/32" dev lo
 ip -n "${S[2]}" addr add "$WEB/32" dev lo
 
-cat >"$RUN/bird.conf" <<EOF
-log "$RUN/bird.log" { info, warning, error, fatal };
-router id 192.0.2.1;
-protocol device { scan time 10; }
-protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on limit 16; }
-template bgp srv {
-  local as 65000;
-  ipv4 { import all; export none; };
-  hold time 9; keepalive time 3; connect retry time 1;
-  start delay time 1; error wait time 1, 5;
-}
-protocol bgp s1 from srv { neighbor 192.0.2.11 as 65011; }
-protocol bgp s2 from srv { neighbor 192.0.2.12 as 65012; }
-EOF
+bird_ecmp_tor 2 "{ info, warning, error, fatal }" "  start delay time 1; error wait time 1, 5;"
 start_bird "$R" "$RUN/bird.conf"
 BC=$BIRD_CTL
 established() { birdc -s "$BC" show protocols "$1" | grep -q Established; }

@@ -33,19 +33,7 @@ START=$SECONDS
 WEB=203.0.113.10
 bgp_topology 2
 for i in 1 2; do ip -n "${S[i]}" addr add "$WEB/32" dev lo; done
-cat >"$RUN/bird.conf" <<EOF
-log "$RUN/bird.log" { info, warning, error, fatal };
-router id 192.0.2.1;
-protocol device { scan time 10; }
-protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on limit 16; }
-template bgp srv {
-  local as 65000;
-  ipv4 { import all; export none; };
-  hold time 9; keepalive time 3; connect retry time 1;
-}
-protocol bgp s1 from srv { neighbor 192.0.2.11 as 65011; }
-protocol bgp s2 from srv { neighbor 192.0.2.12 as 65012; }
-EOF
+bird_ecmp_tor 2 "{ info, warning, error, fatal }"
 start_bird "$R" "$RUN/bird.conf"
 bg "$R" monitor ip -ts -o monitor route
 kernel_has() { [[ $(kernel_nexthops "$R" "$WEB") == "$* " ]]; }

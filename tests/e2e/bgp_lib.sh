@@ -24,6 +24,28 @@ bgp_topology() {  # bgp_topology N
   done
 }
 
+# bird_ecmp_tor N [LOG] [EXTRA]: writes $RUN/bird.conf for BIRD as the ToR of servers s1..sN
+# (192.0.2.1i, AS 6501i): it takes their IPv4 routes and puts them into its kernel table as one
+# ECMP route. LOG: BIRD's log classes (default all); EXTRA: more lines for the session template.
+bird_ecmp_tor() {
+  local n=$1 logspec=${2:-all} extra=${3:-} i
+  {
+    cat <<EOF
+log "$RUN/bird.log" $logspec;
+router id 192.0.2.1;
+protocol device { scan time 10; }
+protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on limit 16; }
+template bgp srv {
+  local as 65000;
+  ipv4 { import all; export none; };
+  hold time 9; keepalive time 3; connect retry time 1;
+$extra
+}
+EOF
+    for ((i = 1; i <= n; i++)); do echo "protocol bgp s$i from srv { neighbor 192.0.2.1$i as 6501$i; }"; done
+  } >"$RUN/bird.conf"
+}
+
 # vaned_conf I ASN BODY...: writes $RUN/s$I.conf with the node block, the given body (neighbors,
 # services) and the site; prints its path.
 vaned_conf() {

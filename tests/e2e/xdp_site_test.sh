@@ -86,20 +86,7 @@ for i in 1 2 3; do tc_count "${S[i]}" eth0 "${SYNACK[@]}"; done
 tc_count "$R" r-c match ip protocol 17 0xff match u16 6080 0xffff at 22
 
 # ---- BIRD as the ToR -----------------------------------------------------------------------------
-cat >"$RUN/bird.conf" <<EOF
-log "$RUN/bird.log" all;
-router id 192.0.2.1;
-protocol device { scan time 10; }
-protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on limit 16; }
-template bgp srv {
-  local as 65000;
-  ipv4 { import all; export none; };
-  hold time 9; keepalive time 3; connect retry time 1;
-}
-protocol bgp s1 from srv { neighbor 192.0.2.11 as 65011; }
-protocol bgp s2 from srv { neighbor 192.0.2.12 as 65012; }
-protocol bgp s3 from srv { neighbor 192.0.2.13 as 65013; }
-EOF
+bird_ecmp_tor 3
 start_bird "$R" "$RUN/bird.conf"
 
 # ---- servers -------------------------------------------------------------------------------------
