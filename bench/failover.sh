@@ -173,54 +173,26 @@ ELAPSED=$((SECONDS - START))
 # Analysis.
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 "$PY" - "$RUN" "$TRIALS" "$HAVE_TCPDUMP" >"$RUN/table.txt" <<'PY'
-import datetime, math, os, re, struct, sys
+import os, struct, sys
+sys.path.insert(0, "bench")
+from failover_lib import first_after, log_times, pct, route_gone_events
 run, trials, have_pcap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 CONF = {  # label: (interval s, fall, check kind)
     "vane-100ms-f3": (0.1, 3, "exec"), "vane-http": (0.1, 3, "http"),
     "vane-1s-f2": (1.0, 2, "exec"), "exabgp-1s-f2": (1.0, 2, "exec"),
 }
-def local_ts(s):  # vaned / ip -ts times are local wall-clock time
-    return datetime.datetime.fromisoformat(s).timestamp()
-
 t0s = {}
 for line in open(f"{run}/trials"):
     label, k, t0 = line.split()
     t0s.setdefault(label, []).append(float(t0))
 
 # Route events: t1 candidates.
-events = []
-for line in open(f"{run}/monitor.log"):
-    m = re.match(r"\[([0-9T:.-]+)\]\s*(.*)", line)
-    if not m or "203.0.113.10" not in m.group(2):
-        continue
-    body = m.group(2)
-    gone = ("192.0.2.11" in body) if body.startswith("Deleted") else ("192.0.2.11" not in body)
-    if gone:
-        events.append(local_ts(m.group(1)))
-events.sort()
-
-def first_after(xs, t, limit=30.0):
-    for x in xs:
-        if t <= x <= t + limit:
-            return x
-    return None
+events = route_gone_events(f"{run}/monitor.log")
 
 def vaned_times(label):
-    verdicts, sends = [], []
-    try:
-        lines = open(f"{run}/vaned-{label}.log").read().splitlines()
-    except FileNotFoundError:
-        return [], []
-    for l in lines:
-        m = re.match(r"(\S+) \S+ (.*)", l)
-        if not m:
-            continue
-        msg = m.group(2)
-        if re.match(r"health: check web/\S+ up -> down", msg):
-            verdicts.append(local_ts(m.group(1)))
-        elif re.match(r"bgp tor1: sent \d+ UPDATE\(s\): \d+ announced, [1-9]\d* withdrawn", msg):
-            sends.append(local_ts(m.group(1)))
-    return verdicts, sends
+    log = f"{run}/vaned-{label}.log"
+    return (log_times(log, r"health: check web/\S+ up -> down"),
+            log_times(log, r"bgp tor1: sent \d+ UPDATE\(s\): \d+ announced, [1-9]\d* withdrawn"))
 
 def pcap_withdraws(path):  # times of BGP UPDATEs with withdrawn routes sent by S1
     out = []
@@ -257,10 +229,6 @@ def pcap_withdraws(path):  # times of BGP UPDATEs with withdrawn routes sent by 
                     out.append(t)
             i += ln
     return sorted(out)
-
-def pct(xs, p):  # nearest rank
-    xs = sorted(xs)
-    return xs[max(0, math.ceil(p / 100 * len(xs)) - 1)] if xs else float("nan")
 
 wire = pcap_withdraws(f"{run}/s1.pcap")
 rows, stats = [], {}

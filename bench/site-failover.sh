@@ -80,35 +80,19 @@ done
 ELAPSED=$((SECONDS - START))
 
 "$PY" - "$RUN" "$TRIALS" <<'PY' >"$RUN/report.txt"
-import math, re, sys, datetime
+import sys
+sys.path.insert(0, "bench")
+from failover_lib import first_after, log_times, pct, route_gone_events
 run, trials = sys.argv[1], int(sys.argv[2])
-def local_ts(s):  # spdlog and `ip -ts` print local time
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f",):
-        return datetime.datetime.strptime(s, fmt).timestamp()
 t0s = [float(x) for x in open(f"{run}/trials").read().split()]
-route = []
-for line in open(f"{run}/monitor.log"):
-    m = re.match(r"\[([0-9T:.-]+)\]\s*(.*)", line)
-    if not m or "203.0.113.10" not in m.group(2):
-        continue
-    body = m.group(2)
-    if ("192.0.2.11" in body) if body.startswith("Deleted") else ("192.0.2.11" not in body):
-        route.append(local_ts(m.group(1)))
-def log_times(path, pattern):
-    out = []
-    for l in open(path).read().splitlines():
-        m = re.match(r"(\S+) \S+ (.*)", l)
-        if m and re.match(pattern, m.group(2)):
-            out.append(local_ts(m.group(1)))
-    return sorted(out)
+route = route_gone_events(f"{run}/monitor.log")
 verdicts = log_times(f"{run}/vaned-s1.log", r"health: check web/flag up -> down")
 site = log_times(f"{run}/vaned-s2.log", r"site: service web: server s1 weight 100 -> 0")
-def first_after(xs, t, limit=20.0):
-    return next((x for x in xs if t - 0.002 <= x <= t + limit), None)
 rows = {"check detection tv-t0": [], "router FIB t1-t0": [], "other server's table ts-t0": [],
         "site health's share ts-tv": [], "table after FIB ts-t1": []}
 for t0 in t0s:
-    tv, t1, ts = first_after(verdicts, t0), first_after(route, t0), first_after(site, t0)
+    # ms log stamps may round to just before t0 (us)
+    tv, t1, ts = (first_after(xs, t0 - 0.002, 20.0) for xs in (verdicts, route, site))
     if None in (tv, t1, ts):
         sys.exit(f"trial at {t0}: missing event (verdict {tv}, route {t1}, site {ts})")
     rows["check detection tv-t0"].append(tv - t0)
@@ -116,9 +100,6 @@ for t0 in t0s:
     rows["other server's table ts-t0"].append(ts - t0)
     rows["site health's share ts-tv"].append(ts - tv)
     rows["table after FIB ts-t1"].append(ts - t1)
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[max(0, math.ceil(p / 100 * len(xs)) - 1)]
 print(f"{'ms':30} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}")
 for name, xs in rows.items():
     ms = [1000 * x for x in xs]
