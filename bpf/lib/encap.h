@@ -6,16 +6,10 @@
 #include "lib/common.h"
 #include "lib/parse.h"
 
-/* An L2 header at `at` with the saved VLAN tag (if any) and the given MACs and ethertype. */
-static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *p,
-				    const __u8 *dmac, const __u8 *smac, __be16 proto)
+/* The EtherType after the MACs, behind the frame's own VLAN tag when it had one. */
+static __always_inline int write_l2_proto(struct ethhdr *eth, void *end, const struct vane_pkt *p,
+					  __be16 proto)
 {
-	struct ethhdr *eth = at;
-
-	if ((void *)(eth + 1) > end)
-		return -1;
-	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
 	if (p->vlan) {
 		struct vane_vlan_hdr *vh = (void *)(eth + 1);
 
@@ -30,6 +24,19 @@ static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *
 	return 0;
 }
 
+/* An L2 header at `at` with the saved VLAN tag (if any) and the given MACs and ethertype. */
+static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *p,
+				    const __u8 *dmac, const __u8 *smac, __be16 proto)
+{
+	struct ethhdr *eth = at;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	return write_l2_proto(eth, end, p, proto);
+}
+
 /* write_l2 with the frame's own MACs (p->dmac, p->smac), word-wise. */
 static __always_inline int write_l2_same(void *at, void *end, const struct vane_pkt *p,
 					 __be16 proto)
@@ -42,18 +49,7 @@ static __always_inline int write_l2_same(void *at, void *end, const struct vane_
 	w[0] = p->macs[0];
 	w[1] = p->macs[1];
 	w[2] = p->macs[2];
-	if (p->vlan) {
-		struct vane_vlan_hdr *vh = (void *)(eth + 1);
-
-		if ((void *)(vh + 1) > end)
-			return -1;
-		eth->h_proto = p->vlan_tpid;
-		vh->tci = p->vlan_tci;
-		vh->proto = proto;
-	} else {
-		eth->h_proto = proto;
-	}
-	return 0;
+	return write_l2_proto(eth, end, p, proto);
 }
 
 static __always_inline void copy_self6(__u32 *dst)
