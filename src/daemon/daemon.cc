@@ -241,14 +241,11 @@ void Daemon::update_site() {
   updating_site_ = true;
   site_report_ = local_report();
   const health::SiteView* view = site_ ? &site_->view() : nullptr;
-  const bool forwarder_only = config::node_role(cfg_.proto) == config::FORWARDER_ONLY;
   std::map<std::string, std::vector<health::ServerWeight>> all;
   SiteWeights weights;
   for (auto& svc : cfg_.proto.service()) {
     auto w = health::service_weights(cfg_.proto, svc.name(), site_report_, view);
-    // A forwarder-only server has nothing to offer when no server can take the traffic.
-    uint32_t need = svc.min_healthy_servers();
-    if (forwarder_only && view) need = std::max(need, 1u);
+    const uint32_t need = min_healthy_servers(svc);
     const uint32_t have = health::healthy_servers(w);
     health_->set_site_gate(svc.name(), need == 0 || have >= need);
     for (auto& x : w) weights[svc.name()][x.name] = x.weight;
@@ -275,6 +272,12 @@ void Daemon::update_site() {
     }
   }
   updating_site_ = false;
+}
+
+uint32_t Daemon::min_healthy_servers(const config::Service& svc) const {
+  // A forwarder-only server has nothing to offer when no server can take the traffic.
+  if (site_ && config::node_role(cfg_.proto) == config::FORWARDER_ONLY) return std::max(svc.min_healthy_servers(), 1u);
+  return svc.min_healthy_servers();
 }
 
 SiteWeights Daemon::current_weights() const {

@@ -59,6 +59,8 @@ class Daemon {
   void update_site();
   health::SiteReport local_report() const;
   SiteWeights current_weights() const;
+  // The service's min_healthy_servers as applied on this node (at least 1 on a forwarder-only one).
+  uint32_t min_healthy_servers(const config::Service& svc) const;
   std::filesystem::path marker_path() const;
 
   boost::asio::io_context io_;

@@ -203,7 +203,6 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
     case control::Request::kShowSite: {
       auto* out = r.mutable_site();
       const health::SiteView* view = site_ ? &site_->view() : nullptr;
-      const auto snap = health_->snapshot();
       for (auto& s : cfg_.proto.site().server()) {
         auto* x = out->add_servers();
         x->set_name(s.name());
@@ -242,13 +241,8 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         y->set_service(svc.name());
         auto it = site_weights_.find(svc.name());
         y->set_healthy_servers(it == site_weights_.end() ? 0 : health::healthy_servers(it->second));
-        uint32_t need = svc.min_healthy_servers();
-        if (config::node_role(cfg_.proto) == config::FORWARDER_ONLY && view) need = std::max(need, 1u);
-        y->set_min_healthy_servers(need);
-        bool open = true;
-        for (auto& sv : snap.services)
-          if (sv.name == svc.name()) open = !sv.site_gate_closed;
-        y->set_gate_open(open);
+        y->set_min_healthy_servers(min_healthy_servers(svc));
+        y->set_gate_open(health_->site_gate_open(svc.name()));
       }
       if (forwarding_) {
         out->set_table_generation(forwarding_->generation());

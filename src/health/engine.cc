@@ -412,7 +412,7 @@ Snapshot Engine::snapshot() const {
     st.admin_drained = decider_.admin_drained(name);
     st.agent_drained = s.agent_drain;
     st.weight = s.weight;
-    st.site_gate_closed = site_gate_closed_.contains(name);
+    st.site_gate_closed = !site_gate_open(name);
     for (const auto& c : s.checks) {
       CheckStatus cs;
       cs.name = c->cfg.name();

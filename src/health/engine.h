@@ -110,6 +110,7 @@ class Engine {
   // unhealthy, but its own health (what the site agent reports to the other servers) is untouched,
   // so that one server's gate never feeds back into another's count. Open for unknown services.
   void set_site_gate(const std::string& service, bool open);
+  bool site_gate_open(std::string_view service) const { return !site_gate_closed_.contains(service); }
 
   // Brings time-driven prefix state up to date (drain ends, hold-down and suppression ends). The
   // engine arms its own timer for next_wakeup(); this is for clocks driven by hand.
