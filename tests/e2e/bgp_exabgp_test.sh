@@ -214,30 +214,6 @@ ok = all(n[k]["state"] == "Established" and int(n[k]["prefixes_received"]) == c 
 sys.exit(0 if ok else sys.argv[1])
 PY
 }
-# received_ok NEIGHBOR NEXTHOP PREFIXES...: vanectl show received lists exactly PREFIXES, each with
-# AS path 65000, community 65000:7 and NEXTHOP (when not "-"); prints the first one's attributes.
-received_ok() {
-  local nb=$1 nh=$2 out; shift 2
-  out=$("$VANECTL" --socket "$RUN/s1.sock" -o json show received "$nb") || { echo "vanectl show received failed: $out"; return 1; }
-  "$PY" - "$out" "$nh" "$@" 2>&1 <<'PY'
-import json, re, sys
-d = json.loads(sys.argv[1])["received"]
-nh, want = sys.argv[2], sys.argv[3:]
-errs = []
-if int(d["total"]) != len(want) or d.get("count_only"): errs.append("total %s, count_only %s" % (d["total"], d.get("count_only")))
-rs = d.get("routes", [])
-if [r["prefix"] for r in rs] != want: errs.append("prefixes %r" % [r["prefix"] for r in rs])
-for r in rs:
-    a = r.get("attributes", "")
-    path = re.search(r"as-path((?: \d+)*)", a)
-    if (not path or path.group(1).split() != ["65000"] or " community 65000:7" not in a
-            or (nh != "-" and " next-hop %s " % nh not in a + " ")):
-        errs.append("%s: attributes %r (AS path 65000, next hop %s, community 65000:7 expected)" % (r["prefix"], a, nh))
-    if r.get("stale"): errs.append("%s: stale" % r["prefix"])
-if errs: sys.exit("; ".join(errs) + ": " + sys.argv[1])
-print(rs[0]["attributes"])
-PY
-}
 check_received() {  # check_received WHEN
   wait_for 10 "vaned s1 counting ExaBGP's 2 IPv4 and 1 IPv6 routes$1" counts_ok
   a4=$(received_ok tor1 192.0.2.1 198.51.100.0/28 198.51.100.16/28) || fail "vanectl show received tor1$1: $a4"

@@ -212,9 +212,9 @@ assert int(n["tor1"]["prefixes_received"]) == int(sys.argv[2]), n["tor1"]
 assert n["tor1"]["state"] == "Established", n["tor1"]
 assert int(n["tor1v6"]["prefixes_received"]) == 0, n["tor1v6"]
 PY
-# received_ok SOCK: show received tor1 lists exactly the prefixes FRR sent, each with attributes
+# frr_received_ok SOCK: show received tor1 lists exactly the prefixes FRR sent, each with attributes
 # whose AS path is FRR's AS 65000 alone; prints the first route's attributes.
-received_ok() {
+frr_received_ok() {
   local out
   out=$("$VANECTL" --socket "$1" -o json show received tor1) || { echo "vanectl show received failed: $out"; return 1; }
   "$PY" - "$out" "${SENT[@]}" 2>&1 <<'PY'
@@ -235,7 +235,7 @@ if errs: sys.exit("; ".join(errs) + ": " + sys.argv[1])
 print(rs[0]["attributes"])
 PY
 }
-attrs=$(received_ok "$RUN/s1.sock") || fail "vanectl show received tor1: $attrs"
+attrs=$(frr_received_ok "$RUN/s1.sock") || fail "vanectl show received tor1: $attrs"
 log "vanectl: tor1 counts and keeps the $n prefixes FRR sent (first: ${SENT[0]} $attrs)"
 
 # s3 allows 4 prefixes with action STOP: FRR records Cease / Maximum Number of Prefixes Reached.
@@ -326,8 +326,8 @@ wait "$WATCH" || true
 [[ -f $RUN/watch-gaps ]] && fail "a route left the kernel during graceful restart: $(head -3 "$RUN/watch-gaps")"
 via_s1_only || fail "kernel routes changed across the restart: $(ip -n "$R" route show 203.0.113.10); $(ip -n "$R" -6 route show 2001:db8:10::/48)"
 log "vaned restarted: R bit set in its OPEN, both routes re-announced and fresh, End-of-RIB received; the kernel routes never left (polled every 20 ms)"
-wait_for 10 "the restarted vaned holding FRR's $n routes" received_ok "$RUN/s1.sock"
-attrs=$(received_ok "$RUN/s1.sock") || fail "after the restart, vanectl show received tor1: $attrs"
+wait_for 10 "the restarted vaned holding FRR's $n routes" frr_received_ok "$RUN/s1.sock"
+attrs=$(frr_received_ok "$RUN/s1.sock") || fail "after the restart, vanectl show received tor1: $attrs"
 log "the restarted vaned holds FRR's $n prefixes again"
 touch "$RUN/s2-up"
 wait_for 10 "kernel ECMP route back" ecmp2
