@@ -23,17 +23,9 @@ id frr >/dev/null 2>&1 || skip "FRR's user 'frr' missing"
 bgp_topology 3
 key=$(key_file tor1 "e2e-secret")
 
-# FRR pathspace: its sockets and pid files live in /var/run/frr/$FRRNS (removed by cleanup).
-FRRNS="vane${E2E_ID}"
-mkdir -p "/var/run/frr/$FRRNS"
-chown frr:frr "/var/run/frr/$FRRNS"
-E2E_FRR+=("$FRRNS")
-mkdir -p "$RUN/$FRRNS"
-: >"$RUN/$FRRNS/vtysh.conf"  # vtysh -N looks for CONFIG_DIR/PATHSPACE/vtysh.conf
-vty() { vtysh -N "$FRRNS" --config_dir "$RUN" -c "$*"; }
+frr_pathspace
 
 SENT=(198.51.100.0/28 198.51.100.16/28 198.51.100.32/28 198.51.100.48/28 198.51.100.64/28)
-printf 'hostname tor\n' >"$RUN/zebra.conf"
 cat >"$RUN/bgpd.conf" <<EOF
 frr defaults traditional
 hostname tor
@@ -81,14 +73,7 @@ $(for p in "${SENT[@]}"; do echo "  network $p"; done)
  exit-address-family
 !
 EOF
-chmod 644 "$RUN/zebra.conf" "$RUN/bgpd.conf"
-# In the foreground (no -d) through bg, so their pids are tracked; they drop to user frr.
-bg "$R" zebra /usr/lib/frr/zebra -N "$FRRNS" -f "$RUN/zebra.conf" -P 0 \
-  -i "/var/run/frr/$FRRNS/zebra.pid" --log stdout
-wait_for 10 "zebra's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d zebra -c 'show version'
-bg "$R" bgpd /usr/lib/frr/bgpd -N "$FRRNS" -f "$RUN/bgpd.conf" -P 0 \
-  -i "/var/run/frr/$FRRNS/bgpd.pid" --log stdout
-wait_for 10 "bgpd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bgpd -c 'show bgp summary json'
+start_frr "$R"
 
 touch "$RUN/s1-up" "$RUN/s2-up"
 # s1 warns above 4 received prefixes: the warning (with the count) is vaned's own record that

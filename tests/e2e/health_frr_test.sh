@@ -23,16 +23,8 @@ id frr >/dev/null 2>&1 || skip "FRR's user 'frr' missing"
 health_topology
 bad_check_configs
 
-# FRR pathspace: its sockets and pid files live in /var/run/frr/$FRRNS (removed by cleanup).
-FRRNS="vane${E2E_ID}"
-mkdir -p "/var/run/frr/$FRRNS"
-chown frr:frr "/var/run/frr/$FRRNS"
-E2E_FRR+=("$FRRNS")
-mkdir -p "$RUN/$FRRNS"
-: >"$RUN/$FRRNS/vtysh.conf"  # vtysh -N looks for CONFIG_DIR/PATHSPACE/vtysh.conf
-vty() { vtysh -N "$FRRNS" --config_dir "$RUN" -c "$*"; }
+frr_pathspace
 
-printf 'hostname tor\n' >"$RUN/zebra.conf"
 # RFC 8326 on the receiving side: a route-map matching the graceful-shutdown community sets
 # local-preference 0. FRR 8.4 already does that by itself for eBGP paths (bgp_update() lowers
 # local-pref to 0 when the community is present; this test also passes with the route-map
@@ -75,14 +67,7 @@ router bgp 65000
  exit-address-family
 !
 EOF
-chmod 644 "$RUN/zebra.conf" "$RUN/bgpd.conf"
-# In the foreground (no -d) through bg, so their pids are tracked; they drop to user frr.
-bg "$R" zebra /usr/lib/frr/zebra -N "$FRRNS" -f "$RUN/zebra.conf" -P 0 \
-  -i "/var/run/frr/$FRRNS/zebra.pid" --log stdout
-wait_for 10 "zebra's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d zebra -c 'show version'
-bg "$R" bgpd /usr/lib/frr/bgpd -N "$FRRNS" -f "$RUN/bgpd.conf" -P 0 \
-  -i "/var/run/frr/$FRRNS/bgpd.pid" --log stdout
-wait_for 10 "bgpd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bgpd -c 'show bgp summary json'
+start_frr "$R"
 
 c1=$(health_conf 1 65011 'neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 }')
 c2=$(health_conf 2 65012 'neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 }')

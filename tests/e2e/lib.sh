@@ -104,6 +104,33 @@ start_bird() {  # start_bird NS CONF -> sets BIRD_CTL; pid tracked
 
 birdc_q() { birdc -s "$1" "${@:2}"; }
 
+# frr_pathspace: an FRR pathspace of this test's own in FRRNS (sockets and pid files under
+# /var/run/frr/$FRRNS, removed at exit); `vty CMD...` runs a vtysh command in it.
+frr_pathspace() {
+  FRRNS="vane${E2E_ID}"
+  mkdir -p "/var/run/frr/$FRRNS"
+  chown frr:frr "/var/run/frr/$FRRNS"
+  E2E_FRR+=("$FRRNS")
+  mkdir -p "$RUN/$FRRNS"
+  : >"$RUN/$FRRNS/vtysh.conf"  # vtysh -N looks for CONFIG_DIR/PATHSPACE/vtysh.conf
+}
+vty() { vtysh -N "$FRRNS" --config_dir "$RUN" -c "$*"; }
+
+# start_frr NS: zebra (hostname tor) and bgpd on $RUN/bgpd.conf in namespace NS and FRRNS; waits
+# for both vtys. In the foreground (no -d) through bg, so their pids are tracked; they drop to
+# user frr.
+start_frr() {
+  local ns=$1
+  printf 'hostname tor\n' >"$RUN/zebra.conf"
+  chmod 644 "$RUN/zebra.conf" "$RUN/bgpd.conf"
+  bg "$ns" zebra /usr/lib/frr/zebra -N "$FRRNS" -f "$RUN/zebra.conf" -P 0 \
+    -i "/var/run/frr/$FRRNS/zebra.pid" --log stdout
+  wait_for 10 "zebra's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d zebra -c 'show version'
+  bg "$ns" bgpd /usr/lib/frr/bgpd -N "$FRRNS" -f "$RUN/bgpd.conf" -P 0 \
+    -i "/var/run/frr/$FRRNS/bgpd.pid" --log stdout
+  wait_for 10 "bgpd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bgpd -c 'show bgp summary json'
+}
+
 # start_vaned NS NAME CONF: vaned in a namespace, pid tracked in VANED_PID
 start_vaned() {
   local ns=$1 name=$2 conf=$3
