@@ -8,6 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -138,6 +139,19 @@ class ScriptedPeer : public ::testing::Test {
     c.route_refresh = true;
     c.four_byte_as = 65000;
     return c;
+  }
+  // A router that restarts gracefully and preserves IPv4 forwarding (RFC 4724).
+  static wire::Capabilities gr_caps() {
+    wire::Capabilities caps = default_caps();
+    wire::GracefulRestart gr;
+    gr.restart_time = 30;
+    gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
+    caps.graceful_restart = gr;
+    return caps;
+  }
+  // Waits up to 1 s for `done` (the speaker runs on its own thread); the caller asserts after.
+  static void eventually(const std::function<bool()>& done) {
+    for (int i = 0; i < 50 && !done(); ++i) std::this_thread::sleep_for(20ms);
   }
 
   std::deque<std::vector<uint8_t>> kept_;
@@ -373,18 +387,14 @@ TEST_F(ScriptedPeer, ARestartingRoutersRoutesStayStaleUntilItsEndOfRib) {
     c.graceful_restart = true;
     speaker_->add_neighbor(c);
   });
-  wire::Capabilities caps = default_caps();
-  wire::GracefulRestart gr;
-  gr.restart_time = 30;
-  gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
-  caps.graceful_restart = gr;
+  wire::Capabilities caps = gr_caps();
   {
     auto s = accept_session(caps);
     send_routes(s, v4_routes(3));
-    for (int i = 0; i < 50 && status().prefixes_received < 3; ++i) std::this_thread::sleep_for(20ms);
+    eventually([&] { return status().prefixes_received >= 3; });
     ASSERT_EQ(status().prefixes_received, 3u);
   }  // the router goes away without a NOTIFICATION
-  for (int i = 0; i < 50 && status().state == State::Established; ++i) std::this_thread::sleep_for(20ms);
+  eventually([&] { return status().state != State::Established; });
   EXPECT_EQ(status().prefixes_received, 3u);
   EXPECT_EQ(status().stale_routes, 3u);
   auto s = accept_session(caps);  // it comes back, still preserving IPv4 forwarding
@@ -392,7 +402,7 @@ TEST_F(ScriptedPeer, ARestartingRoutersRoutesStayStaleUntilItsEndOfRib) {
   std::vector<uint8_t> eor;
   wire::encode_end_of_rib(wire::kIpv4Unicast, eor);
   asio::write(s, asio::buffer(eor));
-  for (int i = 0; i < 50 && status().stale_routes > 0; ++i) std::this_thread::sleep_for(20ms);
+  eventually([&] { return status().stale_routes == 0; });
   EXPECT_EQ(status().stale_routes, 0u);
   EXPECT_EQ(status().prefixes_received, 1u);  // the two it did not re-announce are gone
 }
@@ -403,21 +413,17 @@ TEST_F(ScriptedPeer, StaleRoutesGoAtOnceWhenTheRouterNoLongerPreservesForwarding
     c.graceful_restart = true;
     speaker_->add_neighbor(c);
   });
-  wire::Capabilities caps = default_caps();
-  wire::GracefulRestart gr;
-  gr.restart_time = 30;
-  gr.families = {{wire::kIpv4Unicast, wire::GracefulRestart::kForwardingPreserved}};
-  caps.graceful_restart = gr;
+  wire::Capabilities caps = gr_caps();
   {
     auto s = accept_session(caps);
     send_routes(s, {wire::WirePrefix::v4(0xC6336400, 30)});
-    for (int i = 0; i < 50 && status().prefixes_received < 1; ++i) std::this_thread::sleep_for(20ms);
+    eventually([&] { return status().prefixes_received >= 1; });
   }
-  for (int i = 0; i < 50 && status().state == State::Established; ++i) std::this_thread::sleep_for(20ms);
+  eventually([&] { return status().state != State::Established; });
   EXPECT_EQ(status().stale_routes, 1u);
   caps.graceful_restart->families[0].flags = 0;  // forwarding state lost across its restart
   auto s = accept_session(caps);
-  for (int i = 0; i < 50 && status().prefixes_received > 0; ++i) std::this_thread::sleep_for(20ms);
+  eventually([&] { return status().prefixes_received == 0; });
   EXPECT_EQ(status().prefixes_received, 0u);
   EXPECT_EQ(status().stale_routes, 0u);
 }
