@@ -81,18 +81,7 @@ ip netns exec "$R" env "${EXA_ENV[@]}" exabgp --test "$RUN/exabgp.conf" >"$RUN/e
 bg "$R" exabgp env "${EXA_ENV[@]}" exabgp "$RUN/exabgp.conf"
 
 touch "$RUN/s1-up"
-c1=$(vaned_conf 1 4200000011 "
-neighbor {
-  name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
-  keep_received_routes: true
-  graceful_restart { restart_time_s: 30 }
-}
-neighbor {
-  name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9
-  keep_received_routes: true
-  graceful_restart { restart_time_s: 30 }
-}
-$(web_service "$RUN/s1-up" v6)")
+c1=$(vaned_conf 1 4200000011 "$(dual_stack_gr_neighbors "$key")" "$(web_service "$RUN/s1-up" v6)")
 "$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
 listening() { [[ $(ip netns exec "$R" ss -Hltn 'sport = :179' | grep -c '192.0.2.1:179\|\[2001:db8::1\]:179') == 2 ]]; }
 wait_for 10 "ExaBGP listening on 192.0.2.1 and 2001:db8::1" listening

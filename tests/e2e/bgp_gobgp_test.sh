@@ -111,18 +111,7 @@ for p in "${SENT4[@]}"; do gobgp_q global rib add -a ipv4 "$p" community 65000:7
 for p in "${SENT6[@]}"; do gobgp_q global rib add -a ipv6 "$p" community 65000:7 >/dev/null; done
 
 touch "$RUN/s1-up"
-c1=$(vaned_conf 1 4200000011 "
-neighbor {
-  name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\"
-  keep_received_routes: true
-  graceful_restart { restart_time_s: 30 }
-}
-neighbor {
-  name: \"tor1v6\" address: \"2001:db8::1\" remote_asn: 65000 hold_time_s: 9
-  keep_received_routes: true
-  graceful_restart { restart_time_s: 30 }
-}
-$(web_service "$RUN/s1-up" v6)")
+c1=$(vaned_conf 1 4200000011 "$(dual_stack_gr_neighbors "$key")" "$(web_service "$RUN/s1-up" v6)")
 "$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
 start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
 

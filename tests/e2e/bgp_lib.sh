@@ -73,6 +73,23 @@ CONF
   echo "$f"
 }
 
+# dual_stack_gr_neighbors KEYFILE: the interop tests' two sessions to the router, IPv4 (with TCP MD5
+# from KEYFILE) and IPv6, both keeping received routes and restarting gracefully.
+dual_stack_gr_neighbors() {
+  cat <<EOF
+neighbor {
+  name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 md5_key_file: "$1"
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
+neighbor {
+  name: "tor1v6" address: "2001:db8::1" remote_asn: 65000 hold_time_s: 9
+  keep_received_routes: true
+  graceful_restart { restart_time_s: 30 }
+}
+EOF
+}
+
 # web_service FLAG [v6]: the interop tests' service. It announces 203.0.113.10/32 (and with "v6"
 # 2001:db8:10::/48) with every attribute kind the routers must show, while FLAG exists, so a test
 # withdraws by removing the file.
