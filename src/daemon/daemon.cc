@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <tuple>
@@ -255,11 +256,15 @@ void Daemon::update_site() {
     // One line per server whose standing changed, so the log says why a table moved.
     for (auto& [svc, ws] : all) {
       auto before = site_weights_.find(svc);
-      for (auto& w : ws) {
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const health::ServerWeight& w = ws[i];
+        // Both lists are in site config order: entry i, unless a reload reordered the servers.
         const health::ServerWeight* was = nullptr;
-        if (before != site_weights_.end())
-          for (auto& b : before->second)
-            if (b.name == w.name) was = &b;
+        if (before != site_weights_.end()) {
+          const auto& b = before->second;
+          if (i < b.size() && b[i].name == w.name) was = &b[i];
+          else if (auto it = std::ranges::find(b, w.name, &health::ServerWeight::name); it != b.end()) was = &*it;
+        }
         if (was && was->weight == w.weight && was->why == w.why) continue;
         spdlog::info("site: service {}: server {} weight {} -> {} ({})", svc, w.name,
                      was ? std::to_string(was->weight) : std::string("-"), w.weight, w.why);

@@ -203,7 +203,8 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
     case control::Request::kShowSite: {
       auto* out = r.mutable_site();
       const health::SiteView* view = site_ ? &site_->view() : nullptr;
-      for (auto& s : cfg_.proto.site().server()) {
+      for (int i = 0; i < cfg_.proto.site().server_size(); ++i) {
+        const auto& s = cfg_.proto.site().server(i);
         auto* x = out->add_servers();
         x->set_name(s.name());
         x->set_address(s.address());
@@ -221,16 +222,17 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
           x->set_error(p->error);
         }
         bool takes = false;
-        for (auto& [svc, ws] : site_weights_)
-          for (auto& w : ws) {
-            if (w.name != s.name()) continue;
-            auto* y = x->add_services();
-            y->set_service(svc);
-            y->set_weight(w.weight);
-            y->set_healthy(w.healthy);
-            y->set_state(w.why);
-            takes = takes || w.weight > 0;
-          }
+        // service_weights lists the servers in config order, so entry i is this server.
+        for (auto& [svc, ws] : site_weights_) {
+          if (size_t(i) >= ws.size() || ws[i].name != s.name()) continue;  // computed for another config
+          const auto& w = ws[i];
+          auto* y = x->add_services();
+          y->set_service(svc);
+          y->set_weight(w.weight);
+          y->set_healthy(w.healthy);
+          y->set_state(w.why);
+          takes = takes || w.weight > 0;
+        }
         x->set_healthy(takes);
       }
       const auto st = config::site_health(cfg_.proto);
