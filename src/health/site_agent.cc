@@ -178,7 +178,6 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   const uint64_t seq = ++p->seq;
   p->inflight = true;
   p->buf.clear();
-  error_code ec;
   p->socket = tcp::socket(io_);
   tcp::endpoint ep(p->peer.address, settings_.port);
   auto alive = std::weak_ptr<bool>(alive_);
@@ -190,31 +189,21 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   p->socket.async_connect(ep, [this, p, seq, alive](error_code e) {
     if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
     if (e) return done(p, std::unexpected("connect: " + e.message()));
-    // Read to EOF, keeping one byte more than the limit so an over-long reply is recognised.
-    auto read = std::make_shared<std::function<void()>>();
-    *read = [this, p, seq, alive, read] {
-      p->socket.async_read_some(asio::buffer(p->chunk), [this, p, seq, alive, read](error_code e2, size_t n) {
-        if (alive.expired() || p->removed || p->seq != seq || !p->inflight) {
-          *read = nullptr;
-          return;
-        }
-        p->buf.append(p->chunk.data(), std::min(n, kSiteMaxReply + 1 - std::min(kSiteMaxReply + 1, p->buf.size())));
-        if (e2 == asio::error::eof) {
-          *read = nullptr;
-          return done(p, parse_site_reply(p->buf));
-        }
-        if (e2) {
-          *read = nullptr;
-          return done(p, std::unexpected("read: " + e2.message()));
-        }
-        if (p->buf.size() > kSiteMaxReply) {
-          *read = nullptr;
-          return done(p, std::unexpected("reply longer than " + std::to_string(kSiteMaxReply) + " bytes"));
-        }
-        (*read)();
-      });
-    };
-    (*read)();
+    read(p, seq);
+  });
+}
+
+void SiteAgent::read(const std::shared_ptr<Poll>& p, uint64_t seq) {
+  // Read to EOF, keeping one byte more than the limit so an over-long reply is recognised.
+  p->socket.async_read_some(asio::buffer(p->chunk), [this, p, seq, alive = std::weak_ptr<bool>(alive_)](error_code e,
+                                                                                                      size_t n) {
+    if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
+    p->buf.append(p->chunk.data(), std::min(n, kSiteMaxReply + 1 - std::min(kSiteMaxReply + 1, p->buf.size())));
+    if (e == asio::error::eof) return done(p, parse_site_reply(p->buf));
+    if (e) return done(p, std::unexpected("read: " + e.message()));
+    if (p->buf.size() > kSiteMaxReply)
+      return done(p, std::unexpected("reply longer than " + std::to_string(kSiteMaxReply) + " bytes"));
+    read(p, seq);
   });
 }
 

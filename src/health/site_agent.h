@@ -65,6 +65,7 @@ class SiteAgent {
   void accept(const std::shared_ptr<Listener>& l);
   void schedule(const std::shared_ptr<Poll>& p, std::chrono::milliseconds delay);
   void query(const std::shared_ptr<Poll>& p);
+  void read(const std::shared_ptr<Poll>& p, uint64_t seq);
   void done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, std::string> r);
 
   boost::asio::io_context& io_;
