@@ -129,6 +129,19 @@ struct vane_server {
 	__u8 addr6[16];
 };
 
+/*
+ * The site's server addresses, for the redirector's trust checks: GUE is accepted only from a
+ * server of the site, and sent on only to one. Key of the hash map vane_site_addrs (value: the
+ * server index, __u32). The loader adds the entries of a new server list before it writes the
+ * server array and removes stale ones after, so a server in the array is always in this map.
+ */
+struct vane_site_key {
+	__u8 addr[16];   /* IPv4 in the first 4 bytes, rest zero */
+	__u32 family;    /* VANE_AF_INET / VANE_AF_INET6 */
+};
+
+#define VANE_SITE_ADDRS (2 * VANE_MAX_SERVERS) /* an IPv4 and an IPv6 address per server */
+
 /* ---- forwarding tables -------------------------------------------------------------------- */
 
 /*
@@ -181,6 +194,10 @@ enum vane_reason {
 	VANE_R_REDIRECTED,     /* sent on to the next hop */
 	VANE_R_GUE_MALFORMED,  /* GUE to us that fails validation: dropped */
 	VANE_R_FIB_PASS,       /* no neighbour for the next hop: left to the kernel */
+	/* redirector trust checks (appended: the values above keep their meaning) */
+	VANE_R_GUE_BAD_SOURCE, /* GUE whose outer source is no server of the site: dropped */
+	VANE_R_GUE_BAD_INNER,  /* inner destination is no VIP of the site: dropped */
+	VANE_R_GUE_BAD_HOP,    /* a hop still ahead in the list is no server of the site: dropped */
 	VANE_R_COUNT
 };
 
