@@ -142,6 +142,28 @@ struct vane_site_key {
 
 #define VANE_SITE_ADDRS (2 * VANE_MAX_SERVERS) /* an IPv4 and an IPv6 address per server */
 
+/*
+ * The site index: vane_site_addrs again, direct-mapped, so that a packet's checks cost array
+ * loads instead of hash-table lookups (same scheme as the VIP index: two halves, a slot holds one
+ * key and says whether others map there too, then the hash map decides; a zeroed slot asks the
+ * hash map). The loader fills the inactive half after the hash map has the new addresses, flips
+ * vane_site_index_ctl (a struct vane_vip_index_ctl), and only then removes stale hash entries.
+ */
+#define VANE_SITE_INDEX_SHIFT 13
+#define VANE_SITE_INDEX_SLOTS (1u << VANE_SITE_INDEX_SHIFT)
+
+struct vane_site_slot {
+	struct vane_site_key key;
+	__u32 state; /* enum vane_vip_slot_state */
+};
+
+/* Slot of a site key, from its five words as they lie in memory (addr[0..3], family). */
+static inline __u32 vane_site_slot_of(const __u32 *w)
+{
+	return ((w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^
+		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >> (32 - VANE_SITE_INDEX_SHIFT);
+}
+
 /* ---- forwarding tables -------------------------------------------------------------------- */
 
 /*

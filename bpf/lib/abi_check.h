@@ -28,6 +28,7 @@ _Static_assert(offsetof(struct vane_glb_hdr, hop_count) == 3, "glb hop count");
 _Static_assert(VANE_R_COUNT == 17, "reasons");
 _Static_assert(sizeof(struct vane_site_key) == 20, "site key");
 _Static_assert(offsetof(struct vane_site_key, family) == 16, "site key family");
+_Static_assert(sizeof(struct vane_site_slot) == 24, "site slot");
 _Static_assert(sizeof(struct vane_vip_slot) == 40, "vip slot");
 _Static_assert(offsetof(struct vane_vip_slot, state) == 20, "vip slot state");
 _Static_assert(offsetof(struct vane_vip_slot, value) == 24, "vip slot value");

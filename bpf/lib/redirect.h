@@ -32,14 +32,38 @@ static __always_inline int is_gue_to_self(const struct vane_pkt *p)
 	return (vane_cfg.flags & VANE_CFG_F_V6) && addr6_eq(f->dst, vane_cfg.self_addr6);
 }
 
-/* Is this address a server of the site? v4: a network-order word; v6: four of them. */
+/* Is this key an address of a server of the site? The index first, the hash map when it says so. */
+static __always_inline int site_has(struct vane_site_key *key)
+{
+	const __u32 *k = (const __u32 *)key;
+	struct vane_vip_index_ctl *ctl;
+	struct vane_site_slot *s;
+	const __u32 *sk;
+	__u32 zero = 0, idx;
+
+	ctl = bpf_map_lookup_elem(&vane_site_index_ctl, &zero);
+	idx = (ctl && (ctl->active & 1) ? VANE_SITE_INDEX_SLOTS : 0) + vane_site_slot_of(k);
+	s = bpf_map_lookup_elem(&vane_site_index, &idx);
+	if (!s || s->state == VANE_VIP_SLOT_ASK)
+		return bpf_map_lookup_elem(&vane_site_addrs, key) != 0;
+	if (s->state == VANE_VIP_SLOT_EMPTY)
+		return 0;
+	sk = (const __u32 *)&s->key;
+	if (sk[0] == k[0] && sk[1] == k[1] && sk[2] == k[2] && sk[3] == k[3] && sk[4] == k[4])
+		return 1;
+	if (s->state == VANE_VIP_SLOT_SHARED)
+		return bpf_map_lookup_elem(&vane_site_addrs, key) != 0;
+	return 0;
+}
+
+/* v4: a network-order word; v6: four of them. */
 static __always_inline int site_has4(__u32 a)
 {
 	struct vane_site_key k = {};
 
 	__builtin_memcpy(k.addr, &a, 4);
 	k.family = VANE_AF_INET;
-	return bpf_map_lookup_elem(&vane_site_addrs, &k) != 0;
+	return site_has(&k);
 }
 
 static __always_inline int site_has6(const __u32 *a)
@@ -48,7 +72,7 @@ static __always_inline int site_has6(const __u32 *a)
 
 	__builtin_memcpy(k.addr, a, 16);
 	k.family = VANE_AF_INET6;
-	return bpf_map_lookup_elem(&vane_site_addrs, &k) != 0;
+	return site_has(&k);
 }
 
 enum { RD_DECAP_SYN, RD_DECAP_LOCAL, RD_DECAP_LAST, RD_DECAP_OTHER, RD_FORWARD };

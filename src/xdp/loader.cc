@@ -32,7 +32,7 @@ std::string errtext(const std::string& what, int err) {
 
 constexpr const char* kMapNames[] = {"vane_vips",       "vane_servers",   "vane_table_ctl",     "vane_buckets",
                                      "vane_stats",      "vane_vip_filter", "vane_vip_index",    "vane_vip_index_ctl",
-                                     "vane_site_addrs"};
+                                     "vane_site_addrs", "vane_site_index", "vane_site_index_ctl"};
 
 // Pinned maps whose contents a restart may lose when their layout changed between versions:
 // only counters. Any other mismatch still fails the load (its state is the data path itself).
@@ -285,6 +285,34 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
   int sfd = map_fd("vane_site_addrs");
   for (const auto& [k, idx] : site)
     if (int err = bpf_map_update_elem(sfd, &k, &idx, BPF_ANY)) return std::unexpected(errtext("update site address map", err));
+  // The index's inactive half gets the new set (the hash map has all of it now), then packets
+  // switch to it.
+  {
+    std::vector<vane_site_slot> slots(VANE_SITE_INDEX_SLOTS);
+    for (auto& sl : slots) sl.state = VANE_VIP_SLOT_EMPTY;
+    for (const auto& [k, idx] : site) {
+      __u32 w[5];
+      static_assert(sizeof(w) == sizeof(k));
+      std::memcpy(w, &k, sizeof(w));
+      vane_site_slot& sl = slots[vane_site_slot_of(w)];
+      if (sl.state == VANE_VIP_SLOT_EMPTY) {
+        sl.key = k;
+        sl.state = VANE_VIP_SLOT_ONE;
+      } else {
+        sl.state = VANE_VIP_SLOT_SHARED;
+      }
+    }
+    const __u32 zero = 0;
+    int cfd = map_fd("vane_site_index_ctl");
+    vane_vip_index_ctl ctl{};
+    if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl)) return std::unexpected(errtext("read site index control", err));
+    const uint32_t inactive = (ctl.active & 1) ^ 1;
+    if (int err = write_array(map_fd("vane_site_index"), inactive * VANE_SITE_INDEX_SLOTS, slots.data(), VANE_SITE_INDEX_SLOTS))
+      return std::unexpected(errtext("write site index", err));
+    ctl.active = inactive;
+    ctl.generation += 1;
+    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY)) return std::unexpected(errtext("switch site index", err));
+  }
   std::vector<__u32> keys(VANE_MAX_SERVERS);
   for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i) keys[i] = i;
   __u32 count = VANE_MAX_SERVERS;

@@ -112,6 +112,8 @@ TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
   const std::string stats = pin + "/vane_stats", site = pin + "/vane_site_addrs";
   ASSERT_EQ(unlink(stats.c_str()), 0);
   ASSERT_EQ(unlink(site.c_str()), 0);
+  ASSERT_EQ(unlink((pin + "/vane_site_index").c_str()), 0);
+  ASSERT_EQ(unlink((pin + "/vane_site_index_ctl").c_str()), 0);
   int old = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "vane_stats", 4, 16 * 14, VANE_STATS_SLOTS, nullptr);
   ASSERT_GE(old, 0);
   ASSERT_EQ(bpf_obj_pin(old, stats.c_str()), 0);
@@ -150,7 +152,8 @@ TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
     }
   }
   for (const char* m : {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats", "vane_vip_filter",
-                        "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs"})
+                        "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs", "vane_site_index",
+                        "vane_site_index_ctl"})
     unlink((pin + "/" + m).c_str());
   rmdir(pin.c_str());
 }

@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <functional>
+#include <map>
 
 #include "common.h"
 
@@ -349,6 +352,50 @@ TEST(RedirectorSockets, ConnectedUdpSocketIsDeliveredHere) {
   r = run_xdp(w->fwd->prog_fd(), gue4(inner_udp4(40002, 5354, "203.0.113.11")), w->veth0);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->verdict, XDP_TX) << "an unconnected socket does not pin the flow here";
+}
+
+// Addresses that share a slot of the site index: the slot says "shared" and the hash map decides,
+// so both servers are accepted and a third address of the same slot is not.
+TEST(RedirectorTrust, SharedIndexSlotAsksTheAddressMap) {
+  VANE_WORLD_OR_SKIP(w);
+  std::map<uint32_t, std::vector<std::string>> by_slot;
+  std::vector<std::string> same;
+  for (unsigned x = 1; x < 65536 && same.empty(); ++x) {
+    char text[64];
+    std::snprintf(text, sizeof text, "2001:db8:300::%x", x);
+    vane_site_key k{};
+    std::memcpy(k.addr, addr(text).bytes.data(), 16);
+    k.family = VANE_AF_INET6;
+    __u32 words[5];
+    std::memcpy(words, &k, sizeof words);
+    auto& v = by_slot[vane_site_slot_of(words)];
+    v.push_back(text);
+    if (v.size() == 3) same = v;
+  }
+  ASSERT_EQ(same.size(), 3u);
+  std::vector<xdp::Server> servers = {
+      {0, addr("192.0.2.1"), addr("2001:db8::1"), false}, {1, addr("192.0.2.2"), addr("2001:db8::2"), false},
+      {2, addr("192.0.2.3"), addr("2001:db8::3"), false}, {3, std::nullopt, addr("2001:db8::4"), false},
+      {4, addr("192.0.2.5"), std::nullopt, true},         {5, addr("192.0.2.6"), std::nullopt, false},
+      {6, addr("192.0.2.130"), std::nullopt, false},
+  };
+  struct Restore {
+    World* w;
+    const std::vector<xdp::Server>& s;
+    ~Restore() { (void)w->fwd->set_servers(s); }
+  } restore{w, servers};
+  auto more = servers;
+  more.push_back({7, std::nullopt, addr(same[0]), false});
+  more.push_back({8, std::nullopt, addr(same[1]), false});
+  ASSERT_TRUE(w->fwd->set_servers(more));
+  ASSERT_TRUE(w->fwd->clear_counters());
+  for (int i = 0; i < 3; ++i) {
+    auto r = run_xdp(w->fwd->prog_fd(), gue6(inner_tcp6(kSyn), {}, 41, same[i].c_str()), w->veth0);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->verdict, i < 2 ? XDP_PASS : XDP_DROP) << same[i];
+  }
+  EXPECT_EQ(packets(*w->fwd, G, VANE_R_DECAP_SYN), 2u);
+  EXPECT_EQ(packets(*w->fwd, G, VANE_R_GUE_BAD_SOURCE), 1u);
 }
 
 }  // namespace

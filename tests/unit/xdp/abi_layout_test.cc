@@ -31,6 +31,7 @@ static_assert(offsetof(vane_glb_hdr, hop_count) == 3);
 static_assert(VANE_R_COUNT == 17);
 static_assert(sizeof(vane_site_key) == 20);
 static_assert(offsetof(vane_site_key, family) == 16);
+static_assert(sizeof(vane_site_slot) == 24);
 static_assert(VANE_ENCAP4_OVERHEAD == 44 && VANE_ENCAP6_OVERHEAD == 88);
 
 TEST(XdpAbi, GlbPrivateDataMatchesGlbWireLayout) {
