@@ -59,6 +59,11 @@ Bytes gue4_from(const char* from, const Bytes& inner, Gue g = {}, uint8_t ctype 
   return from_router(kEthIp, ipv4({.src = from, .dst = kSelf4, .proto = kUdp, .id = 7},
                                   udp(50001, kGuePort, gue(g, inner))));
 }
+// An ICMPv6 "packet too big" from a router to `to`, quoting the VIP's reply from `quoted_src`.
+Bytes icmp6_error(const char* to, const char* quoted_src) {
+  Bytes quoted = ipv6({.src = quoted_src, .dst = kClient6, .proto = kTcp}, tcp(443, 40001, kAck, 100));
+  return ipv6({.src = "2001:db8:200::1", .dst = to, .proto = kIcmp6}, icmp6(2, 0, 1280, quoted));
+}
 // An ICMP "fragmentation needed" from a router to `to`, quoting the VIP's reply from `quoted_src`.
 Bytes icmp_error4(const char* to, const char* quoted_src) {
   Bytes quoted = ipv4({.src = quoted_src, .dst = kClient4}, tcp(80, 40000, kAck));
@@ -119,6 +124,10 @@ std::vector<Case> cases() {
   v.push_back({"icmp_error_about_a_vip_connection_goes_to_second_hop",
                [] { return gue4(icmp_error4("203.0.113.10", "203.0.113.10")); }, XDP_TX,
                [] { return fwd4(icmp_error4("203.0.113.10", "203.0.113.10"), {}, S2, server_mac(3)); }, VANE_R_REDIRECTED});
+  v.push_back({"icmpv6_too_big_about_a_vip_connection_goes_to_second_hop",
+               [] { return gue4(icmp6_error("2001:db8:100::10", "2001:db8:100::10"), {}, 41); }, XDP_TX,
+               [] { return fwd4(icmp6_error("2001:db8:100::10", "2001:db8:100::10"), {}, S2, server_mac(3), 41); },
+               VANE_R_REDIRECTED});
   v.push_back({"udp_to_wildcard_vip_goes_on", [] { return gue4(inner_udp4(40000, 9999, "203.0.113.11")); }, XDP_TX,
                [] { return fwd4(inner_udp4(40000, 9999, "203.0.113.11"), {}, S2, server_mac(3)); }, VANE_R_REDIRECTED});
   v.push_back({"disabled_vip_is_still_the_sites", [] { return gue4(inner_tcp4(kSyn, 40000, 80, "203.0.113.19")); }, XDP_PASS,
@@ -150,6 +159,8 @@ std::vector<Case> cases() {
           [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8)))); },
           VANE_R_GUE_BAD_INNER);
   refused("inner_icmp_error_about_no_vip_v4", [] { return gue4(icmp_error4("192.0.2.3", "192.0.2.3")); }, VANE_R_GUE_BAD_INNER);
+  refused("inner_icmpv6_error_about_no_vip_v6", [] { return gue6(icmp6_error("2001:db8::3", "2001:db8::3")); },
+          VANE_R_GUE_BAD_INNER);
   refused("inner_to_fabric_address_v6", [] { return gue6(inner_tcp6(kSyn, "2001:db8::3", 22)); }, VANE_R_GUE_BAD_INNER);
   refused("inner_v6_to_fabric_address_in_v4_fabric", [] { return gue4(inner_tcp6(kSyn, "2001:db8::1", 22), {}, 41); },
           VANE_R_GUE_BAD_INNER);
