@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,6 +28,7 @@
 #include "packet.h"
 #include "world.h"
 
+#include "forwarder_notrust.skel.h"
 #include "xdp_pass.skel.h"
 
 using namespace vane::test;
@@ -58,6 +61,45 @@ uint16_t local_connection(const char* client, const char* vip, uint16_t port) {
   return ntohs(c.sin_port);
 }
 
+// The combined program built with the redirector's trust checks compiled out
+// (VANE_BENCH_NO_GUE_TRUST), loaded over the world forwarder's own maps so that both programs
+// see the same VIPs, servers, tables and site addresses: the difference between them is the
+// checks alone. nullptr on failure.
+forwarder_notrust* load_without_checks(const World& w) {
+  forwarder_notrust* s = forwarder_notrust__open();
+  if (!s) return nullptr;
+  const vane::xdp::Config c = world_config();
+  vane_config cfg{};
+  cfg.self_index = c.self_index;
+  cfg.flags = VANE_CFG_F_V4 | VANE_CFG_F_V6;
+  std::memcpy(&cfg.self_addr4, c.self_v4->bytes.data(), 4);
+  std::memcpy(cfg.self_addr6, c.self_v6->bytes.data(), 16);
+  cfg.hash_seed = c.hash_seed;
+  cfg.gue_port = htons(c.gue_port);
+  cfg.mtu = c.mtu;
+  // as the loader converts nexthop_cache_ms: jiffies of the coarse clock's tick, rounded up
+  timespec res{};
+  uint64_t tick_ns = 4'000'000;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0) tick_ns = uint64_t(res.tv_nsec);
+  cfg.nexthop_ttl = uint32_t((uint64_t(c.nexthop_cache_ms) * 1'000'000 + tick_ns - 1) / tick_ns);
+  s->rodata->vane_cfg = cfg;
+  bpf_map* m;
+  bpf_object__for_each_map(m, s->obj) {
+    const char* name = bpf_map__name(m);
+    if (std::strchr(name, '.')) continue;  // .rodata: this program's own
+    int fd = w.fwd->map_fd(name);
+    if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) {
+      forwarder_notrust__destroy(s);
+      return nullptr;
+    }
+  }
+  if (forwarder_notrust__load(s) != 0) {
+    forwarder_notrust__destroy(s);
+    return nullptr;
+  }
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,11 +123,25 @@ int main(int argc, char** argv) {
   }
   const char* c4 = "198.51.100.7";
   const char* c6 = "2001:db8:200::7";
-  auto gue_in = [](const Bytes& inner) {
-    return frame(kEthIp, ipv4({.src = "192.0.2.2", .dst = "192.0.2.1", .proto = kUdp},
+  auto gue_from = [](const char* from, const Bytes& inner) {
+    return frame(kEthIp, ipv4({.src = from, .dst = "192.0.2.1", .proto = kUdp},
                               udp(50001, kGuePort,
                                   gue({.ctype = 4, .next_hop = 1, .hops = {addr("192.0.2.1"), addr("192.0.2.3")}}, inner))));
   };
+  auto gue_in = [&](const Bytes& inner) { return gue_from("192.0.2.2", inner); };
+  auto gue6_in = [](const Bytes& inner) {
+    return frame(kEthIp6, ipv6({.src = "2001:db8::2", .dst = "2001:db8::1", .proto = kUdp},
+                               udp(50001, kGuePort,
+                                   gue({.ctype = 41, .glb_version = 1, .next_hop = 1,
+                                        .hops = {addr("2001:db8::1"), addr("2001:db8::3")}}, inner))));
+  };
+  const Bytes ack6 = ipv6({.src = c6, .dst = "2001:db8:100::10", .proto = kTcp}, tcp(40001, 443, kAck, 64));
+  forwarder_notrust* without = load_without_checks(*w);
+  if (!without) {
+    std::fprintf(stderr, "cannot load the forwarder without trust checks\n");
+    return 1;
+  }
+  const int nocheck = bpf_program__fd(without->progs.vane_xdp);
   struct Case {
     const char* name;
     int fd;
@@ -125,6 +181,16 @@ int main(int argc, char** argv) {
        gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_PASS},
       {"redirector (combined prog): ACK, no socket -> 2nd hop", fwd,
        gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
+      {"redirector (combined prog): SYN decap + deliver, checks compiled out", nocheck,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_PASS},
+      {"redirector (combined prog): ACK, no socket -> 2nd hop, checks compiled out", nocheck,
+       gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
+      {"redirector (combined prog): IPv6 fabric ACK -> 2nd hop", fwd, gue6_in(ack6), XDP_TX},
+      {"redirector (combined prog): IPv6 fabric ACK -> 2nd hop, checks compiled out", nocheck, gue6_in(ack6), XDP_TX},
+      {"redirector (combined prog): GUE from outside the site: drop", fwd,
+       gue_from("198.51.100.9", ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_DROP},
+      {"redirector (combined prog): inner not for a VIP: drop", fwd,
+       gue_in(ipv4({.src = c4, .dst = "192.0.2.3"}, tcp(40000, 22, kSyn))), XDP_DROP},
       {"redirector (standalone): SYN decap + deliver", rdr,
        gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_PASS},
       {"redirector (standalone): ACK, no socket -> 2nd hop", rdr,
@@ -165,5 +231,6 @@ int main(int argc, char** argv) {
     }
   }
   xdp_pass__destroy(floor);
+  forwarder_notrust__destroy(without);
   return rc;
 }

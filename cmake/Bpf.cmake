@@ -8,7 +8,7 @@ if(NOT VANE_MULTIARCH)
   set(VANE_MULTIARCH x86_64-linux-gnu)
 endif()
 
-# vane_bpf_skeleton(NAME SOURCE): builds NAME.bpf.o and NAME.skel.h; target NAME_skel.
+# vane_bpf_skeleton(NAME SOURCE [CLANG_FLAG...]): builds NAME.bpf.o and NAME.skel.h; target NAME_skel.
 function(vane_bpf_skeleton name src)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
@@ -19,7 +19,7 @@ function(vane_bpf_skeleton name src)
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3
             -Wall -Wextra -Werror -Wno-unused-parameter -Wno-compare-distinct-pointer-types
             -I${PROJECT_SOURCE_DIR}/bpf/include -I${PROJECT_SOURCE_DIR}/bpf
-            -idirafter /usr/include/${VANE_MULTIARCH}
+            -idirafter /usr/include/${VANE_MULTIARCH} ${ARGN}
             -c ${src} -o ${obj}
     DEPENDS ${src} ${hdrs}
     COMMENT "BPF ${name}"

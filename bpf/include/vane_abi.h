@@ -129,6 +129,41 @@ struct vane_server {
 	__u8 addr6[16];
 };
 
+/*
+ * The site's server addresses, for the redirector's trust checks: GUE is accepted only from a
+ * server of the site, and sent on only to one. Key of the hash map vane_site_addrs (value: the
+ * server index, __u32). The loader adds the entries of a new server list before it writes the
+ * server array and removes stale ones after, so a server in the array is always in this map.
+ */
+struct vane_site_key {
+	__u8 addr[16];   /* IPv4 in the first 4 bytes, rest zero */
+	__u32 family;    /* VANE_AF_INET / VANE_AF_INET6 */
+};
+
+#define VANE_SITE_ADDRS (2 * VANE_MAX_SERVERS) /* an IPv4 and an IPv6 address per server */
+
+/*
+ * The site index: vane_site_addrs again, direct-mapped, so that a packet's checks cost array
+ * loads instead of hash-table lookups (same scheme as the VIP index: two halves, a slot holds one
+ * key and says whether others map there too, then the hash map decides; a zeroed slot asks the
+ * hash map). The loader fills the inactive half after the hash map has the new addresses, flips
+ * vane_site_index_ctl (a struct vane_vip_index_ctl), and only then removes stale hash entries.
+ */
+#define VANE_SITE_INDEX_SHIFT 13
+#define VANE_SITE_INDEX_SLOTS (1u << VANE_SITE_INDEX_SHIFT)
+
+struct vane_site_slot {
+	struct vane_site_key key;
+	__u32 state; /* enum vane_vip_slot_state */
+};
+
+/* Slot of a site key, from its five words as they lie in memory (addr[0..3], family). */
+static inline __u32 vane_site_slot_of(const __u32 *w)
+{
+	return ((w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^
+		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >> (32 - VANE_SITE_INDEX_SHIFT);
+}
+
 /* ---- forwarding tables -------------------------------------------------------------------- */
 
 /*
@@ -181,6 +216,10 @@ enum vane_reason {
 	VANE_R_REDIRECTED,     /* sent on to the next hop */
 	VANE_R_GUE_MALFORMED,  /* GUE to us that fails validation: dropped */
 	VANE_R_FIB_PASS,       /* no neighbour for the next hop: left to the kernel */
+	/* redirector trust checks (appended: the values above keep their meaning) */
+	VANE_R_GUE_BAD_SOURCE, /* GUE whose outer source is no server of the site: dropped */
+	VANE_R_GUE_BAD_INNER,  /* inner destination is no VIP of the site: dropped */
+	VANE_R_GUE_BAD_HOP,    /* a hop still ahead in the list is no server of the site: dropped */
 	VANE_R_COUNT
 };
 

@@ -79,6 +79,29 @@ struct {
 	__type(value, struct vane_server);
 } vane_servers SEC(".maps");
 
+/* The site's server addresses -> server index; see vane_abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VANE_SITE_ADDRS);
+	__type(key, struct vane_site_key);
+	__type(value, __u32);
+} vane_site_addrs SEC(".maps");
+
+/* Two halves of VANE_SITE_INDEX_SLOTS slots; see vane_abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * VANE_SITE_INDEX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct vane_site_slot);
+} vane_site_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vane_vip_index_ctl);
+} vane_site_index_ctl SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VANE_MAX_TABLES);

@@ -251,6 +251,7 @@ static __always_inline void flow_reverse(struct vane_flow *f)
  */
 static __always_inline int parse_quoted(struct cursor *c, struct vane_flow *f, __u8 family)
 {
+	__u32 to[4] = {f->dst[0], f->dst[1], f->dst[2], f->dst[3]}; /* the error's destination */
 	__u32 qlen;
 	__be16 *ports;
 	int r;
@@ -275,6 +276,13 @@ static __always_inline int parse_quoted(struct cursor *c, struct vane_flow *f, _
 		f->dport = ports[1];
 	}
 	flow_reverse(f);
+	/*
+	 * An ICMP error goes to the source of the packet it quotes (RFC 792, RFC 4443). One that
+	 * does not would be steered by one address's table and delivered to another: refused, so
+	 * that the forwarder never sends such a packet and the redirector never accepts one.
+	 */
+	if (f->dst[0] != to[0] || f->dst[1] != to[1] || f->dst[2] != to[2] || f->dst[3] != to[3])
+		return -1;
 	f->kind = VANE_FLOW_ICMP_ERROR;
 	return 0;
 }

@@ -4,6 +4,12 @@
  * dropped and counted, never passed), then either decapsulates and delivers the inner packet
  * (last hop, a SYN, a packet of a local socket or a valid syncookie ACK, UDP of a connected
  * socket) or sends it on to the next hop of its list.
+ *
+ * Well formed is not enough: XDP runs before any firewall, so the redirector is the only guard
+ * of this tunnel. It accepts GUE only from a server of the site (outer source), only for a VIP
+ * of the site (inner destination, the forwarder's own lookup), and sends it on only to servers
+ * of the site (every hop still ahead). Anything else is dropped under its own reason.
+ * VANE_BENCH_NO_GUE_TRUST compiles the three checks out, for bench/ only (their cost).
  */
 #ifndef VANE_LIB_REDIRECT_H
 #define VANE_LIB_REDIRECT_H
@@ -11,6 +17,7 @@
 #include "lib/common.h"
 #include "lib/parse.h"
 #include "lib/encap.h"
+#include "lib/steer.h"
 
 /* Is this parsed outer packet GUE for us? */
 static __always_inline int is_gue_to_self(const struct vane_pkt *p)
@@ -23,6 +30,49 @@ static __always_inline int is_gue_to_self(const struct vane_pkt *p)
 	if (f->family == VANE_AF_INET)
 		return (vane_cfg.flags & VANE_CFG_F_V4) && f->dst[0] == vane_cfg.self_addr4;
 	return (vane_cfg.flags & VANE_CFG_F_V6) && addr6_eq(f->dst, vane_cfg.self_addr6);
+}
+
+/* Is this key an address of a server of the site? The index first, the hash map when it says so. */
+static __always_inline int site_has(struct vane_site_key *key)
+{
+	const __u32 *k = (const __u32 *)key;
+	struct vane_vip_index_ctl *ctl;
+	struct vane_site_slot *s;
+	const __u32 *sk;
+	__u32 zero = 0, idx;
+
+	ctl = bpf_map_lookup_elem(&vane_site_index_ctl, &zero);
+	idx = (ctl && (ctl->active & 1) ? VANE_SITE_INDEX_SLOTS : 0) + vane_site_slot_of(k);
+	s = bpf_map_lookup_elem(&vane_site_index, &idx);
+	if (!s || s->state == VANE_VIP_SLOT_ASK)
+		return bpf_map_lookup_elem(&vane_site_addrs, key) != 0;
+	if (s->state == VANE_VIP_SLOT_EMPTY)
+		return 0;
+	sk = (const __u32 *)&s->key;
+	if (sk[0] == k[0] && sk[1] == k[1] && sk[2] == k[2] && sk[3] == k[3] && sk[4] == k[4])
+		return 1;
+	if (s->state == VANE_VIP_SLOT_SHARED)
+		return bpf_map_lookup_elem(&vane_site_addrs, key) != 0;
+	return 0;
+}
+
+/* v4: a network-order word; v6: four of them. */
+static __always_inline int site_has4(__u32 a)
+{
+	struct vane_site_key k = {};
+
+	__builtin_memcpy(k.addr, &a, 4);
+	k.family = VANE_AF_INET;
+	return site_has(&k);
+}
+
+static __always_inline int site_has6(const __u32 *a)
+{
+	struct vane_site_key k = {};
+
+	__builtin_memcpy(k.addr, a, 16);
+	k.family = VANE_AF_INET6;
+	return site_has(&k);
 }
 
 enum { RD_DECAP_SYN, RD_DECAP_LOCAL, RD_DECAP_LAST, RD_DECAP_OTHER, RD_FORWARD };
@@ -164,6 +214,62 @@ struct {
 	__type(value, struct vane_rd_scratch);
 } vane_rd_scratch SEC(".maps");
 
+/*
+ * Is every hop still ahead in the list (hops[next_hop .. hop_count-1]) a server of the site?
+ * Validation has checked that the list lies inside the packet; the loads check it again.
+ */
+__noinline int vane_hops_trusted(struct xdp_md *ctx, struct vane_gue_info *g)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *hops;
+	__u32 nh, n, i;
+
+	if (!g)
+		return 0;
+	nh = g->next_hop;
+	n = g->hop_count;
+	hops = data + (g->glb_off & 0xff) + VANE_GLB_HLEN;
+#pragma unroll
+	for (i = 0; i < VANE_GLB_MAX_HOPS; i++) {
+		if (i < nh || i >= n)
+			continue;
+		if (g->v6) {
+			__u32 a[4];
+			__u8 *h = hops + i * 16;
+
+			if ((void *)(h + 16) > end)
+				return 0;
+			__builtin_memcpy(a, h, 16);
+			if (!site_has6(a))
+				return 0;
+		} else {
+			__u8 *h = hops + i * 4;
+			__u32 a;
+
+			if ((void *)(h + 4) > end)
+				return 0;
+			__builtin_memcpy(&a, h, 4);
+			if (!site_has4(a))
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Is the inner packet for a VIP of the site? The forwarder's own lookup (exact port, then the
+ * port-0 wildcard; fragments through the fragment-only entries), on the flow the forwarder
+ * hashed: for an ICMP error, the connection it quotes (parse_quoted has checked that the error
+ * is addressed to that connection's VIP). A disabled VIP counts: it is still the site's.
+ */
+__noinline int vane_inner_is_vip(struct vane_flow *f)
+{
+	if (!f)
+		return 0;
+	return vip_lookup(f) != 0;
+}
+
 /* The inner packet at off (ctype 4: IPv4, 41: IPv6), whole, with its L4 header. */
 __noinline int vane_parse_inner(struct xdp_md *ctx, struct vane_pkt *in, __u32 off, __u32 v6)
 {
@@ -304,6 +410,13 @@ static __always_inline int redirect_gue(struct xdp_md *ctx, struct vane_pkt *p)
 	__u32 zero = 0;
 	__u64 flen = vane_frame_len(ctx);
 
+#ifndef VANE_BENCH_NO_GUE_TRUST
+	/* first, before any work: nobody else may use this tunnel, well formed or not */
+	if (!(v6 ? site_has6(p->flow.src) : site_has4(p->flow.src[0]))) {
+		vane_count(slot, VANE_R_GUE_BAD_SOURCE, flen);
+		return XDP_DROP;
+	}
+#endif
 	sc = bpf_map_lookup_elem(&vane_rd_scratch, &zero);
 	if (!sc)
 		goto bad;
@@ -354,6 +467,16 @@ static __always_inline int redirect_gue(struct xdp_md *ctx, struct vane_pkt *p)
 		goto bad;
 	if (sc->in.l3_len > ulen - (VANE_UDP_HLEN + VANE_GUE_HLEN + glen))
 		goto bad;
+#ifndef VANE_BENCH_NO_GUE_TRUST
+	if (!vane_inner_is_vip(&sc->in.flow)) {
+		vane_count(slot, VANE_R_GUE_BAD_INNER, flen);
+		return XDP_DROP;
+	}
+	if (!vane_hops_trusted(ctx, gi)) {
+		vane_count(slot, VANE_R_GUE_BAD_HOP, flen);
+		return XDP_DROP;
+	}
+#endif
 	return vane_redirect_act(ctx, p, &sc->in, gi, &sc->snd);
 bad:
 	vane_count(slot, VANE_R_GUE_MALFORMED, flen);

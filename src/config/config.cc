@@ -281,6 +281,16 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
     listed = true;
     if (n.role() != ROLE_UNSPECIFIED && s.role() != ROLE_UNSPECIFIED && role_of(s) != n.role())
       c.err(w.at("role"), "role " + Role_Name(n.role()) + " differs from the site server entry's " + Role_Name(s.role()));
+    // The other servers send GUE to the entry's addresses and accept it only from them (the
+    // redirector's trust checks); this server sends and receives it on the node's.
+    auto same = [](const std::string& x, const std::string& y) {
+      auto a = IpAddress::parse(x), b = IpAddress::parse(y);
+      return !a || !b || *a == *b;
+    };
+    if (!same(n.address(), s.address()))
+      c.err(w.at("address"), "address " + q(n.address()) + " differs from the site server entry's " + q(s.address()));
+    if (!n.address6().empty() && !s.address6().empty() && !same(n.address6(), s.address6()))
+      c.err(w.at("address6"), "address6 " + q(n.address6()) + " differs from the site server entry's " + q(s.address6()));
   }
   if (!n.name().empty() && !listed) c.err(w.at("name"), "node " + q(n.name()) + " is not in the site's server list");
 }

@@ -71,6 +71,9 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
   auto l = xdp::Loader::open(o);
   if (!l) return std::unexpected("load: " + l.error());
   fw->loader_ = std::move(*l);
+  for (auto& m : fw->loader_->replaced_pinned_maps())
+    spdlog::warn("forwarding: pinned map {} in {} had another version's layout: replaced, its counters start from zero",
+                 m, o.pin_dir);
   if (fw->loader_->reused_pinned_maps()) {
     spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
     fw->adopt_installed_tables(cfg);

@@ -30,8 +30,23 @@ std::string errtext(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
 }
 
-constexpr const char* kMapNames[] = {"vane_vips",  "vane_servers",    "vane_table_ctl", "vane_buckets",
-                                     "vane_stats", "vane_vip_filter", "vane_vip_index", "vane_vip_index_ctl"};
+constexpr const char* kMapNames[] = {"vane_vips",       "vane_servers",   "vane_table_ctl",     "vane_buckets",
+                                     "vane_stats",      "vane_vip_filter", "vane_vip_index",    "vane_vip_index_ctl",
+                                     "vane_site_addrs", "vane_site_index", "vane_site_index_ctl"};
+
+// Pinned maps whose contents a restart may lose when their layout changed between versions:
+// only counters. Any other mismatch still fails the load (its state is the data path itself).
+constexpr const char* kReplaceableMaps[] = {"vane_stats"};
+
+// Would bpf_object__load reuse the map pinned at fd for m? The same test libbpf makes.
+bool pin_compatible(int fd, const bpf_map* m) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return false;
+  return info.type == bpf_map__type(m) && info.key_size == bpf_map__key_size(m) &&
+         info.value_size == bpf_map__value_size(m) && info.max_entries == bpf_map__max_entries(m) &&
+         info.map_flags == bpf_map__map_flags(m);
+}
 
 // The filter bit of a VIP key's address (see vane_abi.h).
 uint32_t filter_bit(const vane_vip_key& k) {
@@ -79,7 +94,8 @@ std::string_view reason_name(unsigned reason) {
   static constexpr const char* names[VANE_R_COUNT] = {
       "passed",         "local",          "forwarded",  "too_big",        "no_table",
       "malformed",      "errors",         "decap_syn",  "decap_local",    "decap_last_hop",
-      "decap_other",    "redirected",     "gue_malformed", "fib_pass"};
+      "decap_other",    "redirected",     "gue_malformed", "fib_pass",      "gue_bad_source",
+      "gue_bad_inner",  "gue_bad_hop"};
   return reason < VANE_R_COUNT ? names[reason] : "unknown";
 }
 
@@ -154,6 +170,19 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
     std::filesystem::create_directories(options.pin_dir, ec);
     if (ec) return std::unexpected("pin dir " + options.pin_dir + ": " + ec.message());
     bool any = false;
+    for (const char* name : kReplaceableMaps) {
+      // A previous version's counters (another number of reasons, so another value size) would
+      // make the whole load fail: that map is replaced, its counts lost. The old program keeps
+      // counting into the old map until attach() replaces it.
+      std::string path = options.pin_dir + "/" + name;
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0) continue;
+      const bool ok = pin_compatible(fd, s.map(name));
+      ::close(fd);
+      if (ok) continue;
+      if (::unlink(path.c_str()) != 0) return std::unexpected(errtext("replace incompatible pinned map " + path, errno));
+      self->replaced_.emplace_back(name);
+    }
     for (const char* name : kMapNames) {
       std::string path = options.pin_dir + "/" + name;
       struct stat st;
@@ -207,9 +236,30 @@ int Loader::map_fd(std::string_view name) const {
   return m ? bpf_map__fd(m) : -1;
 }
 
+namespace {
+
+vane_site_key site_key(const IpAddress& a) {
+  vane_site_key k{};
+  if (a.is_v4()) {
+    std::memcpy(k.addr, a.bytes.data(), 4);
+    k.family = VANE_AF_INET;
+  } else {
+    std::memcpy(k.addr, a.bytes.data(), 16);
+    k.family = VANE_AF_INET6;
+  }
+  return k;
+}
+
+struct SiteKeyLess {
+  bool operator()(const vane_site_key& a, const vane_site_key& b) const { return std::memcmp(&a, &b, sizeof a) < 0; }
+};
+
+}  // namespace
+
 Result<void> Loader::set_servers(std::span<const Server> servers) {
   int fd = map_fd("vane_servers");
   std::vector<vane_server> all(VANE_MAX_SERVERS);
+  std::map<vane_site_key, __u32, SiteKeyLess> site;
   for (const Server& sv : servers) {
     if (sv.index >= VANE_MAX_SERVERS) return std::unexpected("server index " + std::to_string(sv.index) + " out of range");
     vane_server& e = all[sv.index];
@@ -218,21 +268,68 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
       if (!sv.v4->is_v4()) return std::unexpected("server " + std::to_string(sv.index) + ": v4 address is IPv6");
       std::memcpy(&e.addr4, sv.v4->bytes.data(), 4);
       e.flags |= VANE_SERVER_F_V4;
+      site[site_key(*sv.v4)] = sv.index;
     }
     if (sv.v6) {
       if (!sv.v6->is_v6()) return std::unexpected("server " + std::to_string(sv.index) + ": v6 address is IPv4");
       std::memcpy(e.addr6, sv.v6->bytes.data(), 16);
       e.flags |= VANE_SERVER_F_V6;
+      site[site_key(*sv.v6)] = sv.index;
     }
     if (!sv.v4 && !sv.v6) return std::unexpected("server " + std::to_string(sv.index) + " has no address");
     if (sv.draining) e.flags |= VANE_SERVER_F_DRAINING;
   }
+  // The site's addresses (the redirector accepts GUE from them and sends it on only to them)
+  // gain the new servers before the server array names them, and lose stale ones after it no
+  // longer does: every address the forwarder encapsulates to is one the redirector trusts.
+  int sfd = map_fd("vane_site_addrs");
+  for (const auto& [k, idx] : site)
+    if (int err = bpf_map_update_elem(sfd, &k, &idx, BPF_ANY)) return std::unexpected(errtext("update site address map", err));
+  // The index's inactive half gets the new set (the hash map has all of it now), then packets
+  // switch to it.
+  {
+    std::vector<vane_site_slot> slots(VANE_SITE_INDEX_SLOTS);
+    for (auto& sl : slots) sl.state = VANE_VIP_SLOT_EMPTY;
+    for (const auto& [k, idx] : site) {
+      __u32 w[5];
+      static_assert(sizeof(w) == sizeof(k));
+      std::memcpy(w, &k, sizeof(w));
+      vane_site_slot& sl = slots[vane_site_slot_of(w)];
+      if (sl.state == VANE_VIP_SLOT_EMPTY) {
+        sl.key = k;
+        sl.state = VANE_VIP_SLOT_ONE;
+      } else {
+        sl.state = VANE_VIP_SLOT_SHARED;
+      }
+    }
+    const __u32 zero = 0;
+    int cfd = map_fd("vane_site_index_ctl");
+    vane_vip_index_ctl ctl{};
+    if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl)) return std::unexpected(errtext("read site index control", err));
+    const uint32_t inactive = (ctl.active & 1) ^ 1;
+    if (int err = write_array(map_fd("vane_site_index"), inactive * VANE_SITE_INDEX_SLOTS, slots.data(), VANE_SITE_INDEX_SLOTS))
+      return std::unexpected(errtext("write site index", err));
+    ctl.active = inactive;
+    ctl.generation += 1;
+    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY)) return std::unexpected(errtext("switch site index", err));
+  }
   std::vector<__u32> keys(VANE_MAX_SERVERS);
   for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i) keys[i] = i;
   __u32 count = VANE_MAX_SERVERS;
-  if (bpf_map_update_batch(fd, keys.data(), all.data(), &count, nullptr) == 0) return {};
-  for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i)
-    if (int err = bpf_map_update_elem(fd, &i, &all[i], BPF_ANY)) return std::unexpected(errtext("update server map", err));
+  if (bpf_map_update_batch(fd, keys.data(), all.data(), &count, nullptr) != 0)
+    for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i)
+      if (int err = bpf_map_update_elem(fd, &i, &all[i], BPF_ANY)) return std::unexpected(errtext("update server map", err));
+  std::vector<vane_site_key> stale;
+  vane_site_key cur{}, next{};
+  const void* prev = nullptr;
+  for (uint32_t n = 0; n < 2 * VANE_SITE_ADDRS && bpf_map_get_next_key(sfd, prev, &next) == 0; ++n) {
+    if (!site.count(next)) stale.push_back(next);
+    cur = next;
+    prev = &cur;
+  }
+  for (const auto& k : stale)
+    if (int err = bpf_map_delete_elem(sfd, &k); err && err != -ENOENT)
+      return std::unexpected(errtext("remove stale site address", err));
   return {};
 }
 

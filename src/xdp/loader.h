@@ -86,7 +86,8 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Replaces the whole server list (slots not named are cleared).
+  // Replaces the whole server list (slots not named are cleared), and with it the site's
+  // address set the redirector trusts (vane_site_addrs: GUE only from these, hops only to them).
   Result<void> set_servers(std::span<const Server> servers);
   // Replaces the whole VIP set; returns each VIP's counter slot. A VIP keeps its slot (and its
   // counters) for as long as it stays in the set, whatever its position, also across a restart
@@ -115,6 +116,9 @@ class Loader {
   int prog_fd() const;
   int map_fd(std::string_view name) const;  // "vane_vips", "vane_servers", ...; -1 if unknown
   bool reused_pinned_maps() const { return reused_; }
+  // Pinned maps of an incompatible layout (a previous version's) that open() replaced by new,
+  // empty ones: only counters ever are (their counts are lost); see kReplaceableMaps.
+  const std::vector<std::string>& replaced_pinned_maps() const { return replaced_; }
   const Options& options() const { return options_; }
 
  private:
@@ -125,6 +129,7 @@ class Loader {
   int ifindex_ = 0;
   bool attached_ = false;
   bool reused_ = false;
+  std::vector<std::string> replaced_;
   // Counter slot of each VIP in the map: (address, port in network order, protocol, family).
   using VipIdent = std::tuple<std::array<uint8_t, 16>, uint16_t, uint8_t, uint8_t>;
   std::map<VipIdent, uint32_t> vip_slots_;

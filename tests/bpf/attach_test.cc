@@ -1,6 +1,10 @@
 // Attaching for real: xdp_pass and the forwarder natively on a veth in a namespace of the test's
 // own; map pinning and takeover by a second loader.
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <linux/if_link.h>
 #include <net/if.h>
 
@@ -86,6 +90,72 @@ TEST(Attach, ForwarderAttachesPinsAndIsTakenOver) {
   EXPECT_EQ(attached_id(ifindex), 0u);
   EXPECT_NE(access(pin.c_str(), F_OK), 0) << "pin dir removed";
   ns.leave();
+}
+
+// A vaned restarting over the maps of a version with fewer counter reasons (another value size
+// of vane_stats) and no site address map: it starts, replaces only the counters (their counts
+// are lost), keeps the tables, and creates the site map. Any other mismatch still fails.
+TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
+  VANE_WORLD_OR_SKIP(w);
+  (void)w;
+  std::string pin = "/sys/fs/bpf/vane-test-old-" + std::to_string(getpid());
+  xdp::Options o;
+  o.config = world_config();
+  o.pin_dir = pin;
+  o.keep_on_exit = true;
+  {
+    auto a = xdp::Loader::open(o);
+    ASSERT_TRUE(a) << a.error();
+    ASSERT_TRUE((*a)->set_table(3, xdp::Table(5, {1u, 2u})));
+  }
+  // What the previous version left: 14 reasons, and no vane_site_addrs.
+  const std::string stats = pin + "/vane_stats", site = pin + "/vane_site_addrs";
+  ASSERT_EQ(unlink(stats.c_str()), 0);
+  ASSERT_EQ(unlink(site.c_str()), 0);
+  ASSERT_EQ(unlink((pin + "/vane_site_index").c_str()), 0);
+  ASSERT_EQ(unlink((pin + "/vane_site_index_ctl").c_str()), 0);
+  int old = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "vane_stats", 4, 16 * 14, VANE_STATS_SLOTS, nullptr);
+  ASSERT_GE(old, 0);
+  ASSERT_EQ(bpf_obj_pin(old, stats.c_str()), 0);
+  close(old);
+  {
+    auto b = xdp::Loader::open(o);
+    ASSERT_TRUE(b) << b.error();
+    EXPECT_TRUE((*b)->reused_pinned_maps());
+    EXPECT_EQ((*b)->replaced_pinned_maps(), std::vector<std::string>{"vane_stats"});
+    auto t = (*b)->read_table(3);
+    ASSERT_TRUE(t) << t.error();
+    EXPECT_EQ(*t, xdp::Table(5, {1u, 2u})) << "tables survive the upgrade";
+    EXPECT_TRUE((*b)->counters(VANE_STATS_GLOBAL)) << "the new counters map is readable";
+    EXPECT_EQ(access(site.c_str(), F_OK), 0) << "the site map is pinned now";
+    std::vector<xdp::Server> servers = {{0, addr("192.0.2.1"), std::nullopt, false}, {1, std::nullopt, addr("2001:db8::2"), false}};
+    ASSERT_TRUE((*b)->set_servers(servers));
+    vane_site_key k{};
+    k.family = VANE_AF_INET6;
+    std::memcpy(k.addr, addr("2001:db8::2").bytes.data(), 16);
+    __u32 idx = 99;
+    EXPECT_EQ(bpf_map_lookup_elem((*b)->map_fd("vane_site_addrs"), &k, &idx), 0);
+    EXPECT_EQ(idx, 1u);
+  }
+  // A mismatch in a map that holds the data path's state is not papered over.
+  const std::string vips = pin + "/vane_vips";
+  ASSERT_EQ(unlink(vips.c_str()), 0);
+  old = bpf_map_create(BPF_MAP_TYPE_HASH, "vane_vips", 20, 8, VANE_MAX_VIPS, nullptr);
+  ASSERT_GE(old, 0);
+  ASSERT_EQ(bpf_obj_pin(old, vips.c_str()), 0);
+  close(old);
+  {
+    auto c = xdp::Loader::open(o);
+    EXPECT_FALSE(c);
+    if (!c) {
+      EXPECT_NE(c.error().find("incompatible"), std::string::npos) << c.error();
+    }
+  }
+  for (const char* m : {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats", "vane_vip_filter",
+                        "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs", "vane_site_index",
+                        "vane_site_index_ctl"})
+    unlink((pin + "/" + m).c_str());
+  rmdir(pin.c_str());
 }
 
 }  // namespace

@@ -183,6 +183,12 @@ std::vector<Case> cases() {
                                  h4(0, 0, kTcp, "203.0.113.23"), server_mac(2));
                  },
                  18, VANE_R_FORWARDED});
+  v.push_back({"icmp_error_not_addressed_to_the_quoted_source_is_not_steered", [] {
+                 Bytes quoted = ipv4({.src = "203.0.113.10", .dst = kClient4}, tcp(80, 40000, kAck));
+                 quoted.resize(28);
+                 return from_router(kEthIp, ipv4({.src = "198.51.100.1", .dst = "203.0.113.11", .proto = kIcmp}, icmp4(3, 4, 1400, quoted)));
+               },
+               XDP_PASS, nullptr, G, VANE_R_MALFORMED});
   v.push_back({"icmp_echo_to_vip_address_passes", [] {
                  return from_router(kEthIp, ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8))));
                },

@@ -59,6 +59,22 @@ site { server { name: "s1" address: "192.0.2.11" } }
             std::vector<std::string>{"t.conf:1:8: node \"s9\" is not in the site's server list"});
 }
 
+TEST(Config, NodeAddressesMustBeItsSiteEntrys) {
+  // GUE goes to the site entry's address and is accepted only from it: the node's must agree.
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.21" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } }
+)"),
+            std::vector<std::string>{"t.conf:1:54: address \"192.0.2.21\" differs from the site server entry's \"192.0.2.11\""});
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" address6: "2001:db8::0:11" } }
+)"),
+            std::vector<std::string>{});
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" address6: "2001:db8::12" } }
+)"),
+            std::vector<std::string>{"t.conf:1:76: address6 \"2001:db8::11\" differs from the site server entry's \"2001:db8::12\""});
+}
+
 TEST(Config, InvalidAddressesArePointedAt) {
   EXPECT_EQ(errors(R"(node { name: "s1" router_id: "2001:db8::1" asn: 65011 address: "192.0.2.300" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } }

@@ -28,7 +28,10 @@ static_assert(sizeof(vane_gue_hdr) == 4);
 static_assert(sizeof(vane_glb_hdr) == 4);
 static_assert(offsetof(vane_glb_hdr, next_hop) == 2);
 static_assert(offsetof(vane_glb_hdr, hop_count) == 3);
-static_assert(VANE_R_COUNT == 14);
+static_assert(VANE_R_COUNT == 17);
+static_assert(sizeof(vane_site_key) == 20);
+static_assert(offsetof(vane_site_key, family) == 16);
+static_assert(sizeof(vane_site_slot) == 24);
 static_assert(VANE_ENCAP4_OVERHEAD == 44 && VANE_ENCAP6_OVERHEAD == 88);
 
 TEST(XdpAbi, GlbPrivateDataMatchesGlbWireLayout) {
@@ -59,6 +62,11 @@ TEST(XdpAbi, FlowHashIsDeterministicAndSeeded) {
 TEST(XdpAbi, ReasonNamesCoverEveryReason) {
   for (unsigned r = 0; r < VANE_R_COUNT; ++r) EXPECT_NE(vane::xdp::reason_name(r), "unknown") << r;
   EXPECT_EQ(vane::xdp::reason_name(VANE_R_COUNT), "unknown");
+  // Names are what operators alert on (metrics label, vanectl column): pinned here.
+  EXPECT_EQ(vane::xdp::reason_name(VANE_R_FIB_PASS), "fib_pass");
+  EXPECT_EQ(vane::xdp::reason_name(VANE_R_GUE_BAD_SOURCE), "gue_bad_source");
+  EXPECT_EQ(vane::xdp::reason_name(VANE_R_GUE_BAD_INNER), "gue_bad_inner");
+  EXPECT_EQ(vane::xdp::reason_name(VANE_R_GUE_BAD_HOP), "gue_bad_hop");
 }
 
 }  // namespace
