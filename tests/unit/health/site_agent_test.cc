@@ -172,16 +172,17 @@ std::string fetch(asio::io_context& io, asio::ip::address addr, uint16_t port, c
 // Answers every connection with `reply` after reading (and ignoring) what the client sends.
 struct FakeAgent {
   FakeAgent(asio::io_context& io, asio::ip::address addr, uint16_t port, std::string reply)
-      : io(io), acceptor(io, {addr, port}), reply(std::move(reply)) {
+      : io(io), acceptor(io, {addr, port}), reply(std::make_shared<std::string>(std::move(reply))) {
     serve();
   }
+  // Connections in flight own what they use: the fake may go away under them.
   void serve() {
     auto s = std::make_shared<asio::ip::tcp::socket>(io);
     acceptor.async_accept(*s, [this, s](boost::system::error_code ec) {
       if (ec) return;
       auto buf = std::make_shared<std::array<char, 256>>();
-      s->async_read_some(asio::buffer(*buf), [this, s, buf](boost::system::error_code, size_t) {
-        asio::async_write(*s, asio::buffer(reply), [s](auto, auto) {
+      s->async_read_some(asio::buffer(*buf), [s, buf, reply = reply](boost::system::error_code, size_t) {
+        asio::async_write(*s, asio::buffer(*reply), [s, reply](auto, auto) {
           boost::system::error_code e;
           s->shutdown(asio::ip::tcp::socket::shutdown_send, e);
           s->close(e);
@@ -192,7 +193,7 @@ struct FakeAgent {
   }
   asio::io_context& io;
   asio::ip::tcp::acceptor acceptor;
-  std::string reply;
+  std::shared_ptr<std::string> reply;
 };
 
 TEST(SiteAgentAuth, SameKeyExchangesReports) {
