@@ -202,7 +202,11 @@ std::string render_health(const control::HealthReply& r) {
 std::string render_site(const control::SiteReply& r) {
   std::string out = "Table generation " + std::to_string(r.table_generation()) + ", " + std::to_string(r.table_size()) +
                     " buckets; site health " +
-                    (r.site_health() ? "on (port " + std::to_string(r.site_port()) + ")" : std::string("off")) + "\n\n";
+                    (r.site_health() ? "on (port " + std::to_string(r.site_port()) + ", " + r.auth() + ")" : std::string("off")) +
+                    "\n";
+  if (r.site_health() && !r.agent_listening())
+    out += "site agent NOT LISTENING: " + r.agent_error() + "; this server counts itself down and withdraws (retrying)\n";
+  out += "\n";
   Table t({"Name", "Address", "Role", "Weight", "Reach", "Self"}, {A::left, A::left, A::left, A::right, A::left, A::left});
   for (const auto& s : r.servers()) {
     std::string role = s.role() == "FORWARDER_ONLY" ? "forwarder" : s.role() == "BACKEND_ONLY" ? "backend" : "both";
@@ -220,6 +224,12 @@ std::string render_site(const control::SiteReply& r) {
   std::string notes;
   for (const auto& s : r.servers())
     if (!s.error().empty()) notes += s.name() + ": " + s.error() + "\n";
+  for (const auto& s : r.servers()) {
+    if (s.refused().empty()) continue;
+    std::string counts;
+    for (const auto& c : s.refused()) counts += (counts.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
+    notes += s.name() + ": refused replies: " + counts + " (last: " + s.refusal() + ")\n";
+  }
   for (const auto& g : r.services())
     if (g.min_healthy_servers() > 0)
       notes += "service " + g.service() + ": " + std::to_string(g.healthy_servers()) + " healthy server(s), needs " +

@@ -137,41 +137,110 @@ std::string fmt_mode(unsigned m) {
   return b;
 }
 
-// Reads a key file named relative to the config's folder; refuses one others can read.
-std::optional<std::string> read_key(Ctx& c, Pos p, const std::filesystem::path& cfg, const std::string& name) {
+// Reads a secret file named relative to the config's folder: a regular file (not a symlink) that
+// neither group nor others may read or write. `field` names it in messages. At most `max` bytes;
+// a longer file is refused rather than cut.
+std::optional<std::string> read_private(Ctx& c, Pos p, const std::filesystem::path& cfg, const char* field,
+                                        const std::string& name, size_t max) {
   std::filesystem::path kp(name);
   if (kp.is_relative()) kp = cfg.parent_path() / kp;
+  const std::string what = std::string(field) + " " + q(kp.string());
   int fd = ::open(kp.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    c.err(p, "md5_key_file " + q(kp.string()) + ": " + std::strerror(errno));
+    c.err(p, what + ": " + std::strerror(errno));
     return std::nullopt;
   }
   struct stat st {};
-  std::string key;
-  bool good = false;
+  std::optional<std::string> out;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    c.err(p, "md5_key_file " + q(kp.string()) + " is not a regular file");
+    c.err(p, what + " is not a regular file");
   } else if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-    c.err(p, "md5_key_file " + q(kp.string()) + " is readable by others (mode " +
-                 fmt_mode(st.st_mode & 0777) + "); chmod 600 it");
+    c.err(p, what + " is readable by others (mode " + fmt_mode(st.st_mode & 0777) + "); chmod 600 it");
   } else {
-    char buf[128];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      c.err(p, "md5_key_file " + q(kp.string()) + ": " + std::strerror(errno));
-    } else {
-      key.assign(buf, size_t(n));
-      while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-      // TCP_MD5SIG_MAXKEYLEN is 80 bytes.
-      if (key.empty() || key.size() > 80)
-        c.err(p, "md5_key_file " + q(kp.string()) + " must hold a key of 1 to 80 bytes");
-      else
-        good = true;
+    std::string buf(max + 1, '\0');
+    size_t got = 0;
+    bool failed = false;
+    while (got < buf.size()) {
+      ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        c.err(p, what + ": " + std::strerror(errno));
+        failed = true;
+        break;
+      }
+      if (n == 0) break;
+      got += size_t(n);
     }
+    if (!failed && got > max) c.err(p, what + " is larger than " + std::to_string(max) + " bytes");
+    else if (!failed) out = buf.substr(0, got);
   }
   ::close(fd);
-  if (!good) return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> read_key(Ctx& c, Pos p, const std::filesystem::path& cfg, const std::string& name) {
+  auto key = read_private(c, p, cfg, "md5_key_file", name, 128);
+  if (!key) return std::nullopt;
+  while (!key->empty() && (key->back() == '\n' || key->back() == '\r')) key->pop_back();
+  // TCP_MD5SIG_MAXKEYLEN is 80 bytes.
+  if (key->empty() || key->size() > 80) {
+    std::filesystem::path kp(name);
+    if (kp.is_relative()) kp = cfg.parent_path() / kp;
+    c.err(p, "md5_key_file " + q(kp.string()) + " must hold a key of 1 to 80 bytes");
+    return std::nullopt;
+  }
   return key;
+}
+
+int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+// site.key_file: one or two hex keys, one per line. Messages never quote the file's contents.
+std::optional<std::vector<std::string>> read_site_keys(Ctx& c, Pos p, const std::filesystem::path& cfg,
+                                                       const std::string& name) {
+  auto text = read_private(c, p, cfg, "key_file", name, 4096);
+  if (!text) return std::nullopt;
+  std::filesystem::path kp(name);
+  if (kp.is_relative()) kp = cfg.parent_path() / kp;
+  const std::string what = "key_file " + q(kp.string());
+  std::vector<std::string> keys;
+  size_t lineno = 0;
+  for (auto line : split(*text, '\n')) {
+    ++lineno;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') continue;
+    const std::string where = what + " line " + std::to_string(lineno) + ": ";
+    if (line.size() % 2 != 0 || line.size() < 2 * kSiteKeyMinBytes || line.size() > 2 * kSiteKeyMaxBytes) {
+      c.err(p, where + "a key must be " + std::to_string(2 * kSiteKeyMinBytes) + " to " +
+                   std::to_string(2 * kSiteKeyMaxBytes) + " hex digits (" + std::to_string(kSiteKeyMinBytes) + " to " +
+                   std::to_string(kSiteKeyMaxBytes) + " bytes)");
+      return std::nullopt;
+    }
+    std::string key;
+    for (size_t i = 0; i < line.size(); i += 2) {
+      const int hi = hex_digit(line[i]), lo = hex_digit(line[i + 1]);
+      if (hi < 0 || lo < 0) {
+        c.err(p, where + "not a hex key");
+        return std::nullopt;
+      }
+      key.push_back(char(hi << 4 | lo));
+    }
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      c.err(p, where + "the same key twice");
+      return std::nullopt;
+    }
+    keys.push_back(std::move(key));
+  }
+  if (keys.empty() || keys.size() > 2) {
+    c.err(p, what + " must hold one or two keys (it holds " + std::to_string(keys.size()) + ")");
+    return std::nullopt;
+  }
+  return keys;
 }
 
 }  // namespace
@@ -255,6 +324,23 @@ std::optional<PrefixRange> parse_prefix_range(std::string_view s, std::string* w
 
 namespace {
 
+// Node, server and service names are single tokens of the site agent's reply: a name the reply
+// grammar cannot carry would make every reply of that server invalid at the other servers.
+void check_site_name(Ctx& c, const Where& w, const char* kind, const std::string& name) {
+  if (valid_site_name(name)) return;
+  std::string shown;
+  for (unsigned char ch : name.substr(0, 64)) {
+    if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') shown += char(ch);
+    else {
+      char b[5];
+      std::snprintf(b, sizeof b, "\\x%02x", ch);
+      shown += b;
+    }
+  }
+  c.err(w.at("name"), std::string(kind) + " name " + q(shown) + (name.size() > 64 ? "..." : "") +
+                          " must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)");
+}
+
 void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   if (!cfg.has_node()) {
     c.err({1, 1}, "node block is required");
@@ -263,6 +349,7 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   const Node& n = cfg.node();
   Where w = root.child("node");
   if (n.name().empty()) c.err(w.at("name"), "name is required");
+  else check_site_name(c, w, "node", n.name());
   if (auto a = need_addr(c, w, "router_id", n.router_id()); a && !a->is_v4())
     c.err(w.at("router_id"), "router_id must be an IPv4 address");
   if (n.asn() == 0) c.err(w.at("asn"), "asn is required (1..4294967295)");
@@ -402,6 +489,7 @@ void validate_services(Ctx& c, const Config& cfg, const Where& root) {
     Where w = root.child("service", i);
     if (s.name().empty()) c.err(w.at("name"), "name is required");
     else if (!names.insert(s.name()).second) c.err(w.at("name"), "duplicate service name " + q(s.name()));
+    else check_site_name(c, w, "service", s.name());
     std::vector<Prefix> prefixes;
     std::set<std::string> seen_prefix;
     for (int j = 0; j < s.announce_size(); ++j) {
@@ -458,7 +546,7 @@ void validate_services(Ctx& c, const Config& cfg, const Where& root) {
   }
 }
 
-void validate_site(Ctx& c, const Config& cfg, const Where& root) {
+void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
   if (!cfg.has_site() || cfg.site().server_size() == 0) {
     c.err(cfg.has_site() ? root.at("site") : Pos{1, 1}, "site needs at least one server");
     return;
@@ -470,6 +558,7 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root) {
     Where sw = w.child("server", i);
     if (s.name().empty()) c.err(sw.at("name"), "name is required");
     else if (!names.insert(s.name()).second) c.err(sw.at("name"), "duplicate server name " + q(s.name()));
+    else check_site_name(c, sw, "server", s.name());
     auto a = need_addr(c, sw, "address", s.address());
     if (a && !a->is_v4()) c.err(sw.at("address"), "address must be an IPv4 address (use address6 for IPv6)");
     if (a && !addrs.insert(a->str()).second) c.err(sw.at("address"), "duplicate server address " + q(s.address()));
@@ -491,6 +580,9 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root) {
       if (site_health(cfg).port == gue && cfg.forwarding().enabled())
         c.err(hw.at("port"), "port " + std::to_string(gue) + " is the GUE port");
     }
+  }
+  if (!cfg.site().key_file().empty()) {
+    if (auto k = read_site_keys(c, w.at("key_file"), out.path, cfg.site().key_file())) out.site_keys = std::move(*k);
   }
   uint32_t m = cfg.site().table_size();
   if (m != 0 && (!is_prime(m) || m < uint32_t(cfg.site().server_size()) || m > 16777259))
@@ -558,6 +650,11 @@ SiteHealthSettings site_health(const Config& cfg) {
   return out;
 }
 
+bool valid_site_name(std::string_view s) {
+  if (s.empty() || s.size() > 255) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
+}
+
 Role role_of(const Server& s) { return s.role() == ROLE_UNSPECIFIED ? FORWARD_AND_SERVE : s.role(); }
 
 Role node_role(const Config& cfg) {
@@ -588,7 +685,7 @@ std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std:
   validate_node(c, out.proto, root);
   validate_neighbors(c, out.proto, root, out);
   validate_services(c, out.proto, root);
-  validate_site(c, out.proto, root);
+  validate_site(c, out.proto, root, out);
   validate_misc(c, out.proto, root);
   if (!c.ok()) {
     auto d = c.take();
@@ -627,6 +724,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   named("server", a.site().server(), b.site().server());
   if (a.site().table_size() != b.site().table_size()) out.push_back("site table_size: changed");
   if (!same(a.site().health(), b.site().health())) out.push_back("site health: changed");
+  if (a.site().key_file() != b.site().key_file()) out.push_back("site key_file: changed");
   if (!same(a.control(), b.control())) out.push_back("control: changed");
   if (!same(a.metrics(), b.metrics())) out.push_back("metrics: changed");
   if (!same(a.log(), b.log())) out.push_back("log: changed");

@@ -30,6 +30,9 @@ struct Loaded {
   std::filesystem::path path;
   // TCP MD5 keys read from md5_key_file, by neighbour name.
   std::map<std::string, std::string> md5_keys;
+  // Site agent keys read from site.key_file, as raw bytes: the first signs, any verifies. Empty
+  // without a key file.
+  std::vector<std::string> site_keys;
 };
 
 // Parses and validates the whole file; on any error returns every error found.
@@ -66,6 +69,14 @@ struct SiteHealthSettings {
   bool enabled() const { return port != 0; }
 };
 SiteHealthSettings site_health(const Config& cfg);
+
+// Whether `s` can be a node or service name: it travels as one token of the site agent's reply,
+// so 1 to 255 printable ASCII characters without spaces.
+bool valid_site_name(std::string_view s);
+
+// Bounds of a site key (site.key_file), in bytes of secret.
+inline constexpr size_t kSiteKeyMinBytes = 32;
+inline constexpr size_t kSiteKeyMaxBytes = 64;
 
 // A server's role with the default applied: FORWARD_AND_SERVE when unspecified.
 Role role_of(const Server& s);

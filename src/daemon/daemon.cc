@@ -218,13 +218,25 @@ void Daemon::apply_site() {
   for (const auto* a : {&cfg_.proto.node().address(), &cfg_.proto.node().address6()})
     if (!a->empty()) addrs.push_back(boost::asio::ip::make_address(*a, ec));
   if (site_ && site_port_ != st.port) site_.reset();
+  const bool fresh = !site_;
+  const auto old_ids = site_ ? site_->key_ids() : std::vector<std::string>{};
   if (!site_) {
-    auto agent = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return site_report_; }, [this] { update_site(); });
-    if (auto r = agent->listen(addrs, st.port); !r) {
-      spdlog::error("site: agent: {}; the other servers will count this one as unreachable", r.error());
-    }
-    site_ = std::move(agent);
+    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return site_report_; }, [this] { update_site(); });
     site_port_ = st.port;
+  }
+  site_->set_keys(cfg_.site_keys);
+  if (fresh || site_->key_ids() != old_ids) {
+    std::string ids;
+    for (auto& id : site_->key_ids()) ids += (ids.empty() ? "" : ", ") + id;
+    if (site_->authenticated())
+      spdlog::info("site: replies authenticated (HMAC-SHA-256); key id(s) {}, the first signs", ids);
+    else
+      spdlog::warn("site: unauthenticated: no site.key_file, so any host that reaches port {} can answer for a server", st.port);
+  }
+  if (fresh) {
+    // While it cannot bind (the port squatted, say), the agent retries and update_site below
+    // reports this server down everywhere it counts: never serving without an agent.
+    if (auto r = site_->serve(addrs, st.port); !r) spdlog::error("site: agent: {}", r.error());
   }
   std::vector<health::SitePeer> peers;
   for (auto& s : cfg_.proto.site().server()) {
@@ -244,11 +256,18 @@ void Daemon::update_site() {
   const health::SiteView* view = site_ ? &site_->view() : nullptr;
   std::map<std::string, std::vector<health::ServerWeight>> all;
   SiteWeights weights;
+  // Without its agent this server cannot vouch for itself: the others count it unreachable (or
+  // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
+  // A forwarder-only server is never queried, so its agent vouches for nothing.
+  const bool agent_down = site_ && !site_->listening() && config::node_role(cfg_.proto) != config::FORWARDER_ONLY;
   for (auto& svc : cfg_.proto.service()) {
     auto w = health::service_weights(cfg_.proto, svc.name(), site_report_, view);
+    if (agent_down)
+      for (auto& x : w)
+        if (x.name == cfg_.proto.node().name() && x.why != "forwarder only") x = {x.name, 0, false, "site agent not listening"};
     const uint32_t need = min_healthy_servers(svc);
     const uint32_t have = health::healthy_servers(w);
-    health_->set_site_gate(svc.name(), need == 0 || have >= need);
+    health_->set_site_gate(svc.name(), !agent_down && (need == 0 || have >= need));
     for (auto& x : w) weights[svc.name()][x.name] = x.weight;
     all.emplace(svc.name(), std::move(w));
   }
@@ -401,13 +420,18 @@ config::Diagnostics Daemon::reload() {
     return next.error();
   }
   auto changes = config::diff(cfg_.proto, next->proto);
+  // The key file's contents are not in the config text: a rotation changes them alone.
+  if (next->site_keys != cfg_.site_keys && next->proto.site().key_file() == cfg_.proto.site().key_file())
+    changes.push_back("site keys: changed");
   if (changes.empty()) {
     spdlog::info("reload: {} is valid and unchanged", opts_.config_path.string());
     return {};
   }
   spdlog::info("reload: {} is valid; applying {} change(s):", opts_.config_path.string(), changes.size());
   for (auto& c : changes) spdlog::info("  {}", c);
-  if (!stopping_) {
+  // A key rotation touches the site agent alone: no session, check or table is rebuilt for it.
+  const bool only_keys = std::ranges::all_of(changes, [](const std::string& c) { return c.starts_with("site key"); });
+  if (!stopping_ && !only_keys) {
     apply_neighbors(*next);
     health_->apply(next->proto);
     apply_forwarding(*next);

@@ -220,6 +220,12 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
                        : p->reach == health::Verdict::Down ? "unreachable"
                                                            : "not reached yet");
           x->set_error(p->error);
+          x->set_refusal(p->refusal);
+          for (auto& [why, n] : p->refused) {  // std::map: sorted by reason
+            auto* c = x->add_refused();
+            c->set_reason(why);
+            c->set_count(n);
+          }
         }
         bool takes = false;
         // service_weights lists the servers in config order, so entry i is this server.
@@ -238,6 +244,13 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       const auto st = config::site_health(cfg_.proto);
       out->set_site_health(site_ != nullptr);
       out->set_site_port(site_ ? st.port : 0);
+      if (site_) {
+        out->set_auth(site_->authenticated() ? "authenticated" : "unauthenticated");
+        for (auto& id : site_->key_ids()) out->add_key_ids(id);
+        out->set_agent_listening(site_->listening());
+        out->set_agent_error(site_->listen_error());
+        out->set_agent_bad_requests(site_->bad_requests());
+      }
       for (auto& svc : cfg_.proto.service()) {
         auto* y = out->add_services();
         y->set_service(svc.name());
@@ -395,6 +408,17 @@ void Daemon::collect(metrics::Registry& reg) {
     reg.counter("vane_site_agent_replies_total", "Replies this server's site agent wrote").set(double(site_->served()));
     reg.counter("vane_site_agent_refused_total", "Site agent connections closed for too many at once")
         .set(double(site_->refused()));
+    auto& refused = reg.counter("vane_site_replies_refused_total",
+                                "Replies refused from the server's site agent, by reason (bad_mac, unknown_key, missing_mac, "
+                                "replay, wrong_server, malformed, too_long)");
+    for (auto& p : site_->view().peers())
+      for (auto& [why, n] : p.refused) refused.set(metrics::Labels{{"server", p.name}, {"reason", why}}, double(n));
+    reg.gauge("vane_site_agent_listening", "1 while this server's site agent listens; 0: it reports itself down")
+        .set(site_->listening() ? 1 : 0);
+    reg.gauge("vane_site_authenticated", "1 when site replies are signed and checked (site.key_file)")
+        .set(site_->authenticated() ? 1 : 0);
+    reg.counter("vane_site_agent_bad_requests_total", "Site agent connections closed without a valid request line in time")
+        .set(double(site_->bad_requests()));
   }
   {
     auto& weight = reg.gauge("vane_site_weight", "Effective weight of a server in a service's forwarding table");

@@ -1,8 +1,14 @@
 #include "health/site.h"
 
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <charconv>
 
+#include "common/sanitize.h"
 #include "config/config.h"
 
 namespace vane::health {
@@ -13,10 +19,45 @@ constexpr std::string_view kMagic = "vane-site";
 constexpr uint32_t kMaxPercent = 1000;  // an agent check may ask for up to 10x (HAProxy allows 256%)
 constexpr uint32_t kMaxWeight = 1000;   // steer::kMaglevMaxWeight; health does not link steer
 
-// Names travel as single tokens: printable ASCII without spaces, bounded.
-bool valid_name(std::string_view s) {
-  if (s.empty() || s.size() > 255) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
+constexpr std::string_view kQueryMagic = "vane-site-query";
+// Domain separation: a MAC made for a site reply is never valid for anything else keyed alike.
+constexpr std::string_view kMacLabel{"vane-site-reply-v1\0", 19};
+constexpr std::string_view kKeyIdLabel{"vane-site-key-id\0", 17};
+constexpr size_t kMacBytes = 32;
+
+// Names travel as single tokens; vaned --check holds configured names to the same rule.
+bool valid_name(std::string_view s) { return config::valid_site_name(s); }
+
+template <size_t N>
+bool unhex(std::string_view s, std::array<uint8_t, N>& out) {
+  if (s.size() != 2 * N) return false;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;  // the wire form is lower case only: one spelling per value
+  };
+  for (size_t i = 0; i < N; ++i) {
+    const int hi = digit(s[2 * i]), lo = digit(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = uint8_t(hi << 4 | lo);
+  }
+  return true;
+}
+
+std::array<uint8_t, kMacBytes> reply_mac(const SiteKey& key, const SiteNonce& nonce, std::string_view body) {
+  std::string msg;
+  msg.reserve(kMacLabel.size() + key.id.size() + nonce.size() + body.size());
+  msg.append(kMacLabel);
+  msg.append(reinterpret_cast<const char*>(key.id.data()), key.id.size());
+  msg.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  msg.append(body);
+  std::array<uint8_t, kMacBytes> out{};
+  unsigned len = 0;
+  if (!HMAC(EVP_sha256(), key.secret.data(), int(key.secret.size()), reinterpret_cast<const uint8_t*>(msg.data()),
+            msg.size(), out.data(), &len) ||
+      len != kMacBytes)
+    out.fill(0);  // never matches a real MAC by chance; the caller's comparison then refuses
+  return out;
 }
 
 std::vector<std::string_view> tokens(std::string_view line) {
@@ -43,6 +84,7 @@ std::optional<uint32_t> number(std::string_view s) {
 uint32_t configured_weight(const config::Server& s) { return s.has_weight() ? s.weight() : config::kDefaultWeight; }
 
 uint32_t scaled(uint32_t weight, uint32_t percent) {
+  percent = std::min(percent, 100u);
   if (weight == 0 || percent == 0) return 0;
   // A server asked to take a sliver keeps at least one share rather than vanishing by rounding.
   return std::clamp<uint32_t>(uint32_t(uint64_t(weight) * percent / 100), 1, kMaxWeight);
@@ -59,7 +101,10 @@ ServerWeight from_report(const std::string& name, uint32_t weight, const SiteRep
     case SiteService::State::Up:
       w.weight = scaled(weight, it->second.percent);
       w.healthy = w.weight > 0;
-      w.why = weight == 0 ? "up, weight 0" : it->second.percent == 100 ? "up" : "up " + std::to_string(it->second.percent) + "%";
+      w.why = weight == 0                    ? "up, weight 0"
+              : it->second.percent == 100    ? "up"
+              : it->second.percent > 100     ? "up " + std::to_string(it->second.percent) + "% (counted as 100%)"
+                                             : "up " + std::to_string(it->second.percent) + "%";
       break;
     case SiteService::State::Drain:
       w.why = "drain";
@@ -72,6 +117,116 @@ ServerWeight from_report(const std::string& name, uint32_t weight, const SiteRep
 }
 
 }  // namespace
+
+std::string hex(const uint8_t* p, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 15]);
+  }
+  return out;
+}
+
+SiteKey make_site_key(std::string secret) {
+  SiteKey k;
+  std::string msg(kKeyIdLabel);
+  msg += secret;
+  std::array<uint8_t, SHA256_DIGEST_LENGTH> d{};
+  SHA256(reinterpret_cast<const uint8_t*>(msg.data()), msg.size(), d.data());
+  OPENSSL_cleanse(msg.data(), msg.size());
+  std::copy_n(d.begin(), k.id.size(), k.id.begin());
+  k.secret = std::move(secret);
+  return k;
+}
+
+std::optional<SiteNonce> random_site_nonce() {
+  SiteNonce n{};
+  if (RAND_bytes(n.data(), int(n.size())) != 1) return std::nullopt;
+  return n;
+}
+
+std::string format_site_request(const SiteNonce& nonce) {
+  return std::string(kQueryMagic) + " 1 " + hex(nonce) + "\n";
+}
+
+std::expected<SiteNonce, std::string> parse_site_request(std::string_view line) {
+  if (line.size() + 1 > kSiteMaxRequest) return std::unexpected("request longer than " + std::to_string(kSiteMaxRequest) + " bytes");
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  auto t = tokens(line);
+  if (t.size() != 3 || t[0] != kQueryMagic) return std::unexpected("not a site query");
+  if (t[1] != "1") return std::unexpected("unsupported query version");
+  SiteNonce n{};
+  if (!unhex(t[2], n)) return std::unexpected("bad nonce");
+  return n;
+}
+
+std::string sign_site_reply(std::string body, const SiteKey& key, const SiteNonce& nonce) {
+  const auto mac = reply_mac(key, nonce, body);
+  body += "auth " + hex(key.id) + " " + hex(nonce) + " " + hex(mac) + "\n";
+  return body;
+}
+
+std::string_view to_string(SiteRefusal r) {
+  switch (r) {
+    case SiteRefusal::Malformed:
+      return "malformed";
+    case SiteRefusal::TooLong:
+      return "too_long";
+    case SiteRefusal::MissingMac:
+      return "missing_mac";
+    case SiteRefusal::UnknownKey:
+      return "unknown_key";
+    case SiteRefusal::Replay:
+      return "replay";
+    case SiteRefusal::BadMac:
+      return "bad_mac";
+    case SiteRefusal::WrongServer:
+      return "wrong_server";
+  }
+  return "?";
+}
+
+std::expected<SiteReport, SiteRefused> open_site_reply(std::string_view text, const SiteNonce& sent,
+                                                       const std::vector<SiteKey>& keys) {
+  using R = SiteRefusal;
+  auto refuse = [](R r, std::string d) { return std::unexpected(SiteRefused{r, std::move(d)}); };
+  if (text.size() > kSiteMaxReply + kSiteMaxAuthLine)
+    return refuse(R::TooLong, "reply longer than " + std::to_string(kSiteMaxReply + kSiteMaxAuthLine) + " bytes");
+  // The auth line, if any, is the last line.
+  std::string_view body = text, auth;
+  if (text.size() >= 2 && text.back() == '\n') {
+    const size_t prev = text.find_last_of('\n', text.size() - 2);
+    const size_t start = prev == std::string_view::npos ? 0 : prev + 1;
+    if (text.substr(start).starts_with("auth ")) {
+      body = text.substr(0, start);
+      auth = text.substr(start, text.size() - start - 1);
+    }
+  }
+  if (!keys.empty()) {
+    if (auth.empty()) return refuse(R::MissingMac, "reply not authenticated (this server has a site key)");
+    auto t = tokens(auth);
+    std::array<uint8_t, 8> id{};
+    SiteNonce nonce{};
+    std::array<uint8_t, kMacBytes> mac{};
+    if (t.size() != 4 || !unhex(t[1], id) || !unhex(t[2], nonce) || !unhex(t[3], mac))
+      return refuse(R::BadMac, "malformed auth line");
+    const SiteKey* key = nullptr;
+    for (auto& k : keys)
+      if (k.id == id) key = &k;
+    if (!key) return refuse(R::UnknownKey, "signed with unknown key id " + hex(id));
+    if (CRYPTO_memcmp(nonce.data(), sent.data(), nonce.size()) != 0)
+      return refuse(R::Replay, "reply made for another query (nonce " + hex(nonce) + ", sent " + hex(sent) + ")");
+    const auto want = reply_mac(*key, sent, body);
+    if (CRYPTO_memcmp(want.data(), mac.data(), mac.size()) != 0)
+      return refuse(R::BadMac, "MAC does not match (key id " + hex(id) + ")");
+  }
+  if (body.size() > kSiteMaxReply) return refuse(R::TooLong, "reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
+  auto r = parse_site_reply(body);
+  if (!r) return refuse(R::Malformed, r.error());
+  return std::move(*r);
+}
 
 std::string_view to_string(SiteService::State s) {
   switch (s) {
@@ -114,7 +269,7 @@ std::expected<SiteReport, std::string> parse_site_reply(std::string_view text) {
     auto t = tokens(line);
     if (!header) {
       if (t.size() != 3 || t[0] != kMagic) return std::unexpected(where + "not a vane site agent reply");
-      if (t[1] != "1") return std::unexpected(where + "unsupported version " + std::string(t[1]));
+      if (t[1] != "1") return std::unexpected(where + "unsupported version " + std::string(t[1].substr(0, 16)));
       if (!valid_name(t[2])) return std::unexpected(where + "bad node name");
       r.node = std::string(t[2]);
       header = true;
@@ -181,11 +336,20 @@ void SiteView::set_thresholds(uint32_t rise, uint32_t fall) {
   for (auto& [_, p] : peers_) p.verdict.set_thresholds(rise, fall);
 }
 
-bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::string> reply, TimePoint now) {
+bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::string> reply, TimePoint now,
+                      std::optional<SiteRefusal> refusal) {
   auto it = peers_.find(peer);
   if (it == peers_.end()) return false;
   Peer& p = it->second;
-  if (reply && reply->node != peer) reply = std::unexpected("the server at this address calls itself " + reply->node);
+  if (reply && reply->node != peer) {
+    reply = std::unexpected("the server at this address calls itself " + reply->node);
+    refusal = SiteRefusal::WrongServer;
+  }
+  if (reply) refusal.reset();
+  if (refusal) {
+    p.st.refusal = std::string(to_string(*refusal));
+    ++p.st.refused[p.st.refusal];
+  }
   Result r;
   r.ok = reply.has_value();
   if (!r.ok) r.detail = reply.error();
@@ -199,7 +363,8 @@ bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::st
     p.st.last = std::move(*reply);
   } else {
     ++p.st.failures;
-    p.st.error = reply.error();
+    // Error texts quote what the peer sent: only printable ASCII reaches logs and vanectl.
+    p.st.error = printable(reply.error(), 512);
   }
   p.st.reach = p.verdict.verdict();
   if (verdict_changed) p.st.last_change = now;

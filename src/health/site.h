@@ -11,6 +11,17 @@
 //   service <name> drain
 //   service <name> down
 //   end
+//
+// The querier opens with one request line carrying a fresh random nonce, and with a site key
+// (site.key_file) the reply ends with one more line that authenticates it for that nonce:
+//
+//   vane-site-query 1 <nonce: 32 hex digits>\n                       (querier -> agent)
+//   auth <key id: 16 hex> <nonce: 32 hex> <HMAC-SHA-256: 64 hex>\n    (after "end", agent -> querier)
+//
+// MAC = HMAC-SHA-256(key, "vane-site-reply-v1" 0x00 || key id (8 bytes) || nonce (16 bytes) ||
+// every reply byte before the auth line). key id = the first 8 bytes of
+// SHA-256("vane-site-key-id" 0x00 || key): it names the key without revealing it.
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <map>
@@ -27,6 +38,39 @@ namespace vane::health {
 
 inline constexpr size_t kSiteMaxReply = 64 * 1024;
 inline constexpr size_t kSiteMaxServices = 1024;
+
+// The request line, newline included, is at most this long; the auth line adds at most this much
+// to a reply.
+inline constexpr size_t kSiteMaxRequest = 128;
+inline constexpr size_t kSiteMaxAuthLine = 160;
+inline constexpr size_t kSiteNonceBytes = 16;
+using SiteNonce = std::array<uint8_t, kSiteNonceBytes>;
+
+// A site key and the id that names it on the wire.
+struct SiteKey {
+  std::string secret;
+  std::array<uint8_t, 8> id{};
+};
+SiteKey make_site_key(std::string secret);
+std::string hex(const uint8_t* p, size_t n);
+template <size_t N>
+std::string hex(const std::array<uint8_t, N>& a) { return hex(a.data(), N); }
+
+// A fresh nonce from OpenSSL's CSPRNG; nullopt if it has none to give (then no query goes out).
+std::optional<SiteNonce> random_site_nonce();
+std::string format_site_request(const SiteNonce& nonce);
+// `line` without its newline.
+std::expected<SiteNonce, std::string> parse_site_request(std::string_view line);
+// The authenticated reply: `body` (format_site_reply's text) and its auth line.
+std::string sign_site_reply(std::string body, const SiteKey& key, const SiteNonce& nonce);
+
+// Why a reply was refused. to_string gives the name used in metrics and vanectl.
+enum class SiteRefusal : uint8_t { Malformed, TooLong, MissingMac, UnknownKey, Replay, BadMac, WrongServer };
+std::string_view to_string(SiteRefusal r);
+struct SiteRefused {
+  SiteRefusal reason;
+  std::string detail;
+};
 
 // What a server says about one of its services.
 struct SiteService {
@@ -48,6 +92,12 @@ std::string format_site_reply(const SiteReport& r);
 // makes the whole reply invalid.
 std::expected<SiteReport, std::string> parse_site_reply(std::string_view text);
 
+// The querier's side: authenticates the reply to the nonce it sent, then parses it. With no keys
+// (unauthenticated) an auth line is ignored and the rest is parsed as before. Authentication comes
+// first, so no byte of an unauthenticated reply reaches the parser when keys are configured.
+std::expected<SiteReport, SiteRefused> open_site_reply(std::string_view text, const SiteNonce& sent,
+                                                       const std::vector<SiteKey>& keys);
+
 // This server's own report, from the health engine's view of its services: a service is up when
 // its checks say healthy and no drain applies (an agent check's percentage carries over), drain
 // when drained, down otherwise (undecided included).
@@ -67,6 +117,11 @@ struct PeerStatus {
   std::string error;                 // why the last query failed; empty after a valid one
   std::optional<TimePoint> last_checked, last_change;
   uint32_t answers = 0, failures = 0;  // totals
+  // Replies refused (failed authentication, malformed, another server's name): the reason of the
+  // last one (kept after later valid replies, so an attack shows after it stopped) and counts by
+  // reason (to_string(SiteRefusal)).
+  std::string refusal;
+  std::map<std::string, uint64_t> refused;
 };
 
 // Every other server's status, fed one query result at a time.
@@ -82,7 +137,9 @@ class SiteView {
   // One query's outcome. A reply from a server that names itself differently counts as a failure
   // (a wrong address in some config). Returns true when what the tables or the counts see changed:
   // the reachability verdict or the reported services.
-  bool record(const std::string& peer, std::expected<SiteReport, std::string> reply, TimePoint now);
+  // `refusal` says that a failure is a refused reply (counted by reason) rather than no reply.
+  bool record(const std::string& peer, std::expected<SiteReport, std::string> reply, TimePoint now,
+              std::optional<SiteRefusal> refusal = std::nullopt);
 
   const PeerStatus* find(const std::string& peer) const;
   std::vector<PeerStatus> peers() const;  // by name
@@ -112,6 +169,8 @@ struct ServerWeight {
 //     that a restarting vaned builds the same table as the running ones; from then on what its last
 //     reply says (a service it does not list is down), even before `rise` replies make it
 //     reachable: a reply is first-hand; when unreachable (`fall` failed queries), 0.
+// A percentage above 100 counts as 100, this node's included: no server takes more than its
+// configured weight, whatever it (or whoever answers in its name) says.
 // Without site health (view == nullptr) every other server stands at its configured weight.
 std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::string& service,
                                           const SiteReport& self, const SiteView* view);

@@ -5,6 +5,8 @@
 #include <array>
 #include <random>
 
+#include "common/sanitize.h"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -25,7 +27,10 @@ struct SiteAgent::Client {
   Client(asio::io_context& io, tcp::socket s) : socket(std::move(s)), timer(io) {}
   tcp::socket socket;
   asio::steady_timer timer;
+  std::array<char, kSiteMaxRequest> in{};
+  size_t got = 0;
   std::string reply;
+  bool ended = false;
 };
 
 struct SiteAgent::Poll {
@@ -36,6 +41,11 @@ struct SiteAgent::Poll {
   tcp::socket socket;
   std::string buf;
   std::array<char, 4096> chunk{};
+  SiteNonce nonce{};
+  std::string request;
+  // The last refusal logged, so an attack logs when it starts or changes, not on every query.
+  std::string logged_refusal;
+  std::optional<TimePoint> logged_at;
   bool inflight = false;
   bool removed = false;
   uint64_t seq = 0;  // which query a completion belongs to
@@ -67,6 +77,64 @@ std::expected<void, std::string> SiteAgent::listen(const std::vector<asio::ip::a
   return {};
 }
 
+std::expected<void, std::string> SiteAgent::serve(const std::vector<asio::ip::address>& addresses, uint16_t port) {
+  for (auto& a : addresses)
+    if (a.is_unspecified()) return std::unexpected("refusing to listen on a wildcard address");
+  bind_addresses_ = addresses;
+  bind_port_ = port;
+  backoff_ = std::chrono::milliseconds(0);
+  bind_failures_ = 0;
+  bind_warned_.reset();
+  if (!bind_timer_) bind_timer_ = std::make_unique<asio::steady_timer>(io_);
+  try_bind();
+  return {};
+}
+
+void SiteAgent::try_bind() {
+  auto r = listen(bind_addresses_, bind_port_);
+  if (r) {
+    if (bind_failures_ > 0)
+      spdlog::info("site: agent now listening on port {} after {} failed attempt(s); this server serves again", bind_port_,
+                   bind_failures_);
+    const bool changed = !listen_error_.empty();
+    listen_error_.clear();
+    bind_failures_ = 0;
+    backoff_ = std::chrono::milliseconds(0);
+    if (changed && on_change_) on_change_();
+    return;
+  }
+  const bool first = listen_error_.empty();
+  const bool new_error = r.error() != listen_error_;
+  ++bind_failures_;
+  listen_error_ = r.error();
+  backoff_ = backoff_.count() == 0 ? backoff_min_ : std::min(backoff_ * 2, backoff_max_);
+  // One line when it starts or its cause changes, then one every 5 minutes: a squatted port must
+  // show in the log without filling it.
+  const auto now = std::chrono::steady_clock::now();
+  if (first || new_error || !bind_warned_ || now - *bind_warned_ >= std::chrono::minutes(5)) {
+    spdlog::warn("site: agent cannot listen: {}; this server reports itself down to the site and withdraws its "
+                 "services until it can (attempt {}, next in {} ms)",
+                 listen_error_, bind_failures_, backoff_.count());
+    bind_warned_ = now;
+  }
+  bind_timer_->expires_after(backoff_);
+  bind_timer_->async_wait([this, alive = std::weak_ptr<bool>(alive_)](error_code e) {
+    if (!e && !alive.expired() && !listen_error_.empty()) try_bind();
+  });
+  if (first && on_change_) on_change_();
+}
+
+void SiteAgent::set_keys(const std::vector<std::string>& secrets) {
+  keys_.clear();
+  for (auto& k : secrets) keys_.push_back(make_site_key(k));
+}
+
+std::vector<std::string> SiteAgent::key_ids() const {
+  std::vector<std::string> out;
+  for (auto& k : keys_) out.push_back(hex(k.id));
+  return out;
+}
+
 void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
   l->acceptor.async_accept([this, l, alive = std::weak_ptr<bool>(alive_)](error_code ec, tcp::socket s) {
     if (alive.expired() || ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
@@ -75,25 +143,18 @@ void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
         ++refused_;
         s.close(ec);
       } else {
-        // The agent reads nothing: it writes its report and closes, so a client cannot make it
-        // parse anything.
         auto c = std::make_shared<Client>(io_, std::move(s));
-        c->reply = format_site_reply(report_());
         ++clients_;
-        c->timer.expires_after(std::chrono::seconds(2));
-        c->timer.async_wait([c](error_code e) {
-          if (!e) c->socket.close(e);
-        });
-        asio::async_write(c->socket, asio::buffer(c->reply), [this, c, alive](error_code e, size_t) {
-          c->timer.cancel();
-          if (!e) {
-            c->socket.shutdown(tcp::socket::shutdown_send, e);
+        c->timer.expires_after(kSiteClientTimeout);
+        c->timer.async_wait([this, c, alive](error_code e) {
+          if (e) return;
+          if (alive.expired()) {  // stopped: counters are gone, the socket still goes
+            c->socket.close(e);
+            return;
           }
-          c->socket.close(e);
-          if (alive.expired()) return;
-          --clients_;
-          ++served_;
+          client_end(c, false);
         });
+        client_read(c);
       }
       accept(l);
       return;
@@ -105,6 +166,41 @@ void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
       if (!e && !alive.expired() && l->acceptor.is_open()) accept(l);
     });
   });
+}
+
+void SiteAgent::client_read(const std::shared_ptr<Client>& c) {
+  // The agent reads one bounded request line and nothing else: the nonce to sign for.
+  c->socket.async_read_some(asio::buffer(c->in.data() + c->got, c->in.size() - c->got),
+                            [this, c, alive = std::weak_ptr<bool>(alive_)](error_code e, size_t n) {
+                              if (alive.expired() || c->ended) return;
+                              c->got += n;
+                              std::string_view in(c->in.data(), c->got);
+                              const size_t nl = in.find('\n');
+                              if (nl == std::string_view::npos) {
+                                if (e || c->got == c->in.size()) return client_end(c, false);
+                                return client_read(c);
+                              }
+                              auto nonce = parse_site_request(in.substr(0, nl));
+                              if (!nonce) return client_end(c, false);
+                              c->reply = format_site_reply(report_());
+                              if (!keys_.empty()) c->reply = sign_site_reply(std::move(c->reply), keys_.front(), *nonce);
+                              asio::async_write(c->socket, asio::buffer(c->reply), [this, c, alive](error_code w, size_t) {
+                                if (alive.expired() || c->ended) return;
+                                if (!w) c->socket.shutdown(tcp::socket::shutdown_send, w);
+                                client_end(c, !w);
+                              });
+                            });
+}
+
+void SiteAgent::client_end(const std::shared_ptr<Client>& c, bool served) {
+  if (c->ended) return;
+  c->ended = true;
+  c->timer.cancel();
+  error_code ec;
+  c->socket.close(ec);
+  --clients_;
+  if (served) ++served_;
+  else ++bad_requests_;
 }
 
 void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& peers) {
@@ -149,6 +245,7 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
 void SiteAgent::stop() {
   *alive_ = false;
   alive_ = std::make_shared<bool>(true);
+  if (bind_timer_) bind_timer_->cancel();
   for (auto& l : listeners_) {
     error_code ec;
     l->acceptor.close(ec);
@@ -178,6 +275,11 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   const uint64_t seq = ++p->seq;
   p->inflight = true;
   p->buf.clear();
+  auto nonce = random_site_nonce();
+  if (!nonce) return done(p, std::unexpected("no random nonce (OpenSSL RAND_bytes failed)"));
+  // Fresh for every query: a reply signed for an earlier or another server's query fails.
+  p->nonce = *nonce;
+  p->request = format_site_request(p->nonce);
   p->socket = tcp::socket(io_);
   tcp::endpoint ep(p->peer.address, settings_.port);
   auto alive = std::weak_ptr<bool>(alive_);
@@ -189,32 +291,60 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   p->socket.async_connect(ep, [this, p, seq, alive](error_code e) {
     if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
     if (e) return done(p, std::unexpected("connect: " + e.message()));
-    read(p, seq);
+    asio::async_write(p->socket, asio::buffer(p->request), [this, p, seq, alive](error_code w, size_t) {
+      if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
+      if (w) return done(p, std::unexpected("write: " + w.message()));
+      read(p, seq);
+    });
   });
 }
 
 void SiteAgent::read(const std::shared_ptr<Poll>& p, uint64_t seq) {
   // Read to EOF, keeping one byte more than the limit so an over-long reply is recognised.
+  constexpr size_t kLimit = kSiteMaxReply + kSiteMaxAuthLine;
   p->socket.async_read_some(asio::buffer(p->chunk), [this, p, seq, alive = std::weak_ptr<bool>(alive_)](error_code e,
                                                                                                       size_t n) {
     if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
-    p->buf.append(p->chunk.data(), std::min(n, kSiteMaxReply + 1 - std::min(kSiteMaxReply + 1, p->buf.size())));
-    if (e == asio::error::eof) return done(p, parse_site_reply(p->buf));
+    p->buf.append(p->chunk.data(), std::min(n, kLimit + 1 - std::min(kLimit + 1, p->buf.size())));
+    if (p->buf.size() > kLimit)
+      return done(p, std::unexpected("reply longer than " + std::to_string(kLimit) + " bytes"), SiteRefusal::TooLong);
+    if (e == asio::error::eof) {
+      auto r = open_site_reply(p->buf, p->nonce, keys_);
+      if (!r) return done(p, std::unexpected(std::move(r.error().detail)), r.error().reason);
+      return done(p, std::move(*r));
+    }
     if (e) return done(p, std::unexpected("read: " + e.message()));
-    if (p->buf.size() > kSiteMaxReply)
-      return done(p, std::unexpected("reply longer than " + std::to_string(kSiteMaxReply) + " bytes"));
     read(p, seq);
   });
 }
 
-void SiteAgent::done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, std::string> r) {
+void SiteAgent::done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, std::string> r,
+                     std::optional<SiteRefusal> refusal) {
   p->inflight = false;
   p->deadline.cancel();
   error_code ec;
   p->socket.close(ec);
   const auto before = view_.find(p->peer.name);
   const Verdict was = before ? before->reach : Verdict::Unknown;
-  const bool changed = view_.record(p->peer.name, std::move(r), clock_.now());
+  const uint64_t refused_before = before ? [&] {
+    uint64_t n = 0;
+    for (auto& [_, c] : before->refused) n += c;
+    return n;
+  }() : 0;
+  const bool changed = view_.record(p->peer.name, std::move(r), clock_.now(), refusal);
+  if (const auto* now = view_.find(p->peer.name)) {
+    uint64_t refused_now = 0;
+    for (auto& [_, c] : now->refused) refused_now += c;
+    if (refused_now > refused_before) {
+      // Logged when refusals start or change reason, then at most once a minute per server.
+      const TimePoint t = clock_.now();
+      if (now->refusal != p->logged_refusal || !p->logged_at || t - *p->logged_at >= std::chrono::minutes(1)) {
+        spdlog::warn("site: refused a reply from server {} ({}): {}", p->peer.name, now->refusal, now->error);
+        p->logged_refusal = now->refusal;
+        p->logged_at = t;
+      }
+    }
+  }
   if (const auto* now = view_.find(p->peer.name); now && now->reach != was)
     spdlog::info("site: server {} is now {}{}", p->peer.name, now->reach == Verdict::Up ? "reachable" : "unreachable",
                  now->error.empty() ? "" : " (" + now->error + ")");

@@ -8,12 +8,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "health/site.h"
 #include "health/types.h"
@@ -23,6 +25,12 @@ namespace vane::health {
 // At most this many agent connections at once; more are closed at once (a scan or a flood must not
 // make vaned hold sockets without bound).
 inline constexpr size_t kSiteMaxClients = 64;
+// How long the agent gives a client to send its request line and take the reply.
+inline constexpr std::chrono::seconds kSiteClientTimeout{2};
+// While the agent cannot bind its address it retries, first after the minimum, doubling up to the
+// maximum.
+inline constexpr std::chrono::milliseconds kSiteBindRetryMin{1000};
+inline constexpr std::chrono::milliseconds kSiteBindRetryMax{30000};
 
 struct SitePeer {
   std::string name;
@@ -50,6 +58,20 @@ class SiteAgent {
 
   // Listens on each address (never a wildcard) at `port`. All or nothing.
   std::expected<void, std::string> listen(const std::vector<boost::asio::ip::address>& addresses, uint16_t port);
+  // listen(), and while that fails (the port is taken, the address not up yet) retries with
+  // backoff (set_bind_backoff) until it succeeds; `on_change` runs when listening() changes. An
+  // error comes back only for what no retry can fix (a wildcard address).
+  std::expected<void, std::string> serve(const std::vector<boost::asio::ip::address>& addresses, uint16_t port);
+  bool listening() const { return !listeners_.empty(); }
+  // Why the agent is not listening (serve() still retrying); empty while it listens.
+  const std::string& listen_error() const { return listen_error_; }
+  void set_bind_backoff(std::chrono::milliseconds min, std::chrono::milliseconds max) { backoff_min_ = min, backoff_max_ = max; }
+
+  // The site keys (raw secrets, site.key_file): the first signs this agent's replies, any of them
+  // verifies the other servers'. Empty: unauthenticated, as before keys existed.
+  void set_keys(const std::vector<std::string>& secrets);
+  bool authenticated() const { return !keys_.empty(); }
+  std::vector<std::string> key_ids() const;  // hex, signing key first
   // Starts (or, on reload, adjusts) the queries: peers kept by name keep their state and schedule.
   void configure(const SiteSettings& s, const std::vector<SitePeer>& peers);
   void stop();
@@ -57,16 +79,21 @@ class SiteAgent {
   const SiteView& view() const { return view_; }
   uint64_t served() const { return served_; }    // replies written
   uint64_t refused() const { return refused_; }  // connections closed because of kSiteMaxClients
+  uint64_t bad_requests() const { return bad_requests_; }  // clients closed without a reply: no valid request line in time
 
  private:
   struct Listener;
   struct Client;
   struct Poll;
   void accept(const std::shared_ptr<Listener>& l);
+  void client_read(const std::shared_ptr<Client>& c);
+  void client_end(const std::shared_ptr<Client>& c, bool served);
+  void try_bind();
   void schedule(const std::shared_ptr<Poll>& p, std::chrono::milliseconds delay);
   void query(const std::shared_ptr<Poll>& p);
   void read(const std::shared_ptr<Poll>& p, uint64_t seq);
-  void done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, std::string> r);
+  void done(const std::shared_ptr<Poll>& p, std::expected<SiteReport, std::string> r,
+            std::optional<SiteRefusal> refusal = std::nullopt);
 
   boost::asio::io_context& io_;
   const Clock& clock_;
@@ -77,7 +104,16 @@ class SiteAgent {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::map<std::string, std::shared_ptr<Poll>> polls_;
   size_t clients_ = 0;
-  uint64_t served_ = 0, refused_ = 0;
+  uint64_t served_ = 0, refused_ = 0, bad_requests_ = 0;
+  std::vector<SiteKey> keys_;
+  // serve(): what to bind, and the retry state while binding fails.
+  std::vector<boost::asio::ip::address> bind_addresses_;
+  uint16_t bind_port_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> bind_timer_;
+  std::chrono::milliseconds backoff_min_ = kSiteBindRetryMin, backoff_max_ = kSiteBindRetryMax, backoff_{0};
+  std::string listen_error_;
+  uint64_t bind_failures_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> bind_warned_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::mt19937_64 rng_{std::random_device{}()};
 };

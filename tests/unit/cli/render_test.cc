@@ -91,7 +91,7 @@ TEST(Render, Health) {
 
 TEST(Render, Site) {
   EXPECT_EQ(render_text(sample::site()),
-            "Table generation 42, 65537 buckets; site health on (port 6081)\n"
+            "Table generation 42, 65537 buckets; site health on (port 6081, authenticated)\n"
             "\n"
             "Name  Address   Role     Weight  Reach        Self\n"
             "s1    10.0.0.1  both        100  self         *\n"
@@ -102,7 +102,19 @@ TEST(Render, Site) {
             "web      s2           0  unreachable\n"
             "\n"
             "s2: connect: Connection refused\n"
+            "s2: refused replies: bad_mac 3, replay 1 (last: bad_mac)\n"
             "service web: 1 healthy server(s), needs 2: WITHDRAWN (too few healthy servers)\n");
+}
+
+TEST(Render, SiteAgentNotListeningSaysSo) {
+  control::Response r = sample::site();
+  r.mutable_site()->set_agent_listening(false);
+  r.mutable_site()->set_agent_error("listen on 192.0.2.12 port 6081: Address already in use");
+  const std::string text = render_text(r);
+  EXPECT_EQ(text.substr(0, text.find("\n\n") + 2),
+            "Table generation 42, 65537 buckets; site health on (port 6081, authenticated)\n"
+            "site agent NOT LISTENING: listen on 192.0.2.12 port 6081: Address already in use; this server counts itself "
+            "down and withdraws (retrying)\n\n");
 }
 
 TEST(Render, ForwardingKnownReasonsFirstThenNewOnes) {
@@ -154,12 +166,15 @@ TEST(Render, JsonIsTheProtobufMapping) {
             "{\"version\":65536,\"error\":\"\",\"error_details\":[],\"code\":\"ERROR_CODE_UNSPECIFIED\","
             "\"site\":{\"servers\":[{\"name\":\"s1\",\"address\":\"10.0.0.1\",\"weight\":100,\"healthy\":true,"
             "\"is_self\":true,\"reach\":\"self\",\"error\":\"\",\"services\":[{\"service\":\"web\",\"weight\":100,"
-            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\"},{\"name\":\"s2\",\"address\":\"10.0.0.2\","
+            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\",\"refusal\":\"\",\"refused\":[]},"
+            "{\"name\":\"s2\",\"address\":\"10.0.0.2\","
             "\"weight\":0,\"healthy\":false,\"is_self\":false,\"reach\":\"unreachable\",\"error\":\"connect: Connection "
             "refused\",\"services\":[{\"service\":\"web\",\"weight\":0,\"healthy\":false,\"state\":\"unreachable\"}],"
-            "\"role\":\"BACKEND_ONLY\"}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
+            "\"role\":\"BACKEND_ONLY\",\"refusal\":\"bad_mac\",\"refused\":[{\"reason\":\"bad_mac\",\"count\":\"3\"},"
+            "{\"reason\":\"replay\",\"count\":\"1\"}]}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
             "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
-            "\"gate_open\":false}]}}\n");
+            "\"gate_open\":false}],\"auth\":\"authenticated\",\"key_ids\":[\"0123456789abcdef\"],\"agent_listening\":true,"
+            "\"agent_error\":\"\",\"agent_bad_requests\":\"0\"}}\n");
 }
 
 TEST(Render, JsonRoundTripsEveryView) {

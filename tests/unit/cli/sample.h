@@ -145,6 +145,16 @@ inline control::Response site() {
   g->set_healthy_servers(1);
   g->set_min_healthy_servers(2);
   g->set_gate_open(false);
+  s->set_auth("authenticated");
+  s->add_key_ids("0123456789abcdef");
+  s->set_agent_listening(true);
+  b->set_refusal("bad_mac");
+  auto* r1 = b->add_refused();
+  r1->set_reason("bad_mac");
+  r1->set_count(3);
+  auto* r2 = b->add_refused();
+  r2->set_reason("replay");
+  r2->set_count(1);
   return r;
 }
 

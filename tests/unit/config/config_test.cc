@@ -217,6 +217,99 @@ TEST_F(KeyFile, KeyFileReadableByOthersIsRefused) {
                       "\" is readable by others (mode 0444); chmod 600 it");
 }
 
+class SiteKeyFile : public KeyFile {
+ protected:
+  std::string site_conf(const std::string& key) {
+    return R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s1" address: "192.0.2.11" } key_file: ")" + key + "\" }\n";
+  }
+  fs::path write(const std::string& name, const std::string& text, fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {
+    std::ofstream(dir_ / name) << text;
+    fs::permissions(dir_ / name, perms);
+    return dir_ / name;
+  }
+  std::string prefix() { return (dir_ / "vaned.conf").string() + ":2:52: key_file \"" + (dir_ / "site.key").string() + "\""; }
+};
+
+const std::string kKey1 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const std::string kKey2 = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544332211000011223344556677";
+
+TEST_F(SiteKeyFile, OneOrTwoHexKeysAreRead) {
+  write("site.key", "# site key\n" + kKey1 + "\n\n" + kKey2 + "\r\n");
+  auto r = load_string(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_TRUE(r) << r.error()[0].str();
+  ASSERT_EQ(r->site_keys.size(), 2u);
+  EXPECT_EQ(r->site_keys[0].size(), 32u);
+  EXPECT_EQ(uint8_t(r->site_keys[0][1]), 0x11);
+  EXPECT_EQ(r->site_keys[1].size(), 56u);
+  EXPECT_EQ(uint8_t(r->site_keys[1][0]), 0xff);
+  write("site.key", kKey1);
+  auto one = load_string(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->site_keys.size(), 1u);
+  auto none = load_string(kBase, dir_ / "vaned.conf");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->site_keys.empty());
+}
+
+TEST_F(SiteKeyFile, BadKeyFilesAreRefused) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", " must hold one or two keys (it holds 0)"},
+      {"# only a comment\n", " must hold one or two keys (it holds 0)"},
+      {kKey1 + "\n" + kKey2 + "\n" + std::string(64, 'a') + "\n", " must hold one or two keys (it holds 3)"},
+      {std::string(62, 'a') + "\n", " line 1: a key must be 64 to 128 hex digits (32 to 64 bytes)"},
+      {std::string(130, 'a') + "\n", " line 1: a key must be 64 to 128 hex digits (32 to 64 bytes)"},
+      {std::string(65, 'a') + "\n", " line 1: a key must be 64 to 128 hex digits (32 to 64 bytes)"},
+      {"\n" + std::string(63, 'a') + "g\n", " line 2: not a hex key"},
+      {kKey1 + "\n" + kKey1 + "\n", " line 2: the same key twice"},
+      {std::string(5000, '#'), " is larger than 4096 bytes"},
+  };
+  for (auto& [text, why] : cases) {
+    write("site.key", text);
+    auto e = errors(site_conf("site.key"), dir_ / "vaned.conf");
+    ASSERT_EQ(e.size(), 1u) << text;
+    EXPECT_EQ(e[0], prefix() + why) << text;
+  }
+}
+
+TEST_F(SiteKeyFile, PermissionsAndTypeAreChecked) {
+  write("site.key", kKey1 + "\n", fs::perms::owner_read | fs::perms::group_read);
+  auto e = errors(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], prefix() + " is readable by others (mode 0440); chmod 600 it");
+  fs::remove(dir_ / "site.key");
+  write("real.key", kKey1 + "\n");
+  fs::create_symlink(dir_ / "real.key", dir_ / "site.key");
+  e = errors(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], prefix() + ": Too many levels of symbolic links");
+  fs::remove(dir_ / "site.key");
+  e = errors(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], prefix() + ": No such file or directory");
+}
+
+TEST(Config, NamesMustFitTheSiteReplyGrammar) {
+  EXPECT_EQ(errors(R"(node { name: "s 1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site { server { name: "s 1" address: "192.0.2.11" } server { name: "s\x1b[2J" address: "192.0.2.12" } }
+service { name: "web\n" }
+)"),
+            (std::vector<std::string>{
+                "t.conf:1:8: node name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
+                "t.conf:2:17: server name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
+                "t.conf:2:62: server name \"s\\x1b[2J\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
+                "t.conf:3:11: service name \"web\\x0a\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
+            }));
+  const std::string long_name(256, 'n');
+  auto e = errors(kBase + "service { name: \"" + long_name + "\" }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("t.conf:3:11: service name \"" + std::string(64, 'n') + "\"..."), std::string::npos) << e[0];
+  EXPECT_TRUE(valid_site_name("web-1.example_2"));
+  EXPECT_TRUE(valid_site_name(std::string(255, 'x')));
+  EXPECT_FALSE(valid_site_name(""));
+  EXPECT_FALSE(valid_site_name("caf\xc3\xa9"));
+}
+
 TEST(Config, EveryErrorIsReportedNotJustTheFirst) {
   auto e = errors(R"(node { name: "" asn: 0 }
 )");

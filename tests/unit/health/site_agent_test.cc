@@ -64,13 +64,16 @@ TEST(SiteAgent, GarbageAndSilentPeersAreFailures) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  // Something else on the port: writes junk and closes.
+  // Something else on the port: reads the request, writes junk and closes.
   asio::ip::tcp::acceptor junk(io, {asio::ip::make_address("127.0.0.1"), port});
   std::function<void()> serve = [&] {
     auto s = std::make_shared<asio::ip::tcp::socket>(io);
     junk.async_accept(*s, [&, s](boost::system::error_code ec) {
       if (ec) return;
-      asio::async_write(*s, asio::buffer(std::string_view("SSH-2.0-OpenSSH\r\n")), [s](auto, auto) { s->close(); });
+      auto buf = std::make_shared<std::array<char, 256>>();
+      s->async_read_some(asio::buffer(*buf), [s, buf](auto, auto) {
+        asio::async_write(*s, asio::buffer(std::string_view("SSH-2.0-OpenSSH\r\n")), [s](auto, auto) { s->close(); });
+      });
       serve();
     });
   };
@@ -79,6 +82,7 @@ TEST(SiteAgent, GarbageAndSilentPeersAreFailures) {
   b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.1")}});
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Down; }));
   EXPECT_EQ(b.view().find("a")->error, "line 1: not a vane site agent reply");
+  EXPECT_EQ(b.view().find("a")->refusal, "malformed");
 
   // A peer that accepts and never writes: the query times out.
   asio::io_context io2;
@@ -122,15 +126,217 @@ TEST(SiteAgent, BoundsConcurrentConnections) {
   // is the count of connections it holds at once. Open many at once and check every one is closed.
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> socks;
   int connected = 0;
+  const std::string request = format_site_request(SiteNonce{});
   for (size_t i = 0; i < kSiteMaxClients * 2; ++i) {
     auto s = std::make_shared<asio::ip::tcp::socket>(io);
     s->async_connect({asio::ip::make_address("127.0.0.1"), port}, [&, s](boost::system::error_code ec) {
-      if (!ec) ++connected;
+      if (ec) return;
+      ++connected;
+      asio::async_write(*s, asio::buffer(request), [s](auto, auto) {});
     });
     socks.push_back(s);
   }
   ASSERT_TRUE(run_until(io, [&] { return a.served() + a.refused() == kSiteMaxClients * 2; }));
   EXPECT_EQ(connected, int(kSiteMaxClients * 2));
+  EXPECT_EQ(a.bad_requests(), 0u);
+}
+
+// ---- authentication and binding --------------------------------------------------------------------
+
+std::string key(char fill) { return std::string(32, fill); }
+
+// One exchange with an agent, the way an attacker would: its own request bytes, whatever comes back.
+std::string fetch(asio::io_context& io, asio::ip::address addr, uint16_t port, const std::string& request) {
+  asio::ip::tcp::socket s(io);
+  std::string got;
+  std::array<char, 4096> chunk{};
+  bool finished = false;
+  std::function<void()> rd = [&] {
+    s.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
+      got.append(chunk.data(), n);
+      if (ec) finished = true;
+      else rd();
+    });
+  };
+  s.async_connect({addr, port}, [&](boost::system::error_code ec) {
+    if (ec) {
+      finished = true;
+      return;
+    }
+    asio::async_write(s, asio::buffer(request), [&](boost::system::error_code, size_t) { rd(); });
+  });
+  EXPECT_TRUE(run_until(io, [&] { return finished; }));
+  return got;
+}
+
+// Answers every connection with `reply` after reading (and ignoring) what the client sends.
+struct FakeAgent {
+  FakeAgent(asio::io_context& io, asio::ip::address addr, uint16_t port, std::string reply)
+      : io(io), acceptor(io, {addr, port}), reply(std::make_shared<std::string>(std::move(reply))) {
+    serve();
+  }
+  // Connections in flight own what they use: the fake may go away under them.
+  void serve() {
+    auto s = std::make_shared<asio::ip::tcp::socket>(io);
+    acceptor.async_accept(*s, [this, s](boost::system::error_code ec) {
+      if (ec) return;
+      auto buf = std::make_shared<std::array<char, 256>>();
+      s->async_read_some(asio::buffer(*buf), [s, buf, reply = reply](boost::system::error_code, size_t) {
+        asio::async_write(*s, asio::buffer(*reply), [s, reply](auto, auto) {
+          boost::system::error_code e;
+          s->shutdown(asio::ip::tcp::socket::shutdown_send, e);
+          s->close(e);
+        });
+      });
+      serve();
+    });
+  }
+  asio::io_context& io;
+  asio::ip::tcp::acceptor acceptor;
+  std::shared_ptr<std::string> reply;
+};
+
+TEST(SiteAgentAuth, SameKeyExchangesReports) {
+  Pair p;
+  p.a->set_keys({key('k')});
+  p.b->set_keys({key('k')});
+  ASSERT_TRUE(p.a->listen({asio::ip::make_address("127.0.0.1")}, p.port));
+  p.b->configure(fast(p.port), {{"a", asio::ip::make_address("127.0.0.1")}});
+  ASSERT_TRUE(run_until(p.io, [&] { return p.a_seen_by_b()->reach == Verdict::Up; }));
+  EXPECT_TRUE(p.a_seen_by_b()->refused.empty());
+  EXPECT_EQ(p.a_seen_by_b()->last->services.at("web").state, SiteService::State::Up);
+}
+
+TEST(SiteAgentAuth, WrongKeyAndMissingMacAreRefusedAndCounted) {
+  Pair p;
+  p.a->set_keys({key('x')});
+  p.b->set_keys({key('k')});
+  ASSERT_TRUE(p.a->listen({asio::ip::make_address("127.0.0.1")}, p.port));
+  p.b->configure(fast(p.port), {{"a", asio::ip::make_address("127.0.0.1")}});
+  ASSERT_TRUE(run_until(p.io, [&] { return p.a_seen_by_b()->reach == Verdict::Down; }));
+  EXPECT_FALSE(p.a_seen_by_b()->last) << "no reply of a wrong key is ever used";
+  EXPECT_EQ(p.a_seen_by_b()->refusal, "unknown_key");
+  EXPECT_GE(p.a_seen_by_b()->refused.at("unknown_key"), 2u);
+  EXPECT_NE(p.a_seen_by_b()->error.find("unknown key id"), std::string::npos) << p.a_seen_by_b()->error;
+
+  p.a->set_keys({});  // the agent stops signing
+  ASSERT_TRUE(run_until(p.io, [&] { return p.a_seen_by_b()->refused.contains("missing_mac"); }));
+  EXPECT_EQ(p.a_seen_by_b()->reach, Verdict::Down);
+  EXPECT_FALSE(p.a_seen_by_b()->last);
+}
+
+TEST(SiteAgentAuth, AReplayedSignedReplyIsRefused) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent real(io, clock, [] { return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}}; }, [] {});
+  real.set_keys({key('k')});
+  ASSERT_TRUE(real.listen({asio::ip::make_address("127.0.0.1")}, port));
+  // The attacker asks the real agent with a nonce of its own: a validly signed reply...
+  SiteNonce mine{};
+  mine.fill(0x42);
+  const std::string signed_reply = fetch(io, asio::ip::make_address("127.0.0.1"), port, format_site_request(mine));
+  ASSERT_NE(signed_reply.find("\nauth "), std::string::npos) << signed_reply;
+  // ...and serves it, at another address, to b's queries.
+  FakeAgent fake(io, asio::ip::make_address("127.0.0.2"), port, signed_reply);
+  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  b.set_keys({key('k')});
+  b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.2")}});
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->refused.contains("replay") && b.view().find("a")->reach == Verdict::Down; }));
+  EXPECT_FALSE(b.view().find("a")->last);
+  EXPECT_EQ(b.view().find("a")->refused.size(), 1u);
+}
+
+TEST(SiteAgentAuth, TwoKeysLetARotationProceedWithoutAFlagDay) {
+  Pair p;
+  ASSERT_TRUE(p.a->listen({asio::ip::make_address("127.0.0.1")}, p.port));
+  p.b->configure(fast(p.port), {{"a", asio::ip::make_address("127.0.0.1")}});
+  // Step by step as docs/site-health.md says; b must keep accepting a at every step.
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> steps = {
+      {{key('o')}, {key('o')}},            // old key everywhere
+      {{key('o'), key('n')}, {key('o')}},  // a has the new key second
+      {{key('o'), key('n')}, {key('o'), key('n')}},
+      {{key('n'), key('o')}, {key('o'), key('n')}},  // a signs with the new key
+      {{key('n'), key('o')}, {key('n'), key('o')}},
+      {{key('n')}, {key('n'), key('o')}},  // a drops the old key
+      {{key('n')}, {key('n')}},
+  };
+  for (auto& [ak, bk] : steps) {
+    p.a->set_keys(ak);
+    p.b->set_keys(bk);
+    const uint32_t before = p.a_seen_by_b() ? p.a_seen_by_b()->answers : 0;
+    ASSERT_TRUE(run_until(p.io, [&] { return p.a_seen_by_b()->answers >= before + 3; }));
+    EXPECT_TRUE(p.a_seen_by_b()->refused.empty()) << p.a_seen_by_b()->refusal;
+    EXPECT_EQ(p.a_seen_by_b()->reach, Verdict::Up);
+  }
+}
+
+TEST(SiteAgentAuth, OverLongOrBogusRequestsGetNoReply) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  ASSERT_TRUE(a.listen({asio::ip::make_address("127.0.0.1")}, port));
+  const auto lo = asio::ip::make_address("127.0.0.1");
+  EXPECT_EQ(fetch(io, lo, port, std::string(kSiteMaxRequest + 10, 'a')), "");
+  EXPECT_EQ(fetch(io, lo, port, "GET / HTTP/1.0\r\n\r\n"), "");
+  EXPECT_EQ(a.bad_requests(), 2u);
+  EXPECT_EQ(a.served(), 0u);
+  EXPECT_EQ(fetch(io, lo, port, format_site_request(SiteNonce{})), "vane-site 1 a\nend\n");
+  EXPECT_EQ(a.served(), 1u);
+}
+
+TEST(SiteAgentAuth, AnOverLongReplyIsRefused) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  FakeAgent fake(io, asio::ip::make_address("127.0.0.1"), port, std::string(kSiteMaxReply + kSiteMaxAuthLine + 100, 'x'));
+  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.1")}});
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->refused.contains("too_long"); }));
+}
+
+TEST(SiteAgentAuth, ASquatterOnTheAgentsPortIsRefusedAndTheAgentRetriesUntilItBinds) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  const auto lo = asio::ip::make_address("127.0.0.1");
+  // The squatter answers for "a" with an unsigned up 100.
+  auto squatter = std::make_unique<FakeAgent>(io, lo, port, "vane-site 1 a\nservice web up 100\nend\n");
+  int changes = 0;
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [&] { ++changes; });
+  a.set_keys({key('k')});
+  a.set_bind_backoff(20ms, 80ms);
+  ASSERT_TRUE(a.serve({lo}, port));
+  EXPECT_FALSE(a.listening());
+  EXPECT_NE(a.listen_error().find("Address already in use"), std::string::npos) << a.listen_error();
+  EXPECT_EQ(changes, 1) << "the owner learns at once that its agent is not listening";
+
+  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  b.set_keys({key('k')});
+  b.configure(fast(port), {{"a", lo}});
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Down; }));
+  EXPECT_EQ(b.view().find("a")->refusal, "missing_mac");
+  EXPECT_FALSE(b.view().find("a")->last);
+  run_until(io, [] { return false; }, 300ms);  // several retries, all failing
+  EXPECT_FALSE(a.listening());
+  EXPECT_EQ(changes, 1) << "retries that fail the same way change nothing";
+
+  squatter.reset();  // the squatter goes away: the agent binds on a retry and b sees the real one
+  ASSERT_TRUE(run_until(io, [&] { return a.listening(); }));
+  EXPECT_TRUE(a.listen_error().empty());
+  EXPECT_EQ(changes, 2);
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Up; }));
+  EXPECT_TRUE(b.view().find("a")->last->services.empty());
+}
+
+TEST(SiteAgentAuth, ServeRefusesAWildcardWithoutRetrying) {
+  asio::io_context io;
+  test::FakeClock clock;
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  auto r = a.serve({asio::ip::make_address("::")}, free_port());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "refusing to listen on a wildcard address");
 }
 
 }  // namespace

@@ -283,3 +283,153 @@ TEST(SiteWeights, AForwarderOnlyNodeIsNeverAHopItself) {
 
 }  // namespace
 }  // namespace vane::health
+
+// ---- authentication ---------------------------------------------------------------------------------
+
+namespace vane::health {
+namespace {
+
+std::string bytes(int from, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.push_back(char(from + i));
+  return s;
+}
+SiteNonce nonce_from(int from) {
+  SiteNonce n{};
+  for (size_t i = 0; i < n.size(); ++i) n[i] = uint8_t(from + int(i));
+  return n;
+}
+const std::string kBody = "vane-site 1 s2\nservice web up 100\nend\n";
+
+// Golden values computed outside vane (Python's hmac and hashlib) from the layout in site.h.
+TEST(SiteAuth, GoldenKeyIdAndMac) {
+  const SiteKey k = make_site_key(bytes(0, 32));
+  EXPECT_EQ(hex(k.id), "7c54e166daa774bd");
+  EXPECT_EQ(hex(make_site_key(bytes(100, 64)).id), "3fb354df4899c1df");
+  EXPECT_EQ(sign_site_reply(kBody, k, nonce_from(0xa0)),
+            kBody + "auth 7c54e166daa774bd a0a1a2a3a4a5a6a7a8a9aaabacadaeaf "
+                    "8b19f38a006b885fcbcccad067e1e546382c7678f6a889941b58e552e83fe597\n");
+}
+
+TEST(SiteAuth, RequestLineRoundTripsAndIsStrict) {
+  const SiteNonce n = nonce_from(7);
+  const std::string line = format_site_request(n);
+  EXPECT_EQ(line, "vane-site-query 1 0708090a0b0c0d0e0f10111213141516\n");
+  auto back = parse_site_request(std::string_view(line).substr(0, line.size() - 1));
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(*back, n);
+  for (std::string bad : std::vector<std::string>{"", "GET / HTTP/1.0", "vane-site-query 2 0708090a0b0c0d0e0f10111213141516",
+                          "vane-site-query 1 0708090a0b0c0d0e0f101112131415", "vane-site-query 1 0708090A0B0C0D0E0F10111213141516",
+                          "vane-site-query 1 0708090a0b0c0d0e0f10111213141516 x", std::string(200, 'a')})
+    EXPECT_FALSE(parse_site_request(bad)) << bad;
+  EXPECT_NE(random_site_nonce(), random_site_nonce());
+}
+
+TEST(SiteAuth, ValidSignedReplyOpens) {
+  const SiteKey k = make_site_key(bytes(0, 32));
+  const SiteNonce n = nonce_from(0xa0);
+  auto r = open_site_reply(sign_site_reply(kBody, k, n), n, {k});
+  ASSERT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(r->node, "s2");
+  EXPECT_EQ(r->services.at("web").percent, 100u);
+}
+
+TEST(SiteAuth, EachFailureIsRefusedUnderItsReason) {
+  const SiteKey k = make_site_key(bytes(0, 32)), other = make_site_key(bytes(1, 32));
+  const SiteNonce n = nonce_from(0xa0), old = nonce_from(0x10);
+  const std::string good = sign_site_reply(kBody, k, n);
+  auto reason = [&](const std::string& text, const std::vector<SiteKey>& keys = {}) -> std::string {
+    auto r = open_site_reply(text, n, keys.empty() ? std::vector<SiteKey>{k} : keys);
+    return r ? "accepted" : std::string(to_string(r.error().reason));
+  };
+  EXPECT_EQ(reason(good), "accepted");
+  EXPECT_EQ(reason(kBody), "missing_mac");
+  // Signed with a key this server does not have: its id is unknown here.
+  EXPECT_EQ(reason(sign_site_reply(kBody, other, n)), "unknown_key");
+  // One MAC digit changed:
+  std::string forged = good;
+  forged[forged.size() - 2] = forged[forged.size() - 2] == '0' ? '1' : '0';
+  EXPECT_EQ(reason(forged), "bad_mac");
+  // A valid reply, made for another query (an earlier one, or one an attacker sent itself).
+  EXPECT_EQ(reason(sign_site_reply(kBody, k, old)), "replay");
+  // The same MAC with the nonce field rewritten to ours: the MAC does not cover this query's nonce.
+  std::string renonced = sign_site_reply(kBody, k, old);
+  renonced.replace(renonced.find(hex(old)), 32, hex(n));
+  EXPECT_EQ(reason(renonced), "bad_mac");
+  // Every byte of the body is covered.
+  std::string tampered = good;
+  tampered.replace(tampered.find("up 100"), 6, "up 999");
+  EXPECT_EQ(reason(tampered), "bad_mac");
+  EXPECT_EQ(reason(kBody + "auth nothing\n"), "bad_mac");
+  EXPECT_EQ(reason(sign_site_reply("vane-site 1 s2\nbogus\nend\n", k, n)), "malformed");
+  EXPECT_EQ(reason(std::string(kSiteMaxReply + kSiteMaxAuthLine + 1, 'x')), "too_long");
+  // Signed by someone with the key: authentic but over the body limit is still refused.
+  std::string big = "vane-site 1 s2\n";
+  while (big.size() <= kSiteMaxReply) big += "service s" + std::to_string(big.size()) + " up 100\n";
+  big += "end\n";
+  EXPECT_EQ(reason(sign_site_reply(big, k, n)), "too_long");
+}
+
+TEST(SiteAuth, EitherOfTwoKeysVerifies) {
+  const SiteKey a = make_site_key(bytes(0, 32)), b = make_site_key(bytes(50, 40));
+  const SiteNonce n = nonce_from(3);
+  EXPECT_TRUE(open_site_reply(sign_site_reply(kBody, a, n), n, {a, b}));
+  EXPECT_TRUE(open_site_reply(sign_site_reply(kBody, b, n), n, {a, b}));
+  EXPECT_TRUE(open_site_reply(sign_site_reply(kBody, b, n), n, {b}));
+  EXPECT_FALSE(open_site_reply(sign_site_reply(kBody, a, n), n, {b}));
+}
+
+TEST(SiteAuth, WithoutKeysTheReplyIsReadAsBefore) {
+  const SiteKey k = make_site_key(bytes(0, 32));
+  const SiteNonce n = nonce_from(3);
+  EXPECT_TRUE(open_site_reply(kBody, n, {}));
+  // A signing server's reply is still understood by one without keys (the auth line is ignored).
+  EXPECT_TRUE(open_site_reply(sign_site_reply(kBody, k, nonce_from(9)), n, {}));
+  auto bad = open_site_reply("garbage\n", n, {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().reason, SiteRefusal::Malformed);
+}
+
+TEST(SiteView, RefusalsAreCountedByReasonAndTheLastIsKept) {
+  SiteView v(1, 2);
+  v.set_peers({"s2"});
+  v.record("s2", std::unexpected("MAC does not match"), t0, SiteRefusal::BadMac);
+  v.record("s2", std::unexpected("replayed"), t0, SiteRefusal::Replay);
+  v.record("s2", std::unexpected("replayed"), t0, SiteRefusal::Replay);
+  v.record("s2", std::unexpected("timed out"), t0);  // no reply: a failure, not a refusal
+  v.record("s2", report("s9", {}), t0);               // names another server
+  const PeerStatus* p = v.find("s2");
+  EXPECT_EQ(p->refused, (std::map<std::string, uint64_t>{{"bad_mac", 1}, {"replay", 2}, {"wrong_server", 1}}));
+  EXPECT_EQ(p->refusal, "wrong_server");
+  EXPECT_EQ(p->failures, 5u);
+  v.record("s2", report("s2", {}), t0);
+  EXPECT_EQ(v.find("s2")->refusal, "wrong_server") << "kept after a valid reply";
+  EXPECT_TRUE(v.find("s2")->error.empty());
+}
+
+TEST(SiteView, PeerBytesInErrorsArePrintable) {
+  SiteView v(1, 1);
+  v.set_peers({"s2"});
+  v.record("s2", report("s2\x1b]0;pwned\x07", {}), t0);
+  EXPECT_EQ(v.find("s2")->error, "the server at this address calls itself s2\\x1b]0;pwned\\x07");
+  auto r = parse_site_reply("vane-site \x1b[31m s2\nend\n");
+  ASSERT_FALSE(r);
+  v.record("s2", std::unexpected(r.error()), t0, SiteRefusal::Malformed);
+  for (char c : v.find("s2")->error) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << v.find("s2")->error;
+}
+
+TEST(SiteWeights, PercentagesAbove100CountAs100) {
+  auto cfg = site_config();
+  SiteView v(1, 1);
+  v.set_peers({"s2", "s3", "s4"});
+  v.record("s2", report("s2", {{"web", {State::Up, 1000}}}), t0);
+  v.record("s3", report("s3", {{"web", {State::Up, 101}}}), t0);
+  auto self = report("s1", {{"web", {State::Up, 250}}});
+  auto w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w), (std::map<std::string, uint32_t>{{"s1", 100}, {"s2", 200}, {"s3", 100}, {"s4", 0}, {"lb", 0}}));
+  EXPECT_EQ(w[1].why, "up 1000% (counted as 100%)");
+  EXPECT_EQ(w[0].why, "up 250% (counted as 100%)");
+}
+
+}  // namespace
+}  // namespace vane::health
