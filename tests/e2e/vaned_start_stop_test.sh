@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vaned starts on the README's example config (plus a key file the test makes) inside a
+# vaned starts on the README's example config (plus the key files the test makes) inside a
 # namespace that has the example's interface and address, and exits 0 within 1 s of SIGTERM.
 # A config with an error is refused with FILE:LINE:COLUMN.
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +14,8 @@ sed -e "s#/run/vane/vaned.sock#$RUN/vaned.sock#" \
     "$VANE_SOURCE_DIR/examples/vaned.conf" >"$conf"
 printf 's3cret\n' >"$RUN/tor1.key"
 chmod 600 "$RUN/tor1.key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN/site.key"
+chmod 600 "$RUN/site.key"
 "$VANED" --check "$conf" || fail "example with key file should be valid"
 
 # A key file others can read is refused, with the place in the file.
