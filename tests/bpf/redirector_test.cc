@@ -172,6 +172,11 @@ std::vector<Case> cases() {
           VANE_R_GUE_BAD_HOP);
   refused("first_hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {addr(kClient4)}}); },
           VANE_R_GUE_BAD_HOP);
+  // a hop ahead that is this server: a loop (vane never sends one), refused before any FIB lookup
+  refused("next_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {S2, Self4}}); },
+          VANE_R_GUE_BAD_HOP);
+  refused("later_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, Self4}}); }, VANE_R_GUE_BAD_HOP);
+  refused("next_hop_is_this_server_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, Self6}}); }, VANE_R_GUE_BAD_HOP);
   refused("hop_is_a_vip_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, addr("203.0.113.10")}}); }, VANE_R_GUE_BAD_HOP);
   refused("hop_outside_site_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, addr(kClient6)}}); }, VANE_R_GUE_BAD_HOP);
   refused("later_hop_outside_site_v6",
