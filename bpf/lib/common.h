@@ -79,10 +79,13 @@ struct {
 	__type(value, struct vane_server);
 } vane_servers SEC(".maps");
 
-/* The site's server addresses -> server index; see vane_abi.h. */
+/*
+ * The site's server addresses -> server index; see vane_abi.h. Room for two full lists: a reload
+ * adds the new addresses before it removes the stale ones, so a site that renumbers holds both.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VANE_SITE_ADDRS);
+	__uint(max_entries, 2 * VANE_SITE_ADDRS);
 	__type(key, struct vane_site_key);
 	__type(value, __u32);
 } vane_site_addrs SEC(".maps");

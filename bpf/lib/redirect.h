@@ -215,7 +215,9 @@ struct {
 } vane_rd_scratch SEC(".maps");
 
 /*
- * Is every hop still ahead in the list (hops[next_hop .. hop_count-1]) a server of the site?
+ * Is every hop still ahead in the list (hops[next_hop .. hop_count-1]) a server of the site, and
+ * none of them this server? vane never lists a server after itself: such a hop is a loop (a
+ * faulty or forged list), refused here rather than handed to the FIB as a local address.
  * Validation has checked that the list lies inside the packet; the loads check it again.
  */
 __noinline int vane_hops_trusted(struct xdp_md *ctx, struct vane_gue_info *g)
@@ -241,7 +243,7 @@ __noinline int vane_hops_trusted(struct xdp_md *ctx, struct vane_gue_info *g)
 			if ((void *)(h + 16) > end)
 				return 0;
 			__builtin_memcpy(a, h, 16);
-			if (!site_has6(a))
+			if (addr6_eq(a, vane_cfg.self_addr6) || !site_has6(a))
 				return 0;
 		} else {
 			__u8 *h = hops + i * 4;
@@ -250,7 +252,7 @@ __noinline int vane_hops_trusted(struct xdp_md *ctx, struct vane_gue_info *g)
 			if ((void *)(h + 4) > end)
 				return 0;
 			__builtin_memcpy(&a, h, 4);
-			if (!site_has4(a))
+			if (a == vane_cfg.self_addr4 || !site_has4(a))
 				return 0;
 		}
 	}

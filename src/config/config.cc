@@ -559,11 +559,23 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
     if (s.name().empty()) c.err(sw.at("name"), "name is required");
     else if (!names.insert(s.name()).second) c.err(sw.at("name"), "duplicate server name " + q(s.name()));
     else check_site_name(c, sw, "server", s.name());
+    // The redirectors accept GUE from these addresses: one that no server can own would let in
+    // anyone who forges it (XDP sees a packet before the kernel drops such a source).
+    auto unicast = [&](const IpAddress& x, const char* field, const std::string& text) {
+      const bool ok = !x.is_unspecified() && !x.is_loopback() &&
+                      (x.is_v4() ? x.bytes[0] != 0 && x.bytes[0] < 224 : x.bytes[0] != 0xff);
+      if (!ok) c.err(sw.at(field), std::string(field) + " " + q(text) + " is not a unicast address a server can send from");
+    };
     auto a = need_addr(c, sw, "address", s.address());
     if (a && !a->is_v4()) c.err(sw.at("address"), "address must be an IPv4 address (use address6 for IPv6)");
+    else if (a) unicast(*a, "address", s.address());
     if (a && !addrs.insert(a->str()).second) c.err(sw.at("address"), "duplicate server address " + q(s.address()));
     if (auto a6 = need_addr(c, sw, "address6", s.address6(), false); a6 && !a6->is_v6())
       c.err(sw.at("address6"), "address6 must be an IPv6 address");
+    else if (a6) {
+      unicast(*a6, "address6", s.address6());
+      if (!addrs.insert(a6->str()).second) c.err(sw.at("address6"), "duplicate server address " + q(s.address6()));
+    }
     if (s.has_weight()) check_range(c, sw, "weight", s.weight(), 0, 1000);
   }
   if (cfg.site().has_health()) {

@@ -179,9 +179,7 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
       if (fd < 0) continue;
       const bool ok = pin_compatible(fd, s.map(name));
       ::close(fd);
-      if (ok) continue;
-      if (::unlink(path.c_str()) != 0) return std::unexpected(errtext("replace incompatible pinned map " + path, errno));
-      self->replaced_.emplace_back(name);
+      if (!ok) self->replaced_.emplace_back(name);
     }
     for (const char* name : kMapNames) {
       std::string path = options.pin_dir + "/" + name;
@@ -191,11 +189,35 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
     }
     self->reused_ = any;
   }
+  // The maps being replaced are only set aside (held by an fd, unpinned) until the load succeeds:
+  // a start that fails pins them back, so the folder is as it was and the data path that keeps
+  // running keeps its counters readable. (bpffs has no rename.)
+  std::vector<std::pair<std::string, int>> aside;
+  auto put_back = [&] {
+    for (auto& [path, fd] : aside) {
+      (void)::unlink(path.c_str());  // what a failed load may have left
+      (void)bpf_obj_pin(fd, path.c_str());
+      ::close(fd);
+    }
+  };
+  for (const std::string& name : self->replaced_) {
+    std::string path = options.pin_dir + "/" + name;
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0 || ::unlink(path.c_str()) != 0) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      put_back();
+      return std::unexpected(errtext("replace incompatible pinned map " + path, err));
+    }
+    aside.emplace_back(path, fd);
+  }
   if (int err = bpf_object__load(s.obj)) {
+    put_back();
     std::string why = errtext("load BPF programs", err);
     if (self->reused_) why += " (maps pinned under " + options.pin_dir + " may be from an incompatible version)";
     return std::unexpected(why);
   }
+  for (auto& [path, fd] : aside) ::close(fd);
   if (self->reused_) self->adopt_vip_slots();
   return self;
 }
@@ -322,7 +344,7 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
   std::vector<vane_site_key> stale;
   vane_site_key cur{}, next{};
   const void* prev = nullptr;
-  for (uint32_t n = 0; n < 2 * VANE_SITE_ADDRS && bpf_map_get_next_key(sfd, prev, &next) == 0; ++n) {
+  for (uint32_t n = 0; n < 4 * VANE_SITE_ADDRS && bpf_map_get_next_key(sfd, prev, &next) == 0; ++n) {
     if (!site.count(next)) stale.push_back(next);
     cur = next;
     prev = &cur;

@@ -2,6 +2,7 @@
 // own; map pinning and takeover by a second loader.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -155,6 +156,68 @@ TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
                         "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs", "vane_site_index",
                         "vane_site_index_ctl"})
     unlink((pin + "/" + m).c_str());
+  rmdir(pin.c_str());
+}
+
+// A start that fails (here: a state map of another layout) leaves the pinned maps as it found
+// them, the old counters included: the data path that keeps running keeps its readable counts,
+// and the next vaned finds the same folder.
+TEST(Attach, FailedTakeoverKeepsTheOldCountersPinned) {
+  VANE_WORLD_OR_SKIP(w);
+  (void)w;
+  std::string pin = "/sys/fs/bpf/vane-test-fail-" + std::to_string(getpid());
+  xdp::Options o;
+  o.config = world_config();
+  o.pin_dir = pin;
+  o.keep_on_exit = true;
+  {
+    auto a = xdp::Loader::open(o);
+    ASSERT_TRUE(a) << a.error();
+  }
+  auto map_id = [](const std::string& path) -> __u32 {
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) return 0;
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    __u32 id = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+    close(fd);
+    return id;
+  };
+  const std::string stats = pin + "/vane_stats", vips = pin + "/vane_vips";
+  ASSERT_EQ(unlink(stats.c_str()), 0);
+  int old = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "vane_stats", 4, 16 * 14, VANE_STATS_SLOTS, nullptr);
+  ASSERT_GE(old, 0);
+  ASSERT_EQ(bpf_obj_pin(old, stats.c_str()), 0);
+  close(old);
+  ASSERT_EQ(unlink(vips.c_str()), 0);
+  old = bpf_map_create(BPF_MAP_TYPE_HASH, "vane_vips", 20, 8, VANE_MAX_VIPS, nullptr);
+  ASSERT_GE(old, 0);
+  ASSERT_EQ(bpf_obj_pin(old, vips.c_str()), 0);
+  close(old);
+  const __u32 stats_id = map_id(stats);
+  ASSERT_NE(stats_id, 0u);
+  {
+    auto b = xdp::Loader::open(o);
+    EXPECT_FALSE(b);
+  }
+  EXPECT_EQ(map_id(stats), stats_id) << "the old counters are still pinned where they were";
+  {
+    // and once the state map is fixed, the counters are replaced as usual
+    ASSERT_EQ(unlink(vips.c_str()), 0);
+    auto c = xdp::Loader::open(o);
+    ASSERT_TRUE(c) << c.error();
+    EXPECT_EQ((*c)->replaced_pinned_maps(), std::vector<std::string>{"vane_stats"});
+    EXPECT_NE(map_id(stats), stats_id);
+    EXPECT_NE(map_id(stats), 0u);
+  }
+  DIR* d = opendir(pin.c_str());
+  ASSERT_TRUE(d);
+  std::vector<std::string> left;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') left.emplace_back(e->d_name);
+  closedir(d);
+  EXPECT_EQ(left.size(), 11u) << "the maps, nothing else";
+  for (auto& m : left) unlink((pin + "/" + m).c_str());
   rmdir(pin.c_str());
 }
 

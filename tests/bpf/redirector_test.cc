@@ -2,6 +2,7 @@
 // through the combined program and the standalone redirector. Sockets for the "belongs to a
 // local connection" cases are real ones, made in the test namespace.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -171,6 +172,11 @@ std::vector<Case> cases() {
           VANE_R_GUE_BAD_HOP);
   refused("first_hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {addr(kClient4)}}); },
           VANE_R_GUE_BAD_HOP);
+  // a hop ahead that is this server: a loop (vane never sends one), refused before any FIB lookup
+  refused("next_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {S2, Self4}}); },
+          VANE_R_GUE_BAD_HOP);
+  refused("later_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, Self4}}); }, VANE_R_GUE_BAD_HOP);
+  refused("next_hop_is_this_server_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, Self6}}); }, VANE_R_GUE_BAD_HOP);
   refused("hop_is_a_vip_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, addr("203.0.113.10")}}); }, VANE_R_GUE_BAD_HOP);
   refused("hop_outside_site_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, addr(kClient6)}}); }, VANE_R_GUE_BAD_HOP);
   refused("later_hop_outside_site_v6",
@@ -308,6 +314,56 @@ TEST(RedirectorTrust, SiteAddressesFollowTheServerList) {
   EXPECT_FALSE(w->fwd->set_servers(bad));
   EXPECT_EQ(run(gue4_from("192.0.2.9", inner_tcp4(kSyn))), XDP_DROP);
   EXPECT_EQ(run(gue4(inner_tcp4(kSyn))), XDP_PASS);
+}
+
+// A reload holds the old and the new addresses in vane_site_addrs at once (new ones go in before
+// stale ones come out): a full site that renumbers must not run out of room half way, leaving the
+// new list unapplied and the site's GUE refused.
+TEST(RedirectorTrust, FullSiteRenumberedAtOnceFitsTheAddressMap) {
+  VANE_WORLD_OR_SKIP(w);
+  auto site = [](const char* v6prefix) {
+    std::vector<xdp::Server> s;
+    for (uint32_t i = 0; i < VANE_MAX_SERVERS; ++i) {
+      char a6[64];
+      std::snprintf(a6, sizeof a6, "%s%x", v6prefix, i + 1);
+      std::optional<IpAddress> v4;
+      if (i < 3 * 254) {  // the three documentation ranges hold 762 of them
+        static const char* nets[] = {"192.0.2.", "198.51.100.", "203.0.113."};
+        v4 = addr((std::string(nets[i / 254]) + std::to_string(i % 254 + 1)).c_str());
+      }
+      s.push_back({i, v4, addr(a6), false});
+    }
+    return s;
+  };
+  const auto before = site("2001:db8:a::"), after = site("2001:db8:b::");
+  std::vector<xdp::Server> world = {
+      {0, addr("192.0.2.1"), addr("2001:db8::1"), false}, {1, addr("192.0.2.2"), addr("2001:db8::2"), false},
+      {2, addr("192.0.2.3"), addr("2001:db8::3"), false}, {3, std::nullopt, addr("2001:db8::4"), false},
+      {4, addr("192.0.2.5"), std::nullopt, true},         {5, addr("192.0.2.6"), std::nullopt, false},
+      {6, addr("192.0.2.130"), std::nullopt, false},
+  };
+  struct Restore {  // the world is shared by every test of this process
+    World* w;
+    const std::vector<xdp::Server>& s;
+    ~Restore() { (void)w->fwd->set_servers(s); }
+  } restore{w, world};
+  ASSERT_TRUE(w->fwd->set_servers(before));
+  auto r = w->fwd->set_servers(after);
+  ASSERT_TRUE(r) << r.error();
+  auto run = [&](const Bytes& in) {
+    auto x = run_xdp(w->fwd->prog_fd(), in, w->veth0);
+    return x ? x->verdict : -1;
+  };
+  EXPECT_EQ(run(gue6(inner_tcp6(kSyn), {.hops = {Self6}}, 41, "2001:db8:b::7")), XDP_PASS);
+  EXPECT_EQ(run(gue6(inner_tcp6(kSyn), {.hops = {Self6}}, 41, "2001:db8:a::7")), XDP_DROP) << "renumbered away";
+  size_t n = 0;
+  vane_site_key k{}, next{};
+  const void* prev = nullptr;
+  for (int fd = w->fwd->map_fd("vane_site_addrs"); n < 100000 && bpf_map_get_next_key(fd, prev, &next) == 0; ++n) {
+    k = next;
+    prev = &k;
+  }
+  EXPECT_EQ(n, VANE_MAX_SERVERS + 3 * 254u) << "stale addresses removed";
 }
 
 // Sockets in the test namespace (the thread is inside it).

@@ -75,6 +75,27 @@ site { server { name: "s1" address: "192.0.2.11" address6: "2001:db8::12" } }
             std::vector<std::string>{"t.conf:1:76: address6 \"2001:db8::11\" differs from the site server entry's \"2001:db8::12\""});
 }
 
+TEST(Config, ServerAddressesMustBeUnicastAndDistinct) {
+  // The redirectors trust GUE from every server address: none may be one anybody could forge.
+  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+site {
+  server { name: "s1" address: "192.0.2.11" address6: "2001:db8::11" }
+  server { name: "s2" address: "0.0.0.0" }
+  server { name: "s3" address: "224.0.0.5" address6: "ff02::1" }
+  server { name: "s4" address: "127.0.0.1" address6: "::" }
+  server { name: "s5" address: "192.0.2.15" address6: "2001:db8::11" }
+  server { name: "s6" address: "255.255.255.255" address6: "2001:db8::16" }
+}
+)"),
+            (std::vector<std::string>{"t.conf:4:23: address \"0.0.0.0\" is not a unicast address a server can send from",
+                                      "t.conf:5:23: address \"224.0.0.5\" is not a unicast address a server can send from",
+                                      "t.conf:5:44: address6 \"ff02::1\" is not a unicast address a server can send from",
+                                      "t.conf:6:23: address \"127.0.0.1\" is not a unicast address a server can send from",
+                                      "t.conf:6:44: address6 \"::\" is not a unicast address a server can send from",
+                                      "t.conf:7:45: duplicate server address \"2001:db8::11\"",
+                                      "t.conf:8:23: address \"255.255.255.255\" is not a unicast address a server can send from"}));
+}
+
 TEST(Config, InvalidAddressesArePointedAt) {
   EXPECT_EQ(errors(R"(node { name: "s1" router_id: "2001:db8::1" asn: 65011 address: "192.0.2.300" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } }
