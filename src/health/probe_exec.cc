@@ -93,6 +93,10 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     std::string sh = "sh", dash_c = "-c";
     char* argv[] = {sh.data(), dash_c.data(), command_.data(), nullptr};
 
+    // vaned's own user (uid and gid) runs the check with vaned's groups: no change, so no
+    // capability is needed for it.
+    switch_user_ = user_ && (user_->uid != ::geteuid() || user_->gid != ::getegid());
+
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
     // No handler of vaned's may run in the child before it resets them.
@@ -160,7 +164,7 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
 
     // Raw system calls: glibc's wrappers would try to change the credentials of every thread of
     // the process, and the child has inherited the record of threads that are not in it.
-    if (user_) {
+    if (switch_user_) {
       if (::syscall(SYS_setgroups, user_->groups.size(), user_->groups.data()) != 0) child_fail("setgroups");
       if (::syscall(SYS_setresgid, user_->gid, user_->gid, user_->gid) != 0) child_fail("setresgid");
       if (::syscall(SYS_setresuid, user_->uid, user_->uid, user_->uid) != 0) child_fail("setresuid");
@@ -257,6 +261,7 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
   asio::steady_timer timer_;
   std::string command_;
   std::optional<config::ExecUser> user_;
+  bool switch_user_ = false;
   std::chrono::milliseconds timeout_;
   ProbeCallback cb_;
   pid_t pid_ = -1;
