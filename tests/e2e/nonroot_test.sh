@@ -21,7 +21,8 @@
 #  (f) s2's check fails -> s2 withdraws; it passes again -> back;
 #  (g) s2's vaned SIGKILLed and started again: it takes over the pinned maps and does not take its
 #      predecessor's values as the originals;
-#  (h) SIGTERM: both withdraw, the programs are detached and every sysctl is back where it was.
+#  (h) s1 reloaded with forwarding off: detached and its sysctls restored, vaned running on;
+#  (i) SIGTERM: both withdraw, the programs are detached and every sysctl is back where it was.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
 
@@ -235,17 +236,26 @@ wait_for 5 "the new vaned on s2 read the sysctl record" \
 wait_for 30 "s2 announcing again" ecmp_both
 log "(g) s2's vaned SIGKILLed: sysctls and record stay; the new one took over the maps and read the record"
 
-# ---- (h) SIGTERM ---------------------------------------------------------------------------------
+# ---- (h) forwarding turned off by a reload ------------------------------------------------------
+sed -i 's/forwarding { enabled: true /forwarding { enabled: false /' "$RUN/s1.conf"
+kill -HUP "${VPID[1]}"
+s1_restored() { [[ $(sysctls 1) == "$BEFORE" ]]; }
+wait_for 10 "s1 to restore its sysctls after the reload" s1_restored
+ip -n "${S[1]}" link show eth0 | grep -q 'prog/xdp' && fail "(h) s1: XDP program still attached after the reload"
+kill -0 "${VPID[1]}" || fail "(h) s1's vaned exited on the reload"
+log "(h) s1 reloaded with forwarding off: detached, eth0 back to $BEFORE while vaned runs on"
+
+# ---- (i) SIGTERM ---------------------------------------------------------------------------------
 for i in 1 2; do
   vaned_stop "${VPID[$i]}"
-  ((STOP_RC == 0)) || fail "(h) s$i: vaned exited $STOP_RC: $(tail -n 5 "$RUN"/vaned-s$i*.log)"
+  ((STOP_RC == 0)) || fail "(i) s$i: vaned exited $STOP_RC: $(tail -n 5 "$RUN"/vaned-s$i*.log)"
 done
 wait_for 15 "both withdrawn" sh -c "! ip -n $R route show $VIP | grep -q ."
 for i in 1 2; do
-  [[ $(sysctls "$i") == "$BEFORE" ]] || fail "(h) s$i sysctls after SIGTERM: $(sysctls "$i"), want $BEFORE"
-  ip -n "${S[i]}" link show eth0 | grep -q 'prog/xdp' && fail "(h) s$i: XDP program still attached"
-  [[ -e $RUN/run-s$i/vaned.sock.sysctl ]] && fail "(h) s$i: sysctl record left behind"
+  [[ $(sysctls "$i") == "$BEFORE" ]] || fail "(i) s$i sysctls after SIGTERM: $(sysctls "$i"), want $BEFORE"
+  ip -n "${S[i]}" link show eth0 | grep -q 'prog/xdp' && fail "(i) s$i: XDP program still attached"
+  [[ -e $RUN/run-s$i/vaned.sock.sysctl ]] && fail "(i) s$i: sysctl record left behind"
 done
-grep -q 'restoring net/ipv6/conf/eth0/accept_ra = 1' "$RUN/vaned-s2b.log" || fail "(h) s2's restore log"
-log "(h) SIGTERM: both withdrew, programs detached, eth0 back to $BEFORE, no record left"
+grep -q 'restoring net/ipv6/conf/eth0/accept_ra = 1' "$RUN/vaned-s2b.log" || fail "(i) s2's restore log"
+log "(i) SIGTERM: both withdrew, programs detached, eth0 back to $BEFORE, no record left"
 log PASS
