@@ -23,6 +23,7 @@ std::string capability_name(int cap) {
     case CAP_NET_RAW: return "CAP_NET_RAW";
     case CAP_SETUID: return "CAP_SETUID";
     case CAP_SETGID: return "CAP_SETGID";
+    case CAP_KILL: return "CAP_KILL";
     case CAP_SYS_ADMIN: return "CAP_SYS_ADMIN";
     case CAP_PERFMON: return "CAP_PERFMON";
     case CAP_BPF: return "CAP_BPF";

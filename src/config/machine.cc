@@ -53,7 +53,8 @@ Diagnostics check_machine(const Loaded& cfg) {
   for (auto& l : cfg.proto.bgp().listen()) need("bgp listen address", l);
   // An exec check as another user needs setgroups/setgid/setuid in the child: refuse to start
   // rather than have every such check fail.
-  const bool can_switch = have_capability(CAP_SETUID) && have_capability(CAP_SETGID);
+  // CAP_KILL: a timed-out check's process group belongs to the other user.
+  const bool can_switch = have_capability(CAP_SETUID) && have_capability(CAP_SETGID) && have_capability(CAP_KILL);
   for (auto& svc : cfg.proto.service())
     for (auto& k : svc.check()) {
       if (k.kind_case() != Check::kExec) continue;
@@ -62,7 +63,7 @@ Diagnostics check_machine(const Loaded& cfg) {
       else if ((u->uid != ::geteuid() || u->gid != ::getegid()) && !can_switch)
         add("service " + svc.name() + " check " + k.name() + " runs as user " + u->name + " (uid " + std::to_string(u->uid) +
             ") but vaned (uid " + std::to_string(::geteuid()) +
-            ") cannot switch users: it needs CAP_SETUID and CAP_SETGID, or the check's user must be vaned's own");
+            ") cannot switch users: it needs CAP_SETUID, CAP_SETGID and CAP_KILL, or the check's user must be vaned's own");
     }
   return out;
 }

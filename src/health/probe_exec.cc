@@ -18,6 +18,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/caps.h"
 #include "health/probe.h"
 
 namespace vane::health {
@@ -59,9 +60,12 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     timer_.expires_after(timeout_);
     timer_.async_wait([self = shared_from_this()](error_code e) {
       if (e || self->reaped_) return;
-      self->kill_group();
-      self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) +
-                              " ms, process group killed" + self->output_suffix());
+      const int err = self->kill_group();
+      self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) + " ms, " +
+                              (err ? "cannot kill its process group: " + std::string(std::strerror(err)) +
+                                         missing_capability_hint(err, {CAP_KILL})
+                                   : std::string("process group killed")) +
+                              self->output_suffix());
     });
     proc_.async_wait(asio::posix::descriptor_base::wait_read,
                      [self = shared_from_this()](error_code e) { self->on_exit(e); });
@@ -184,8 +188,10 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     child_fail("execve /bin/sh");
   }
 
-  void kill_group() {
-    if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
+  // Returns errno (0: sent). Another user's processes take CAP_KILL to signal.
+  int kill_group() {
+    if (pid_ > 0 && !reaped_ && ::kill(-pid_, SIGKILL) != 0) return errno;
+    return 0;
   }
 
   void read_output() {

@@ -6,7 +6,7 @@
 #   servers s1, s2 (192.0.2.11-12): vaned as user $VUSER (setpriv: real and effective uid and gid,
 #   no supplementary groups, inheritable/ambient/bounding sets exactly the minimal set), BGP to R,
 #   forwarding on (native XDP on the veth), VIP 203.0.113.10 on lo with a TCP server on :80.
-#   s1's exec check runs as "nobody" (s1 also has CAP_SETUID/CAP_SETGID for that); s2's runs as
+#   s1's exec check runs as "nobody" (s1 also has CAP_SETUID/CAP_SETGID/CAP_KILL for that); s2's runs as
 #   vaned's own user (s2 has exactly the minimal set).
 #
 # Checks:
@@ -36,7 +36,7 @@ N=400
 # The minimal set (docs/operations.md says why each): BPF programs and maps, XDP attach and the
 # uplink's sysctls, BGP's port 179.
 CAPS=bpf,perfmon,net_admin,net_bind_service
-CAPS_SWITCH=$CAPS,setuid,setgid   # and exec checks as another user
+CAPS_SWITCH=$CAPS,setuid,setgid,kill   # and exec checks as another user
 VUSER=daemon                      # an existing system account stands in for a `vane` user
 
 [[ -x $PY ]] || skip "needs $PY"
@@ -139,7 +139,7 @@ done
 capmask() {  # capmask a,b,c -> the /proc status hex mask of those capabilities
   "$PY" -c '
 import sys
-bits = {"net_bind_service": 10, "net_admin": 12, "setgid": 6, "setuid": 7, "perfmon": 38, "bpf": 39}
+bits = {"kill": 5, "net_bind_service": 10, "net_admin": 12, "setgid": 6, "setuid": 7, "perfmon": 38, "bpf": 39}
 m = 0
 for c in sys.argv[1].split(","):
     m |= 1 << bits[c]

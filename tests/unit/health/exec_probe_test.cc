@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -184,7 +185,8 @@ TEST(ExecProbe, DestroyingTheIoContextReapsARunningCommand) {
 
 // ---- the check's user, environment and capabilities ----------------------------------------------
 
-ProbeSpec exec_as(std::string command, std::string user, bool allow_root = false) {
+ProbeSpec exec_as(std::string command, std::string user, bool allow_root = false,
+                  std::chrono::milliseconds timeout = 5000ms) {
   config::Check c;
   c.set_name("as-user");
   c.mutable_exec()->set_command(std::move(command));
@@ -192,6 +194,7 @@ ProbeSpec exec_as(std::string command, std::string user, bool allow_root = false
   c.mutable_exec()->set_allow_root(allow_root);
   auto s = make_probe_spec(c, "");
   if (!s) throw std::runtime_error(s.error());
+  s->timeout = timeout;
   return *s;
 }
 
@@ -324,6 +327,52 @@ TEST(ExecProbeUser, ASwitchTheKernelRefusesFailsTheCheckAndSaysWhy) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out.read("detail");
   EXPECT_EQ(out.read("detail"), "exit status 126: vaned: exec check: setresuid: EPERM");
+}
+
+// As a non-root vaned would: uid `daemon`, only the capabilities given (KEEPCAPS across the
+// switch). Runs FN in a child process and returns its exit status (0: passed).
+int as_unprivileged_vaned(std::initializer_list<int> caps, const std::function<int()>& fn) {
+  passwd* pw = ::getpwnam("daemon");
+  if (!pw) return 99;
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  const pid_t pid = ::fork();
+  if (pid < 0) return 98;
+  if (pid == 0) {
+    ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0)
+      ::_exit(97);
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    for (int c : caps) {
+      data[c / 32].effective |= 1u << (c % 32);
+      data[c / 32].permitted |= 1u << (c % 32);
+    }
+    if (::syscall(SYS_capset, &hdr, data) != 0) ::_exit(96);
+    ::_exit(fn());
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 95;
+  return WEXITSTATUS(status);
+}
+
+TEST(ExecProbeUser, ANonRootVanedKillsTheGroupOfACheckRunningAsAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make an unprivileged vaned";
+  // Signalling another uid's processes takes CAP_KILL: without it a timed-out check as nobody
+  // would run on (vaned refuses to start then, see check_machine).
+  OutDir out;
+  const auto pidfile = out.path / "pid";
+  const int rc = as_unprivileged_vaned({CAP_SETUID, CAP_SETGID, CAP_KILL}, [&] {
+    asio::io_context io;
+    auto r = probe_once(io, exec_as("sleep 30 & echo $! > " + pidfile.string() + "; wait", "nobody", false, 500ms));
+    if (!r || r->ok || r->detail.find("timed out") == std::string::npos) return 1;
+    std::ifstream in(pidfile);
+    pid_t grandchild = 0;
+    if (!(in >> grandchild) || grandchild <= 0) return 2;
+    return becomes_dead(grandchild) ? 0 : 3;
+  });
+  EXPECT_EQ(rc, 0);
 }
 
 }  // namespace
