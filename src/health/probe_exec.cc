@@ -100,6 +100,12 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     // vaned's own user (uid and gid) runs the check with vaned's groups: no change, so no
     // capability is needed for it.
     switch_user_ = user_ && (user_->uid != ::geteuid() || user_->gid != ::getegid());
+    // Checked at start too (check_machine); here for a check a reload added. Without CAP_KILL a
+    // timed-out check of another user could not be killed, so it is not started at all.
+    if (switch_user_)
+      for (int cap : {CAP_SETUID, CAP_SETGID, CAP_KILL})
+        if (!have_capability(cap))
+          return "cannot run as user " + user_->name + ": vaned lacks " + capability_name(cap);
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
