@@ -22,7 +22,8 @@
 #  (g) s2's vaned SIGKILLed and started again: it takes over the pinned maps and does not take its
 #      predecessor's values as the originals;
 #  (h) s1 reloaded with forwarding off: detached and its sysctls restored, vaned running on;
-#  (i) SIGTERM: both withdraw, the programs are detached and every sysctl is back where it was.
+#  (i) SIGTERM: both withdraw, the programs are detached and every sysctl is back where it was;
+#  (j) vaned started as root keeps only the needed capabilities (bounding set too) and still works.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
 
@@ -152,9 +153,11 @@ for i in 1 2; do
   [[ $(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "/proc/$p/status") == "$VUID $VUID $VUID $VUID" ]] ||
     fail "(a) s$i: vaned's uids: $(grep Uid: "/proc/$p/status")"
   [[ $(status_of "$p" Groups) == "" ]] || fail "(a) s$i: vaned has supplementary groups $(status_of "$p" Groups)"
-  for k in CapEff CapPrm CapBnd CapAmb; do
+  for k in CapEff CapPrm CapBnd; do
     [[ $(status_of "$p" $k) == "${WANT[i]}" ]] || fail "(a) s$i: $k $(status_of "$p" $k), want ${WANT[i]}"
   done
+  # vaned empties these itself: nothing it runs inherits a capability.
+  for k in CapInh CapAmb; do [[ $(status_of "$p" $k) == 0000000000000000 ]] || fail "(a) s$i: $k $(status_of "$p" $k)"; done
   ip -n "${S[i]}" link show eth0 | grep -q 'prog/xdp' || fail "(a) s$i: no native XDP program on eth0"
   # Passive BGP: the listener on port 179 is what CAP_NET_BIND_SERVICE is for.
   ip netns exec "${S[i]}" ss -Hltn "sport = :179" | grep -q "192.0.2.1$i:179" ||
@@ -258,4 +261,26 @@ for i in 1 2; do
 done
 grep -q 'restoring net/ipv6/conf/eth0/accept_ra = 1' "$RUN/vaned-s2b.log" || fail "(i) s2's restore log"
 log "(i) SIGTERM: both withdrew, programs detached, eth0 back to $BEFORE, no record left"
+# ---- (j) started as root: only the needed capabilities are kept ------------------------------------
+sed -i 's/forwarding { enabled: false /forwarding { enabled: true /' "$RUN/s1.conf"
+rm -f "$CHK/uid-s1"
+# Without CAP_DAC_OVERRIDE, root is just another user to the folders $VUSER made.
+chown -R 0:0 "$RUN/bpffs-s1" "$RUN/run-s1"
+bg "${S[1]}" vaned-s1-root sh -c 'mount --bind "$0" /sys/fs/bpf && exec "$@"' "$RUN/bpffs-s1" \
+  "$VANED" --config "$RUN/s1.conf" --log-level info
+RPID=$LAST_PID
+wait_for 15 "s1 (root) announcing" sh -c "ip -n $R route show $VIP | grep -q 192.0.2.11"
+ALL=$(capmask bpf,perfmon,net_admin,net_bind_service,setuid,setgid,kill)
+for k in CapEff CapPrm CapBnd; do
+  [[ $(status_of "$RPID" $k) == "$ALL" ]] || fail "(j) root vaned: $k $(status_of "$RPID" $k), want $ALL"
+done
+for k in CapInh CapAmb; do [[ $(status_of "$RPID" $k) == 0000000000000000 ]] || fail "(j) root vaned: $k $(status_of "$RPID" $k)"; done
+wait_for 5 "s1's check result" test -s "$CHK/uid-s1"
+[[ $(cat "$CHK/uid-s1") == "$NOBODY_UID" ]] || fail "(j) root vaned's check ran as uid $(cat "$CHK/uid-s1")"
+[[ $(sysctls 1) == "1 1 1 2" ]] || fail "(j) root vaned's sysctls: $(sysctls 1)"
+grep -q "running as uid 0 gid 0 with capabilities CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL" \
+  "$RUN/vaned-s1-root.log" || fail "(j) root vaned's start log: $(head -n 3 "$RUN/vaned-s1-root.log")"
+vaned_stop "$RPID"
+[[ $(sysctls 1) == "$BEFORE" ]] || fail "(j) root vaned's sysctls after SIGTERM: $(sysctls 1)"
+log "(j) vaned started as root keeps only {bpf,perfmon,net_admin,net_bind_service,setuid,setgid,kill} (bounding set too), and works"
 log PASS
