@@ -11,7 +11,8 @@
 #
 # Checks:
 #  (a) each vaned runs with that uid and exactly those effective capabilities, its pins live in a
-#      bpffs owned by its user, its BGP session (port 179) is up and the router has the ECMP route;
+#      bpffs owned by its user, it listens on port 179, its BGP session (TCP MD5 and GTSM, key file
+#      owned by its user) is up and the router has the ECMP route;
 #  (b) the exec checks ran as the configured users (the uid each wrote);
 #  (c) the sysctls vaned changes on eth0 (forwarding v4/v6, accept_local, accept_ra 1 -> 2);
 #  (d) 400 TCP connections from the client all complete, both servers serve, and flows are
@@ -65,7 +66,9 @@ for i in 1 2; do
   ip netns exec "${S[i]}" sysctl -qw net.ipv4.conf.eth0.forwarding=0 net.ipv6.conf.eth0.forwarding=0 \
     net.ipv4.conf.eth0.accept_local=0 net.ipv6.conf.eth0.accept_ra=1
 done
-bird_ecmp_tor 2
+# TCP MD5 and GTSM on the sessions: socket options a non-root vaned sets without any capability.
+bird_ecmp_tor 2 all '  password "nonroot-secret";
+  ttl security on;'
 start_bird "$R" "$RUN/bird.conf"
 
 sysctls() {  # sysctls I -> "forwarding4 forwarding6 accept_local accept_ra" on s I's eth0
@@ -85,9 +88,14 @@ CHECK_USER=(x nobody "$VUSER")
 for i in 1 2; do
   # vaned's runtime folder (control socket, sysctl record), its own, as systemd's RuntimeDirectory is.
   install -d -o "$VUID" -g "$VGID" -m 0700 "$RUN/run-s$i"
+  key=$(key_file "tor-s$i" nonroot-secret)
+  chown "$VUID:$VGID" "$key"
   cat >"$RUN/s$i.conf" <<EOF
 node { name: "s$i" router_id: "192.0.2.1$i" asn: 6501$i address: "192.0.2.1$i" interface: "eth0" }
-neighbor { name: "tor" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 connect_retry_s: 1 }
+neighbor {
+  name: "tor" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 connect_retry_s: 1
+  md5_key_file: "$key" ttl_security: true
+}
 service {
   name: "web"
   vip { address: "$VIP" port: 80 protocol: TCP }
@@ -265,7 +273,7 @@ log "(i) SIGTERM: both withdrew, programs detached, eth0 back to $BEFORE, no rec
 sed -i 's/forwarding { enabled: false /forwarding { enabled: true /' "$RUN/s1.conf"
 rm -f "$CHK/uid-s1"
 # Without CAP_DAC_OVERRIDE, root is just another user to the folders $VUSER made.
-chown -R 0:0 "$RUN/bpffs-s1" "$RUN/run-s1"
+chown -R 0:0 "$RUN/bpffs-s1" "$RUN/run-s1" "$RUN/tor-s1.key"
 bg "${S[1]}" vaned-s1-root sh -c 'mount --bind "$0" /sys/fs/bpf && exec "$@"' "$RUN/bpffs-s1" \
   "$VANED" --config "$RUN/s1.conf" --log-level info
 RPID=$LAST_PID
