@@ -31,13 +31,8 @@ bool valid_value(const std::string& v) {
          std::all_of(v.begin(), v.end(), [](char c) { return (c >= '0' && c <= '9') || c == '-'; });
 }
 
-std::string why(int err, const std::string& key) {
-  std::string s = std::strerror(err);
-  // Writes under net/ are checked against CAP_NET_ADMIN in the owning network namespace.
-  s += missing_capability_hint(err, {CAP_NET_ADMIN});
-  (void)key;
-  return s;
-}
+// Writes under net/ are checked against CAP_NET_ADMIN in the owning network namespace.
+std::string why(int err) { return std::strerror(err) + missing_capability_hint(err, {CAP_NET_ADMIN}); }
 
 }  // namespace
 
@@ -121,7 +116,15 @@ std::expected<void, std::string> Sysctls::set(const std::string& key, const std:
   std::ofstream out(root_ / key);
   if (out) out << value << "\n";
   out.flush();
-  if (!out) return std::unexpected("set " + key + " = " + value + ": " + why(errno, key));
+  if (!out) {
+    const std::string msg = "set " + key + " = " + value + ": " + why(errno);
+    // Not changed, so nothing to restore.
+    if (!recorded) {
+      originals_.pop_back();
+      (void)save();
+    }
+    return std::unexpected(msg);
+  }
   return {};
 }
 
@@ -137,7 +140,7 @@ std::vector<std::string> Sysctls::restore() {
     const int err = errno;
     // ENOENT: the interface is gone, and its settings with it.
     if (err == ENOENT) continue;
-    errors.push_back("restore " + it->first + " = " + it->second + ": " + why(err, it->first));
+    errors.push_back("restore " + it->first + " = " + it->second + ": " + why(err));
     left.insert(left.begin(), *it);
   }
   originals_ = std::move(left);

@@ -1,5 +1,8 @@
 // Sysctls vaned changes: recorded with their originals, restored, and the record survives a vaned
 // that dies without cleanup. A directory of the test's own stands in for /proc/sys.
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -146,6 +149,35 @@ TEST(Sysctls, AMissingSysctlIsAnErrorAndNothingIsRecorded) {
   EXPECT_FALSE(s.set("net/ipv6/conf/nosuch/forwarding", "1"));
   EXPECT_TRUE(s.originals().empty());
   EXPECT_FALSE(fs::exists(p.state));
+}
+
+TEST(Sysctls, AWriteTheKernelRefusesLeavesNoRecord) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop CAP_DAC_OVERRIDE in a child)";
+  FakeProc p;
+  fs::permissions(p.root / "net/ipv4/conf/eth0/accept_local", fs::perms::owner_read | fs::perms::group_read |
+                                                                  fs::perms::others_read);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Without it, root is refused a 0444 file like anyone else: readable, not writable.
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    ::syscall(SYS_capget, &hdr, d);
+    d[0].effective &= ~(1u << CAP_DAC_OVERRIDE);
+    if (::syscall(SYS_capset, &hdr, d) != 0) ::_exit(9);
+    Sysctls s(p.root, p.state);
+    auto r = s.set("net/ipv4/conf/eth0/accept_local", "1");
+    if (r) ::_exit(1);
+    if (r.error() != "set net/ipv4/conf/eth0/accept_local = 1: Permission denied") ::_exit(2);
+    if (!s.originals().empty()) ::_exit(3);
+    if (fs::exists(p.state)) ::_exit(4);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: set succeeded, 2: message, 3: recorded, 4: record file left";
+  EXPECT_EQ(p.at("net/ipv4/conf/eth0/accept_local"), "0");
 }
 
 }  // namespace
