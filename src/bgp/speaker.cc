@@ -1,5 +1,6 @@
 #include "bgp/speaker.h"
 
+#include <linux/capability.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "bgp/rib.h"
+#include "common/caps.h"
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
@@ -260,7 +262,9 @@ class Speaker::Listener {
     }
     if (!ec) acc_.bind(ep, ec);
     if (!ec) acc_.listen(64, ec);
-    if (ec) return "listen on " + local_.str() + " port " + std::to_string(port) + ": " + ec.message();
+    if (ec)
+      return "listen on " + local_.str() + " port " + std::to_string(port) + ": " + ec.message() +
+             (port < 1024 ? missing_capability_hint(ec.value(), {CAP_NET_BIND_SERVICE}) : "");
     accept();
     return {};
   }

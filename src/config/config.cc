@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "common/ip.h"
+#include "config/exec_user.h"
 
 namespace vane::config {
 
@@ -456,9 +457,12 @@ void validate_check(Ctx& c, const Check& k, const Where& w) {
       check_range(c, kw, "expect_rcode", k.dns().expect_rcode(), 0, 15);
       break;
     }
-    case Check::kExec:
-      if (k.exec().command().empty()) c.err(w.child("exec").at("command"), "command is required");
+    case Check::kExec: {
+      Where kw = w.child("exec");
+      if (k.exec().command().empty()) c.err(kw.at("command"), "command is required");
+      if (auto u = resolve_exec_user(k.exec()); !u) c.err(k.exec().user().empty() ? kw.self() : kw.at("user"), u.error());
       break;
+    }
     case Check::kAgent: port(w.child("agent"), k.agent().port(), false); break;
     case Check::KIND_NOT_SET: c.err(w.self(), "check " + q(k.name()) + " has no kind (tcp, http, dns, exec or agent)"); break;
   }

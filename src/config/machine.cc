@@ -2,11 +2,16 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <linux/capability.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <set>
 
+#include "common/caps.h"
 #include "common/ip.h"
 #include "config/config.h"
+#include "config/exec_user.h"
 
 namespace vane::config {
 
@@ -46,6 +51,20 @@ Diagnostics check_machine(const Loaded& cfg) {
   need("node address6", n.address6());
   for (auto& nb : cfg.proto.neighbor()) need("neighbor " + nb.name() + " local_address", nb.local_address());
   for (auto& l : cfg.proto.bgp().listen()) need("bgp listen address", l);
+  // An exec check as another user needs setgroups/setgid/setuid in the child: refuse to start
+  // rather than have every such check fail.
+  // CAP_KILL: a timed-out check's process group belongs to the other user.
+  const bool can_switch = have_capability(CAP_SETUID) && have_capability(CAP_SETGID) && have_capability(CAP_KILL);
+  for (auto& svc : cfg.proto.service())
+    for (auto& k : svc.check()) {
+      if (k.kind_case() != Check::kExec) continue;
+      auto u = resolve_exec_user(k.exec());
+      if (!u) add("service " + svc.name() + " check " + k.name() + ": " + u.error());
+      else if ((u->uid != ::geteuid() || u->gid != ::getegid()) && !can_switch)
+        add("service " + svc.name() + " check " + k.name() + " runs as user " + u->name + " (uid " + std::to_string(u->uid) +
+            ") but vaned (uid " + std::to_string(::geteuid()) +
+            ") cannot switch users: it needs CAP_SETUID, CAP_SETGID and CAP_KILL, or the check's user must be vaned's own");
+    }
   return out;
 }
 

@@ -382,7 +382,10 @@ void Daemon::apply_neighbors(const config::Loaded& next) {
 void Daemon::apply_forwarding(const config::Loaded& next) {
   bool want = next.proto.forwarding().enabled();
   if (!want) {
-    if (forwarding_) spdlog::info("forwarding: disabled by reload; detaching");
+    if (forwarding_) {
+      spdlog::info("forwarding: disabled by reload; detaching");
+      forwarding_->stop();
+    }
     forwarding_.reset();
     return;
   }

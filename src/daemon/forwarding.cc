@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
+#include <filesystem>
 
 namespace vane::daemon {
 
@@ -20,26 +20,39 @@ std::vector<steer::MaglevServer> site_servers(const config::Config& cfg) {
   return steer::maglev_sorted(out);
 }
 
-void write_sysctl(const std::string& path) {
-  std::ofstream f(path);
-  if (f) f << "1\n";
-  if (!f) spdlog::warn("forwarding: cannot enable {}", path);
-}
-
 // bpf_fib_lookup only resolves next hops when the interface forwards. When the next hop has no
 // neighbour entry yet, the forwarder passes the encapsulated packet (outer source: this server)
 // up the stack, which resolves the neighbour and forwards it; IPv4 drops such a packet as a
 // martian (local source address) unless accept_local is set, and then no neighbour entry for
-// the other servers ever appears.
-void enable_forwarding(const std::string& ifname) {
-  for (const char* fam : {"ipv4", "ipv6"})
-    write_sysctl(std::string("/proc/sys/net/") + fam + "/conf/" + ifname + "/forwarding");
-  write_sysctl("/proc/sys/net/ipv4/conf/" + ifname + "/accept_local");
+// the other servers ever appears. What is changed is recorded (sysctl.h) and put back when
+// forwarding stops.
+std::filesystem::path sysctl_state_path(const config::Config& cfg) {
+  // Beside the control socket: in the runtime directory, vaned's own and per instance.
+  std::string sock = cfg.control().socket().empty() ? config::kDefaultSocket : cfg.control().socket();
+  return sock + ".sysctl";
 }
 
 }  // namespace
 
-Forwarding::~Forwarding() = default;
+Forwarding::~Forwarding() {
+  // The program goes first: it must not run on an interface that no longer forwards. With
+  // keep_on_exit it stays attached and still needs the settings; the record stays for the next vaned.
+  loader_.reset();
+  if (!keep_on_exit_) restore_sysctls();
+}
+
+void Forwarding::stop() {
+  if (loader_) loader_->shutdown();
+  loader_.reset();
+  restore_sysctls();
+}
+
+void Forwarding::restore_sysctls() {
+  if (!sysctls_) return;
+  for (auto& [k, v] : sysctls_->originals()) spdlog::info("forwarding: restoring {} = {}", k, v);
+  for (auto& e : sysctls_->restore()) spdlog::warn("forwarding: {}", e);
+  sysctls_.reset();
+}
 
 std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const config::Loaded& loaded,
                                                                           const SiteWeights& weights) {
@@ -79,7 +92,13 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
     fw->adopt_installed_tables(cfg);
   }
   if (auto r = fw->apply(loaded, weights); !r) return std::unexpected(r.error());
-  enable_forwarding(o.interface);
+  fw->keep_on_exit_ = o.keep_on_exit;
+  fw->sysctls_ = std::make_unique<Sysctls>("/proc/sys", sysctl_state_path(cfg));
+  if (auto r = fw->sysctls_->load(); !r) return std::unexpected("sysctl record: " + r.error());
+  if (!fw->sysctls_->originals().empty())
+    spdlog::info("forwarding: {} sysctl(s) changed by an earlier vaned keep their recorded originals",
+                 fw->sysctls_->originals().size());
+  for (auto& e : enable_forwarding_sysctls(*fw->sysctls_, o.interface)) spdlog::warn("forwarding: {}", e);
   if (auto r = fw->loader_->attach(); !r) return std::unexpected("attach to " + o.interface + ": " + r.error());
   spdlog::info("forwarding: XDP {} {} on {}: {} server(s), {} VIP(s), M={}",
                o.program == xdp::Program::redirector ? "redirector" : "forwarder", o.generic ? "generic" : "native",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/sysctl.h"
 #include "steer/maglev.h"
 #include "xdp/loader.h"
 
@@ -33,7 +34,11 @@ class Forwarding {
   // backend-only node runs the redirector alone; every other role the combined program.
   static std::expected<std::unique_ptr<Forwarding>, std::string> start(const config::Loaded& cfg,
                                                                        const SiteWeights& weights = {});
+  // Detaches (unless keep_on_exit) and restores the sysctls it changed (unless keep_on_exit: the
+  // attached program still needs them).
   ~Forwarding();
+  // Forwarding turned off: detaches and unpins whatever keep_on_exit says, restores the sysctls.
+  void stop();
 
   // Recomputes VIPs, servers and tables from a (reloaded) config and the site's current weights;
   // tables are switched atomically. A service whose inputs did not change keeps its table.
@@ -47,8 +52,11 @@ class Forwarding {
 
  private:
   void adopt_installed_tables(const config::Config& cfg);
+  void restore_sysctls();
 
   std::unique_ptr<xdp::Loader> loader_;
+  std::unique_ptr<Sysctls> sysctls_;
+  bool keep_on_exit_ = false;
   std::vector<steer::MaglevServer> servers_;
   std::map<std::string, steer::MaglevTable> tables_;  // by service, the previous generation
   // By service: the server list (with effective weights) and size its table was built from.

@@ -2,11 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "common/log.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
+#include "daemon/privileges.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vaned: BGP anycast announcer, health checker and XDP load-steering forwarder"};
@@ -51,6 +54,13 @@ int main(int argc, char** argv) {
   if (!vane::setup_logging(level, format)) {
     std::cerr << "vaned: unknown log level \"" << level << "\"\n";
     return 2;
+  }
+  // Before the machine check, which asks whether checks can switch users with what is left.
+  if (auto caps = vane::daemon::limit_capabilities(); !caps) {
+    std::cerr << "vaned: refusing to start: cannot limit capabilities: " << caps.error() << "\n";
+    return 1;
+  } else {
+    spdlog::info("running as uid {} gid {} with capabilities {}", ::geteuid(), ::getegid(), *caps);
   }
   auto machine = vane::config::check_machine(*cfg);
   if (!machine.empty()) {

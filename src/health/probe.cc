@@ -96,7 +96,11 @@ std::expected<ProbeSpec, std::string> make_probe_spec(const config::Check& check
     }
     case config::Check::kExec:
       if (check.exec().command().empty()) return std::unexpected("exec command is empty");
-      spec.kind = ExecSpec{check.exec().command()};
+      {
+        auto u = config::resolve_exec_user(check.exec());
+        if (!u) return std::unexpected(u.error());
+        spec.kind = ExecSpec{check.exec().command(), std::move(*u)};
+      }
       break;
     case config::Check::kAgent: {
       auto p = port_of(check.agent().port(), 0);

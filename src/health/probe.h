@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 
+#include "config/exec_user.h"
 #include "health/types.h"
 #include "vane/config.pb.h"
 
@@ -42,6 +43,9 @@ struct DnsSpec {
 };
 struct ExecSpec {
   std::string command;
+  // Who the command runs as; none: vaned's own user, unchanged (tests). Either way the command gets
+  // a minimal environment and no capabilities.
+  std::optional<config::ExecUser> user;
 };
 struct AgentSpec {
   uint16_t port = 0;

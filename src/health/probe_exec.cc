@@ -1,8 +1,9 @@
-// Exec checks: /bin/sh -c COMMAND in a process group of its own, reaped through a pidfd so nothing
-// blocks the io_context.
+// Exec checks: /bin/sh -c COMMAND as the check's user, in a process group of its own, with a
+// minimal environment and no capabilities; reaped through a pidfd so nothing blocks the io_context.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,11 +11,14 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/caps.h"
 #include "health/probe.h"
 
 namespace vane::health {
@@ -36,7 +40,7 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
  public:
   ExecProbe(asio::io_context& io, const ProbeSpec& spec, ProbeCallback cb)
       : io_(io), out_(io), proc_(io), timer_(io), command_(std::get<ExecSpec>(spec.kind).command),
-        timeout_(spec.timeout), cb_(std::move(cb)) {}
+        user_(std::get<ExecSpec>(spec.kind).user), timeout_(spec.timeout), cb_(std::move(cb)) {}
 
   ~ExecProbe() override {
     // Only reached without a reap when the io_context is torn down with the child still running:
@@ -56,9 +60,12 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     timer_.expires_after(timeout_);
     timer_.async_wait([self = shared_from_this()](error_code e) {
       if (e || self->reaped_) return;
-      self->kill_group();
-      self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) +
-                              " ms, process group killed" + self->output_suffix());
+      const int err = self->kill_group();
+      self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) + " ms, " +
+                              (err ? "cannot kill its process group: " + std::string(std::strerror(err)) +
+                                         missing_capability_hint(err, {CAP_KILL})
+                                   : std::string("process group killed")) +
+                              self->output_suffix());
     });
     proc_.async_wait(asio::posix::descriptor_base::wait_read,
                      [self = shared_from_this()](error_code e) { self->on_exit(e); });
@@ -76,42 +83,48 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
 
  private:
   std::string spawn() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    // The daemon's sockets are not all close-on-exec; a check command must not inherit them.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    // A group of its own, so a timeout can kill everything the command started.
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    // The daemon may block or ignore signals (SIGPIPE, SIGTERM for its own handling); the command
-    // should see a pristine signal state.
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
+    // Everything the child uses is made here: between fork and exec it may only make
+    // async-signal-safe calls (vaned has other threads, whose locks the child inherits held).
+    std::vector<std::string> env{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"};
+    if (user_) {
+      env.push_back("HOME=" + user_->home);
+      env.push_back("USER=" + user_->name);
+      env.push_back("LOGNAME=" + user_->name);
+    }
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     std::string sh = "sh", dash_c = "-c";
     char* argv[] = {sh.data(), dash_c.data(), command_.data(), nullptr};
-    const int rc = ::posix_spawn(&pid_, "/bin/sh", &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+
+    // vaned's own user (uid and gid) runs the check with vaned's groups: no change, so no
+    // capability is needed for it.
+    switch_user_ = user_ && (user_->uid != ::geteuid() || user_->gid != ::getegid());
+    // Checked at start too (check_machine); here for a check a reload added. Without CAP_KILL a
+    // timed-out check of another user could not be killed, so it is not started at all.
+    if (switch_user_)
+      for (int cap : {CAP_SETUID, CAP_SETGID, CAP_KILL})
+        if (!have_capability(cap))
+          return "cannot run as user " + user_->name + ": vaned lacks " + capability_name(cap);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+    // No handler of vaned's may run in the child before it resets them.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    const pid_t pid = ::fork();
+    if (pid == 0) run_child(fds[1], argv, envp.data());
+    const int fork_err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::close(fds[1]);
-    if (rc != 0) {
-      pid_ = -1;
+    if (pid < 0) {
       ::close(fds[0]);
-      return std::string("spawn /bin/sh: ") + std::strerror(rc);
+      return std::string("fork: ") + std::strerror(fork_err);
     }
+    pid_ = pid;
+    // Also done by the child; here too so that a kill of the group cannot come before it exists.
+    ::setpgid(pid_, pid_);
     out_.assign(fds[0]);
 
     // Through syscall(): glibc 2.36's <sys/pidfd.h> lacks C linkage for C++ callers.
@@ -127,8 +140,64 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     return {};
   }
 
-  void kill_group() {
-    if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
+  // Reports why the child could not become the check (on its output, which ends in the check's
+  // detail) and exits 126, as a shell does for a command it cannot execute.
+  [[noreturn]] static void child_fail(const char* step) {
+    const int err = errno;
+    const char* name = ::strerrorname_np(err);
+    auto put = [](const char* s) { (void)!::write(2, s, std::strlen(s)); };
+    put("vaned: exec check: ");
+    put(step);
+    put(": ");
+    put(name ? name : "error");
+    put("\n");
+    ::_exit(126);
+  }
+
+  [[noreturn]] void run_child(int out, char** argv, char** envp) {
+    // A group of its own, so a timeout can kill everything the command started.
+    ::setpgid(0, 0);
+    // Pristine signal state: vaned blocks or ignores some (SIGPIPE), and an ignored signal stays
+    // ignored across exec.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+    const int in = ::open("/dev/null", O_RDONLY);
+    if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) child_fail("stdio");
+    // The daemon's sockets are not all close-on-exec; a check command must not inherit them.
+    if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) child_fail("close_range");
+
+    // Raw system calls: glibc's wrappers would try to change the credentials of every thread of
+    // the process, and the child has inherited the record of threads that are not in it.
+    if (switch_user_) {
+      if (::syscall(SYS_setgroups, user_->groups.size(), user_->groups.data()) != 0) child_fail("setgroups");
+      if (::syscall(SYS_setresgid, user_->gid, user_->gid, user_->gid) != 0) child_fail("setresgid");
+      if (::syscall(SYS_setresuid, user_->uid, user_->uid, user_->uid) != 0) child_fail("setresuid");
+    }
+    // A non-root vaned keeps its capabilities across a setuid between non-zero uids: the
+    // ambient and inheritable sets would carry them into the command. With both empty, a command
+    // run by a non-root uid has none; no_new_privs keeps setuid and file-capability binaries from
+    // giving it any.
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) child_fail("clear ambient capabilities");
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2]{};
+    if (::syscall(SYS_capget, &hdr, caps) != 0) child_fail("capget");
+    caps[0].inheritable = caps[1].inheritable = 0;
+    if (::syscall(SYS_capset, &hdr, caps) != 0) child_fail("clear inheritable capabilities");
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
+    ::execve("/bin/sh", argv, envp);
+    child_fail("execve /bin/sh");
+  }
+
+  // Returns errno (0: sent). Another user's processes take CAP_KILL to signal.
+  int kill_group() {
+    if (pid_ > 0 && !reaped_ && ::kill(-pid_, SIGKILL) != 0) return errno;
+    return 0;
   }
 
   void read_output() {
@@ -203,6 +272,8 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
   asio::posix::stream_descriptor out_, proc_;
   asio::steady_timer timer_;
   std::string command_;
+  std::optional<config::ExecUser> user_;
+  bool switch_user_ = false;
   std::chrono::milliseconds timeout_;
   ProbeCallback cb_;
   pid_t pid_ = -1;

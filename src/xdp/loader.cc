@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <tuple>
 
 #include "vane_abi.h"
+#include "common/caps.h"
 
 #include "forwarder.skel.h"
 #include "redirector.skel.h"
@@ -168,7 +170,9 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
   if (!options.pin_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options.pin_dir, ec);
-    if (ec) return std::unexpected("pin dir " + options.pin_dir + ": " + ec.message());
+    if (ec)
+      return std::unexpected("pin dir " + options.pin_dir + ": " + ec.message() +
+                             (ec == std::errc::permission_denied ? " (the folder must be writable by vaned's user)" : ""));
     bool any = false;
     for (const char* name : kReplaceableMaps) {
       // A previous version's counters (another number of reasons, so another value size) would
@@ -213,7 +217,10 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
   }
   if (int err = bpf_object__load(s.obj)) {
     put_back();
-    std::string why = errtext("load BPF programs", err);
+    // Map and program creation need CAP_BPF, an XDP program CAP_NET_ADMIN as well (EPERM); the
+    // verifier refuses the forwarder's packet-pointer arithmetic without CAP_PERFMON (EACCES).
+    std::string why = errtext("load BPF programs", err) +
+                      missing_capability_hint(err, {CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON});
     if (self->reused_) why += " (maps pinned under " + options.pin_dir + " may be from an incompatible version)";
     return std::unexpected(why);
   }
@@ -577,7 +584,8 @@ Result<void> Loader::attach() {
   if (int err = bpf_xdp_attach(ifindex_, prog_fd(), flags, nullptr))
     return std::unexpected(errtext(std::string("attach XDP (") + (options_.generic ? "generic" : "native") + ") to " +
                                        options_.interface,
-                                   err));
+                                   err) +
+                           missing_capability_hint(err, {CAP_NET_ADMIN}));
   attached_ = true;
   return {};
 }

@@ -197,6 +197,20 @@ TEST(Config, BadCheckKindsAreRefused) {
             }));
 }
 
+TEST(Config, ExecCheckUsersAreLookedUpAndRootNeedsAnOptIn) {
+  EXPECT_EQ(errors(kBase + R"(service { name: "web"
+  check { name: "a" exec { command: "true" user: "no-such-user-vane" } }
+  check { name: "b" exec { command: "true" user: "root" } }
+  check { name: "c" exec { command: "true" user: "root" allow_root: true } }
+  check { name: "d" exec { command: "true" user: "nobody" } }
+  check { name: "e" exec { command: "true" } }
+})"),
+            (std::vector<std::string>{
+                "t.conf:4:44: user \"no-such-user-vane\" does not exist",
+                "t.conf:5:44: user \"root\" is root (uid 0): checks run as root only with allow_root: true",
+            }));
+}
+
 TEST(Config, BadCommunitiesAreRefused) {
   EXPECT_EQ(errors(kBase + R"(service { name: "web"
   announce { prefix: "203.0.113.0/24" community: "65536:1" large_community: "1:2" community: "no-export" prepend: 11 }

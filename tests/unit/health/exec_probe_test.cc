@@ -1,10 +1,19 @@
 // Exec checks: exit status, bounded output, and timeouts that kill the whole process group.
+#include <linux/capability.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -172,6 +181,211 @@ TEST(ExecProbe, DestroyingTheIoContextReapsARunningCommand) {
     shell_child = *pidfile.read();
   }
   EXPECT_TRUE(becomes_dead(shell_child));
+}
+
+// ---- the check's user, environment and capabilities ----------------------------------------------
+
+ProbeSpec exec_as(std::string command, std::string user, bool allow_root = false,
+                  std::chrono::milliseconds timeout = 5000ms) {
+  config::Check c;
+  c.set_name("as-user");
+  c.mutable_exec()->set_command(std::move(command));
+  if (!user.empty()) c.mutable_exec()->set_user(std::move(user));
+  c.mutable_exec()->set_allow_root(allow_root);
+  auto s = make_probe_spec(c, "");
+  if (!s) throw std::runtime_error(s.error());
+  s->timeout = timeout;
+  return *s;
+}
+
+// A folder the check's user may write into, for what the check reports about itself.
+struct OutDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("vane-health-exec-user-" + std::to_string(::getpid()) + "-" +
+                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  OutDir() {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+    std::filesystem::permissions(path, std::filesystem::perms::all);
+  }
+  ~OutDir() { std::filesystem::remove_all(path); }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path / name);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+};
+
+TEST(ExecProbeUser, DefaultUserIsNobody) {
+  config::Check c;
+  c.set_name("x");
+  c.mutable_exec()->set_command("true");
+  auto s = make_probe_spec(c, "");
+  ASSERT_TRUE(s) << s.error();
+  const auto& e = std::get<ExecSpec>(s->kind);
+  ASSERT_TRUE(e.user);
+  EXPECT_EQ(e.user->name, "nobody");
+  EXPECT_NE(e.user->uid, 0u);
+}
+
+TEST(ExecProbeUser, RootIsRefusedWithoutOptIn) {
+  config::Check c;
+  c.set_name("x");
+  c.mutable_exec()->set_command("true");
+  c.mutable_exec()->set_user("root");
+  auto s = make_probe_spec(c, "");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("allow_root"), std::string::npos) << s.error();
+  c.mutable_exec()->set_allow_root(true);
+  EXPECT_TRUE(make_probe_spec(c, ""));
+}
+
+TEST(ExecProbeUser, UnknownUserIsRefused) {
+  config::Check c;
+  c.set_name("x");
+  c.mutable_exec()->set_command("true");
+  c.mutable_exec()->set_user("no-such-user-vane");
+  auto s = make_probe_spec(c, "");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), "user \"no-such-user-vane\" does not exist");
+}
+
+TEST(ExecProbeUser, RunsAsTheUserWithItsGroupsMinimalEnvironmentAndNoCapabilities) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  OutDir out;
+  // Set in vaned's own environment: the check must not see it.
+  ::setenv("VANE_TEST_SECRET", "leak", 1);
+  asio::io_context io;
+  auto r = probe_once(io, exec_as("id -u > " + (out.path / "uid").string() + "; id -G > " + (out.path / "groups").string() +
+                                      "; env | sort > " + (out.path / "env").string() + "; grep ^Cap /proc/self/status > " +
+                                      (out.path / "caps").string() + "; grep ^NoNewPrivs /proc/self/status > " +
+                                      (out.path / "nnp").string(),
+                                  "nobody"));
+  ::unsetenv("VANE_TEST_SECRET");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok) << r->detail;
+  passwd* pw = ::getpwnam("nobody");
+  ASSERT_NE(pw, nullptr);
+  EXPECT_EQ(out.read("uid"), std::to_string(pw->pw_uid) + "\n");
+  // nobody's groups, none of root's.
+  EXPECT_EQ(out.read("groups"), std::to_string(pw->pw_gid) + "\n");
+  std::map<std::string, std::string> env;
+  {
+    std::istringstream in(out.read("env"));
+    for (std::string l; std::getline(in, l);)
+      if (auto eq = l.find('='); eq != std::string::npos) env[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  EXPECT_EQ(env["PATH"], "/usr/sbin:/usr/bin:/sbin:/bin");
+  EXPECT_EQ(env["LANG"], "C");
+  EXPECT_EQ(env["HOME"], pw->pw_dir);
+  EXPECT_EQ(env["USER"], "nobody");
+  EXPECT_EQ(env["LOGNAME"], "nobody");
+  // Besides those, only what the shell sets itself.
+  for (auto& [k, v] : env)
+    EXPECT_TRUE((std::set<std::string>{"PATH", "LANG", "HOME", "USER", "LOGNAME", "PWD", "SHLVL", "_"}.count(k)))
+        << k << "=" << v << " leaked into the check's environment";
+  EXPECT_EQ(out.read("caps"),
+            "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+            "CapBnd:\t" + [] {
+              std::ifstream in("/proc/self/status");
+              std::string l;
+              while (std::getline(in, l))
+                if (l.starts_with("CapBnd:")) return l.substr(8);
+              return std::string();
+            }() + "\nCapAmb:\t0000000000000000\n");
+  EXPECT_EQ(out.read("nnp"), "NoNewPrivs:\t1\n");
+}
+
+TEST(ExecProbeUser, RootOptInRunsAsRoot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  asio::io_context io;
+  auto r = probe_once(io, exec_as("id -u", "root", true));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->detail, "exit status 0: 0");
+}
+
+TEST(ExecProbeUser, WithoutCapSetuidACheckAsAnotherUserIsNotStarted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a process without CAP_SETUID";
+  // A child of the test drops CAP_SETUID (as a non-root vaned without it would lack it) and runs
+  // the probe; it reports the result through its exit status and a file.
+  OutDir out;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::prctl(PR_CAPBSET_DROP, CAP_SETUID, 0, 0, 0);
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2]{};
+    ::syscall(SYS_capget, &hdr, caps);
+    caps[0].effective &= ~(1u << CAP_SETUID);
+    caps[0].permitted &= ~(1u << CAP_SETUID);
+    ::syscall(SYS_capset, &hdr, caps);
+    asio::io_context io;
+    auto r = probe_once(io, exec_as("true", "nobody"));
+    std::ofstream(out.path / "detail") << (r ? r->detail : "no result");
+    ::_exit(r && !r->ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out.read("detail");
+  EXPECT_EQ(out.read("detail"), "cannot run as user nobody: vaned lacks CAP_SETUID");
+}
+
+// As a non-root vaned would: uid `daemon`, only the capabilities given (KEEPCAPS across the
+// switch). Runs FN in a child process and returns its exit status (0: passed).
+int as_unprivileged_vaned(std::initializer_list<int> caps, const std::function<int()>& fn) {
+  passwd* pw = ::getpwnam("daemon");
+  if (!pw) return 99;
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  const pid_t pid = ::fork();
+  if (pid < 0) return 98;
+  if (pid == 0) {
+    ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0)
+      ::_exit(97);
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    for (int c : caps) {
+      data[c / 32].effective |= 1u << (c % 32);
+      data[c / 32].permitted |= 1u << (c % 32);
+    }
+    if (::syscall(SYS_capset, &hdr, data) != 0) ::_exit(96);
+    ::_exit(fn());
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 95;
+  return WEXITSTATUS(status);
+}
+
+TEST(ExecProbeUser, ANonRootVanedKillsTheGroupOfACheckRunningAsAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make an unprivileged vaned";
+  // Signalling another uid's processes takes CAP_KILL: without it a timed-out check as nobody
+  // would run on (vaned refuses to start then, see check_machine).
+  OutDir out;
+  const auto pidfile = out.path / "pid";
+  const int rc = as_unprivileged_vaned({CAP_SETUID, CAP_SETGID, CAP_KILL}, [&] {
+    asio::io_context io;
+    auto r = probe_once(io, exec_as("sleep 30 & echo $! > " + pidfile.string() + "; wait", "nobody", false, 500ms));
+    if (!r || r->ok || r->detail.find("timed out") == std::string::npos) return 1;
+    std::ifstream in(pidfile);
+    pid_t grandchild = 0;
+    if (!(in >> grandchild) || grandchild <= 0) return 2;
+    return becomes_dead(grandchild) ? 0 : 3;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(ExecProbeUser, WithoutCapKillACheckAsAnotherUserIsNotStarted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make an unprivileged vaned";
+  OutDir out;
+  const int rc = as_unprivileged_vaned({CAP_SETUID, CAP_SETGID}, [&] {
+    asio::io_context io;
+    auto r = probe_once(io, exec_as("touch " + (out.path / "ran").string(), "nobody"));
+    if (!r || r->ok) return 1;
+    if (r->detail != "cannot run as user nobody: vaned lacks CAP_KILL") return 2;
+    return std::filesystem::exists(out.path / "ran") ? 3 : 0;
+  });
+  EXPECT_EQ(rc, 0);
 }
 
 }  // namespace
