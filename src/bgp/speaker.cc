@@ -243,7 +243,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 // ---------------------------------------------------------------------------------------------
 class Speaker::Listener {
  public:
-  Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), sp_(sp), local_(local) {}
+  Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), retry_(io), sp_(sp), local_(local) {}
 
   std::string open(uint16_t port, const std::vector<std::pair<IpAddress, std::string>>& md5) {
     error_code ec;
@@ -270,18 +270,30 @@ class Speaker::Listener {
   void close() {
     error_code ec;
     acc_.close(ec);
+    retry_.cancel();
   }
   const IpAddress& local() const { return local_; }
 
  private:
   void accept() {
     acc_.async_accept([this](error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) sp_.accept(local_, std::move(s));
-      accept();
+      if (ec == asio::error::operation_aborted || !acc_.is_open()) return;
+      if (!ec) {
+        sp_.accept(local_, std::move(s));
+        return accept();
+      }
+      // The connection that failed (EMFILE, ENFILE, ENOBUFS) is still queued, so an immediate
+      // retry fails the same way and spins a core; wait for descriptors to be freed instead.
+      ++sp_.accept_errors_;
+      spdlog::warn("bgp: accept on {}: {}; retrying in {} ms", local_.str(), ec.message(), kAcceptRetry.count());
+      retry_.expires_after(kAcceptRetry);
+      retry_.async_wait([this](error_code e) {
+        if (!e && acc_.is_open()) accept();
+      });
     });
   }
   tcp::acceptor acc_;
+  asio::steady_timer retry_;
   Speaker& sp_;
   IpAddress local_;
 };

@@ -138,6 +138,10 @@ class Speaker {
   void shutdown(const std::string& message, std::chrono::milliseconds deadline, std::function<void()> done);
 
   std::vector<NeighborStatus> status() const;
+  // Failed accepts on the listeners (e.g. out of descriptors); each one pauses that listener for
+  // kAcceptRetry.
+  uint64_t accept_errors() const { return accept_errors_; }
+  static constexpr std::chrono::milliseconds kAcceptRetry{100};
   std::vector<ReceivedRoute> received_routes(const std::string& neighbor, size_t limit) const;
   // Called on every session state change (for logs and metrics).
   void on_state_change(std::function<void(const std::string& neighbor, State from, State to)> f) {
@@ -159,6 +163,7 @@ class Speaker {
   ExportSet exports_;
   bool exports_ready_ = false;
   bool shutting_down_ = false;
+  uint64_t accept_errors_ = 0;
   std::function<void(const std::string&, State, State)> state_hook_;
 };
 

@@ -461,3 +461,84 @@ TEST_F(ScriptedPeer, TheImportFilterRefusesRoutesOutsideItsRanges) {
 
 }  // namespace
 }  // namespace vane::bgp
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace vane::bgp {
+namespace {
+
+// Uses up every descriptor the process may open, until destroyed.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    if (low.rlim_cur > 1024) low.rlim_cur = 1024;
+    setrlimit(RLIMIT_NOFILE, &low);
+    int base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (base >= 0) fds_.push_back(base);
+    for (int i = 0; i < 4096 && base >= 0; ++i) {
+      int fd = fcntl(base, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) {
+        exhausted_ = errno == EMFILE;
+        break;
+      }
+      fds_.push_back(fd);
+    }
+  }
+  ~DescriptorsExhausted() { release(); }
+  void release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  bool exhausted() const { return exhausted_; }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fds_;
+  bool exhausted_ = false;
+};
+
+TEST_F(ScriptedPeer, TheListenerBacksOffWhenOutOfDescriptorsAndRecovers) {
+  uint16_t listen = free_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    ASSERT_TRUE(speaker_->start().empty());
+    auto c = neighbor();
+    c.passive = true;
+    speaker_->add_neighbor(c);
+  });
+  auto accept_errors = [&] {
+    uint64_t n = 0;
+    on_io([&] { n = speaker_->accept_errors(); });
+    return n;
+  };
+  tcp::socket s(peer_io_);
+  s.open(tcp::v4());  // before the descriptors run out
+  uint64_t during = 0;
+  {
+    DescriptorsExhausted full;
+    ASSERT_TRUE(full.exhausted());
+    // The kernel completes the handshake from the listen queue; vaned's accept() gets EMFILE.
+    s.non_blocking(true);
+    boost::system::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), listen}, ec);
+    std::this_thread::sleep_for(500ms);
+    during = accept_errors();
+  }
+  // Re-armed at once, accept() fails thousands of times in half a second; with the backoff about 5.
+  EXPECT_GE(during, 1u);
+  EXPECT_LE(during, 500ms / Speaker::kAcceptRetry + 2);
+  // Descriptors are back: the queued connection is taken and the session starts on it.
+  s.non_blocking(false);
+  timeval tv{5, 0};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto open = expect<wire::OpenMessage>(s);
+  EXPECT_EQ(open.asn(), 4200000011u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
