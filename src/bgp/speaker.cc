@@ -705,7 +705,12 @@ class Speaker::Peer {
     ++messages_received_;
     auto type = wire::MessageType(msg[18]);
     wire::DecodeContext ctx = dctx_;
-    if (type != wire::MessageType::update) ctx = wire::DecodeContext{};
+    if (type != wire::MessageType::update) {
+      // Only the size matters outside UPDATE: up to what this connection negotiated (RFC 8654
+      // lets NOTIFICATION and ROUTE-REFRESH grow too; the codec still holds OPEN and KEEPALIVE).
+      ctx = wire::DecodeContext{};
+      ctx.extended_message = lp == main_.get() && established() && dctx_.extended_message;
+    }
     auto m = wire::decode_message(msg, ctx);
     if (!m) {
       const auto& n = m.error();

@@ -542,3 +542,67 @@ TEST_F(ScriptedPeer, TheListenerBacksOffWhenOutOfDescriptorsAndRecovers) {
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// A message of `type` and `len` bytes whose body starts with `head`, padded with zeros.
+std::vector<uint8_t> sized_message(wire::MessageType type, size_t len, std::vector<uint8_t> head) {
+  std::vector<uint8_t> m(len, 0);
+  std::fill_n(m.begin(), 16, 0xff);
+  m[16] = uint8_t(len >> 8);
+  m[17] = uint8_t(len);
+  m[18] = uint8_t(type);
+  std::copy(head.begin(), head.end(), m.begin() + 19);
+  return m;
+}
+
+wire::Capabilities extended_caps() {
+  wire::Capabilities c;
+  c.multiprotocol = {wire::kIpv4Unicast};
+  c.route_refresh = true;
+  c.four_byte_as = 65000;
+  c.extended_message = true;
+  return c;
+}
+
+TEST_F(ScriptedPeer, AfterExtendedMessagesARouteRefreshAndANotificationMayExceed4096) {
+  on_io([&] {
+    speaker_->add_neighbor(neighbor());
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  auto s = accept_session(extended_caps());
+  expect<wire::Update>(s);
+  expect<wire::Update>(s);  // End-of-RIB
+  // A request followed by ORF entries (RFC 5291), 4097 bytes: answered, not refused as too long.
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::route_refresh, 4097, {0, 1, 0, 1})));
+  auto u = expect<wire::Update>(s);
+  EXPECT_EQ(u.nlri.size(), 2u);
+  // The largest NOTIFICATION the session allows is taken as the peer's word.
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::notification, 65535, {6, 6})));
+  eventually([&] { return status().state != State::Established; });
+  auto st = status();
+  ASSERT_TRUE(st.last_notification.has_value());
+  EXPECT_FALSE(st.last_notification_sent);
+  EXPECT_EQ(st.last_notification->code, 6);
+  EXPECT_EQ(st.last_notification->subcode, 6);
+  EXPECT_EQ(st.last_notification->data.size(), 65535u - 21);
+}
+
+TEST_F(ScriptedPeer, WithoutExtendedMessagesA4097ByteRouteRefreshIsBadMessageLength) {
+  on_io([&] {
+    auto c = neighbor();
+    c.extended_messages = false;
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session(extended_caps());
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::route_refresh, 4097, {0, 1, 0, 1})));
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 1);
+  EXPECT_EQ(n.subcode, 2);
+  EXPECT_EQ(n.data, (std::vector<uint8_t>{0x10, 0x01}));
+}
+
+}  // namespace
+}  // namespace vane::bgp
