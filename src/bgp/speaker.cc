@@ -14,6 +14,7 @@
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
+#include "common/sanitize.h"
 
 namespace vane::bgp {
 
@@ -102,6 +103,16 @@ std::string describe_attrs(const wire::PathAttributes& a) {
   for (auto& l : a.large_communities)
     s += " large-community " + std::to_string(l.global_admin) + ":" + std::to_string(l.local1) + ":" +
          std::to_string(l.local2);
+  return s;
+}
+
+// A NOTIFICATION in words with its RFC 8203/9003 shutdown communication. That text is the peer
+// operator's free text: printable() keeps terminal escapes and newlines out of logs and vanectl.
+std::string describe_notification(const wire::Notification& n) {
+  std::string s = wire::describe(n);
+  auto text = wire::shutdown_communication(n);
+  if (!text) s += " (malformed shutdown communication, not shown)";  // RFC 9003 section 2
+  else if (!text->empty()) s += ": \"" + printable(*text) + "\"";
   return s;
 }
 
@@ -627,8 +638,8 @@ class Speaker::Peer {
     wire::Notification w{n.code, n.subcode, n.data};
     last_notification_ = NotificationInfo{n.code, n.subcode, n.data};
     last_notification_sent_ = true;
-    last_error_ = "sent " + wire::describe(w);
-    spdlog::warn("bgp {}: sending NOTIFICATION {}", cfg_.name, wire::describe(w));
+    last_error_ = "sent " + describe_notification(w);
+    spdlog::warn("bgp {}: sending NOTIFICATION {}", cfg_.name, describe_notification(w));
     send(l, wire::encode_notification(w));
   }
   void exec(Link& l, const StartTimer& t) {
@@ -739,8 +750,8 @@ class Speaker::Peer {
     } else if (auto* n = std::get_if<wire::Notification>(&*m)) {
       last_notification_ = NotificationInfo{n->code, n->subcode, n->data};
       last_notification_sent_ = false;
-      last_error_ = "received " + wire::describe(*n);
-      spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, wire::describe(*n));
+      last_error_ = "received " + describe_notification(*n);
+      spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, describe_notification(*n));
       bool ver = n->code == uint8_t(wire::ErrorCode::open) && n->subcode == uint8_t(wire::OpenSubcode::unsupported_version);
       run(l, l.fsm.handle(ver ? Event::NotifMsgVerErr : Event::NotifMsg, NotificationInfo{n->code, n->subcode, n->data}));
       return false;

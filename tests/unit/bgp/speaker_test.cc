@@ -606,3 +606,26 @@ TEST_F(ScriptedPeer, WithoutExtendedMessagesA4097ByteRouteRefreshIsBadMessageLen
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// The shutdown communication is the router operator's free text: it reaches the log and `vanectl
+// show neighbors` (last_error, the notification's text) escaped, never as terminal control bytes.
+TEST_F(ScriptedPeer, AShutdownCommunicationArrivesEscapedInTheStatus) {
+  on_io([&] { speaker_->add_neighbor(neighbor()); });
+  auto s = accept_session();
+  const std::string text = "maintenance\x1b[2J\nFAKE bgp peer: Established \\ done";
+  asio::write(s, asio::buffer(wire::encode_notification(
+                     wire::make_shutdown(wire::CeaseSubcode::administrative_shutdown, text))));
+  eventually([&] { return status().last_notification.has_value(); });
+  auto st = status();
+  ASSERT_TRUE(st.last_notification.has_value());
+  EXPECT_EQ(st.last_error,
+            "received Cease / Administrative Shutdown: "
+            "\"maintenance\\x1b[2J\\x0aFAKE bgp peer: Established \\\\ done\"");
+  for (char c : st.last_error) EXPECT_TRUE(c >= 0x20 && c <= 0x7e) << int(c);
+}
+
+}  // namespace
+}  // namespace vane::bgp
