@@ -441,6 +441,7 @@ class Speaker::Peer {
     s.prefixes_sent = adj_out_.size();
     s.prefixes_received = received_;
     s.prefixes_filtered = filtered_;
+    s.prefixes_discarded = discarded_;
     s.updates_sent = updates_sent_;
     s.updates_received = updates_received_;
     s.messages_sent = messages_sent_;
@@ -830,10 +831,15 @@ class Speaker::Peer {
                    wire::to_string(issue.action));
     u.for_each_withdrawn([&](const wire::WirePrefix& p) { remove_route(p); });
     uint32_t attr = AttrStore::kNone;
-    bool any = false;
+    bool any = false, discarded = false;
     u.for_each_announced([&](const wire::WirePrefix& p) {
       if (!accept(p)) {
         ++filtered_;
+        return;
+      }
+      if (received_ >= cfg_.max_routes && !held(p)) {
+        ++discarded_;
+        discarded = true;
         return;
       }
       if (cfg_.keep_routes && !any) {
@@ -845,7 +851,16 @@ class Speaker::Peer {
     });
     if (attr != AttrStore::kNone) attrs_.unref(attr);  // add_route took its own references
     if (u.end_of_rib) end_of_rib(*u.end_of_rib);
-    check_max_prefixes(l);
+    if (discarded && !full_warned_) {
+      spdlog::warn("bgp {}: holding {} routes, the most kept from one neighbour: further prefixes are "
+                   "discarded (max_prefixes.limit raises it)", cfg_.name, received_);
+      full_warned_ = true;
+    }
+    check_max_prefixes(l, discarded);
+  }
+
+  bool held(const wire::WirePrefix& p) const {
+    return (p.is_v4() ? in4_.get(v4(p), p.len) : in6_.get(key6(p))) != 0;
   }
 
   bool accept(const wire::WirePrefix& p) const {
@@ -892,6 +907,7 @@ class Speaker::Peer {
     in6_.clear();
     attrs_ = AttrStore();
     received_ = stale_ = 0;
+    full_warned_ = false;
     stale_timer_.cancel();
   }
   // GR helper (RFC 4724 4.2): keep the routes, flagged, while the peer restarts. The peer's
@@ -962,17 +978,19 @@ class Speaker::Peer {
     if (stale_) arm_stale_timer(cfg_.stale_time, true, true);
   }
 
-  void check_max_prefixes(Link& l) {
-    if (!cfg_.max_prefixes || received_ <= cfg_.max_prefixes) {
+  // `discarded`: the last UPDATE brought prefixes beyond max_routes (>= max_prefixes), so the
+  // peer sent more than the limit even though no more are held.
+  void check_max_prefixes(Link& l, bool discarded) {
+    if (!cfg_.max_prefixes || (received_ <= cfg_.max_prefixes && !discarded)) {
       max_warned_ = false;
       return;
     }
     if (!cfg_.max_prefixes_stop) {
-      if (!max_warned_) spdlog::warn("bgp {}: {} prefixes exceed the limit of {}", cfg_.name, received_, cfg_.max_prefixes);
+      if (!max_warned_) spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
       max_warned_ = true;
       return;
     }
-    spdlog::warn("bgp {}: {} prefixes exceed the limit of {}: closing the session", cfg_.name, received_, cfg_.max_prefixes);
+    spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}: closing the session", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
     auto n = wire::make_max_prefixes(wire::kIpv4Unicast, cfg_.max_prefixes);
     run(l, l.fsm.handle(Event::AutomaticStop, NotificationInfo{n.code, n.subcode, n.data}));
     // RFC 4486: stay down until the operator (or the configured restart time) brings it back.
@@ -1158,8 +1176,8 @@ class Speaker::Peer {
   AttrStore attrs_;
   V4Table in4_;
   V6Table in6_;
-  uint64_t received_ = 0, filtered_ = 0, stale_ = 0;
-  bool max_warned_ = false;
+  uint64_t received_ = 0, filtered_ = 0, stale_ = 0, discarded_ = 0;
+  bool max_warned_ = false, full_warned_ = false;
   bool only_connects_failed_ = false;  // since the last OPEN exchange, every failure was a TCP connect
   const wire::Update* pending_update_ = nullptr;
   std::span<const uint8_t> pending_body_;
@@ -1361,6 +1379,7 @@ NeighborConfig neighbor_config(const config::Loaded& loaded, const config::Neigh
     if (n.graceful_restart().stale_time_s()) c.stale_time = std::chrono::seconds(n.graceful_restart().stale_time_s());
   }
   c.max_prefixes = n.max_prefixes().limit();
+  c.max_routes = std::max(c.max_prefixes, config::kDefaultMaxReceivedRoutes);
   c.max_prefixes_stop = n.max_prefixes().action() != config::WARN;
   c.max_prefixes_restart = std::chrono::seconds(n.max_prefixes().restart_s());
   c.keep_routes = n.keep_received_routes();

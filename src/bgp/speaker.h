@@ -51,6 +51,9 @@ struct NeighborConfig {
   uint16_t restart_time = 120;
   std::chrono::seconds stale_time{360};
   uint32_t max_prefixes = 0;  // 0: no limit
+  // Routes held from this neighbour at most, whatever max_prefixes says: max(max_prefixes, the
+  // default). Announcements of further prefixes are discarded, so a flooding peer costs no memory.
+  uint32_t max_routes = config::kDefaultMaxReceivedRoutes;
   bool max_prefixes_stop = true;
   std::chrono::seconds max_prefixes_restart{0};
   bool keep_routes = false;
@@ -90,6 +93,7 @@ struct NeighborStatus {
   uint64_t prefixes_sent = 0;      // currently announced to this neighbour
   uint64_t prefixes_received = 0;  // currently held from it (accepted by the filter)
   uint64_t prefixes_filtered = 0;  // received and refused by the import filter
+  uint64_t prefixes_discarded = 0;  // new prefixes not stored: max_routes already held
   uint64_t updates_sent = 0, updates_received = 0;
   uint64_t messages_sent = 0, messages_received = 0;
   uint64_t established_count = 0, transitions = 0;

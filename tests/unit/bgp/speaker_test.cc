@@ -629,3 +629,76 @@ TEST_F(ScriptedPeer, AShutdownCommunicationArrivesEscapedInTheStatus) {
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// n distinct /64s in 2001:db8::/32, from `first` on.
+std::vector<wire::WirePrefix> v6_routes(uint32_t n, uint32_t first = 0) {
+  std::vector<wire::WirePrefix> ps;
+  for (uint32_t i = first; i < first + n; ++i) {
+    auto p = *Prefix::parse("2001:db8::/64");
+    p.addr.bytes[4] = uint8_t(i >> 24);
+    p.addr.bytes[5] = uint8_t(i >> 16);
+    p.addr.bytes[6] = uint8_t(i >> 8);
+    p.addr.bytes[7] = uint8_t(i);
+    ps.push_back(*wire::WirePrefix::from(p));
+  }
+  return ps;
+}
+
+wire::Capabilities dual_caps() {
+  wire::Capabilities c;
+  c.multiprotocol = {wire::kIpv4Unicast, wire::kIpv6Unicast};
+  c.route_refresh = true;
+  c.four_byte_as = 65000;
+  return c;
+}
+
+TEST_F(ScriptedPeer, WithNoLimitConfiguredAFloodStopsBeingStoredAtTheDefaultBound) {
+  ASSERT_EQ(neighbor().max_routes, config::kDefaultMaxReceivedRoutes);
+  on_io([&] {
+    auto c = neighbor();
+    c.ipv6_unicast = true;
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session(dual_caps());
+  const uint32_t bound = config::kDefaultMaxReceivedRoutes;
+  send_routes(s, v6_routes(bound + 50));
+  for (int i = 0; i < 500 && status().prefixes_discarded < 50; ++i) std::this_thread::sleep_for(20ms);
+  auto st = status();
+  EXPECT_EQ(st.prefixes_received, bound);
+  EXPECT_EQ(st.prefixes_discarded, 50u);
+  // Not a reason to drop the session: it carries this server's announcements.
+  EXPECT_EQ(st.state, State::Established);
+  // A withdraw makes room; a held prefix announced again is still taken when full.
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(wire::encode_withdraw(v6_routes(10), wire::EncodeContext{}, out).has_value());
+  asio::write(s, asio::buffer(out));
+  send_routes(s, v6_routes(10, bound));  // ten of those discarded before
+  send_routes(s, v6_routes(5, 100));     // held already
+  send_routes(s, v6_routes(1, bound + 1000));
+  eventually([&] { return status().prefixes_discarded >= 51; });
+  st = status();
+  EXPECT_EQ(st.prefixes_received, bound);
+  EXPECT_EQ(st.prefixes_discarded, 51u);
+  EXPECT_EQ(st.state, State::Established);
+}
+
+TEST_F(ScriptedPeer, AStopLimitAtTheStorageBoundStillClosesTheSession) {
+  on_io([&] {
+    auto c = neighbor();
+    c.max_prefixes = 10;
+    c.max_routes = 10;  // as with a limit at or above the default bound
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session();
+  send_routes(s, v4_routes(11));
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 6);
+  EXPECT_EQ(n.subcode, 1);
+  EXPECT_EQ(status().prefixes_discarded, 1u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
