@@ -94,6 +94,8 @@ struct NeighborStatus {
   uint64_t prefixes_received = 0;  // currently held from it (accepted by the filter)
   uint64_t prefixes_filtered = 0;  // received and refused by the import filter
   uint64_t prefixes_discarded = 0;  // new prefixes not stored: max_routes already held
+  uint64_t send_queue_bytes = 0;    // written for the peer, not yet taken by the kernel
+  uint64_t refreshes_merged = 0;    // ROUTE-REFRESH requests that restarted a walk under way
   uint64_t updates_sent = 0, updates_received = 0;
   uint64_t messages_sent = 0, messages_received = 0;
   uint64_t established_count = 0, transitions = 0;
@@ -146,6 +148,17 @@ class Speaker {
   // kAcceptRetry.
   uint64_t accept_errors() const { return accept_errors_; }
   static constexpr std::chrono::milliseconds kAcceptRetry{100};
+
+  // Each session's send queue (bytes written for the peer that the kernel has not taken yet).
+  // UPDATEs (announcements, withdrawals, ROUTE-REFRESH answers) are generated a step of about
+  // kStepBytes at a time, and only while fewer than kSendQueueHigh bytes are queued; the walk of
+  // the Adj-RIB-Out resumes as the peer reads. So the queue never holds more than
+  // kSendQueueLimit: the high mark, one step, one message of slack and the few KEEPALIVEs and
+  // NOTIFICATION that may follow. (The withdrawal of everything when a session is closed on
+  // purpose is written at once, and dropped with the connection within 2 s.)
+  static constexpr size_t kSendQueueHigh = 256 * 1024;
+  static constexpr size_t kStepBytes = 64 * 1024;
+  static constexpr size_t kSendQueueLimit = 512 * 1024;
   std::vector<ReceivedRoute> received_routes(const std::string& neighbor, size_t limit) const;
   // Called on every session state change (for logs and metrics).
   void on_state_change(std::function<void(const std::string& neighbor, State from, State to)> f) {

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "bgp/wire/message.h"
@@ -698,6 +699,149 @@ TEST_F(ScriptedPeer, AStopLimitAtTheStorageBoundStillClosesTheSession) {
   EXPECT_EQ(n.code, 6);
   EXPECT_EQ(n.subcode, 1);
   EXPECT_EQ(status().prefixes_discarded, 1u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// n /64s in 2001:db8::/32 announced with one attribute set.
+ExportSet many_v6_exports(uint32_t n) {
+  ExportSet e;
+  ExportAttrs a;
+  a.communities = {0xFDE80064};
+  for (auto& p : v6_routes(n)) e[p.to_prefix()] = a;
+  return e;
+}
+
+NeighborConfig dual_stack(NeighborConfig c) {
+  c.ipv6_unicast = true;
+  c.next_hop6 = IpAddress::parse("2001:db8::11");
+  return c;
+}
+
+class ScriptedPeerWalk : public ScriptedPeer {
+ protected:
+  // A session whose peer proposes `hold` seconds and offers enhanced route refresh; the
+  // KEEPALIVE that completes the handshake is read, nothing after it.
+  tcp::socket open_session(uint16_t hold) {
+    tcp::socket s(peer_io_);
+    acceptor_.accept(s);
+    timeval tv{5, 0};
+    setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    expect<wire::OpenMessage>(s);
+    wire::Capabilities caps = dual_caps();
+    caps.enhanced_route_refresh = true;
+    asio::write(s, asio::buffer(wire::encode_open(wire::OpenMessage::make(65000, hold, 0xC0000201, caps))));
+    asio::write(s, asio::buffer(wire::encode_keepalive()));
+    expect<wire::Keepalive>(s);
+    return s;
+  }
+  // Reads UPDATEs (and ROUTE-REFRESH markers) until `stop` says so; returns the prefixes
+  // announced, in order.
+  std::vector<Prefix> read_announced(tcp::socket& s, const std::function<bool(const wire::Message&)>& stop) {
+    std::vector<Prefix> got;
+    for (int i = 0; i < 100000; ++i) {
+      auto raw = read_message(s);
+      auto m = wire::decode_message(raw, wire::DecodeContext{});
+      if (!m) {
+        ADD_FAILURE() << "undecodable message";
+        return got;
+      }
+      if (auto* u = std::get_if<wire::Update>(&*m))
+        u->for_each_announced([&](const wire::WirePrefix& p) { got.push_back(p.to_prefix()); });
+      if (stop(*m)) return got;
+    }
+    ADD_FAILURE() << "no end";
+    return got;
+  }
+};
+
+bool is_eor(const wire::Message& m) {
+  auto* u = std::get_if<wire::Update>(&m);
+  return u && u->end_of_rib == wire::kIpv6Unicast;
+}
+bool is_rr(const wire::Message& m, wire::RouteRefreshSubtype sub) {
+  auto* r = std::get_if<wire::RouteRefresh>(&m);
+  return r && r->afi_safi == wire::kIpv6Unicast && r->subtype == uint8_t(sub);
+}
+
+// The table goes out step by step as the peer reads: every prefix exactly once, then End-of-RIB;
+// a ROUTE-REFRESH gets all of them again between BoRR and EoRR, and a second request during that
+// walk starts it over rather than queueing the table twice.
+TEST_F(ScriptedPeerWalk, AWalkInStepsSendsEveryPrefixOnceAndARepeatedRefreshStartsItOver) {
+  const uint32_t n = 20000;
+  auto exports = many_v6_exports(n);
+  on_io([&] {
+    speaker_->add_neighbor(dual_stack(neighbor()));
+    speaker_->set_exports(exports);
+    speaker_->set_exports_ready();
+  });
+  auto s = open_session(9);
+  std::vector<Prefix> want;
+  for (auto& [p, a] : exports) want.push_back(p);
+  EXPECT_EQ(read_announced(s, is_eor), want);
+
+  auto rr = wire::encode_route_refresh({wire::kIpv6Unicast, 0});
+  asio::write(s, asio::buffer(rr));
+  asio::write(s, asio::buffer(rr));  // before the first walk could end: merged
+  bool borr = false;
+  auto again = read_announced(s, [&](const wire::Message& m) {
+    if (is_rr(m, wire::RouteRefreshSubtype::begin)) {
+      EXPECT_FALSE(borr) << "one BoRR per refresh";
+      borr = true;
+    }
+    return is_rr(m, wire::RouteRefreshSubtype::end);
+  });
+  EXPECT_TRUE(borr);
+  // Everything, in order, at least once; the second request restarted the walk somewhere.
+  std::set<Prefix> seen(again.begin(), again.end());
+  EXPECT_EQ(seen.size(), n);
+  EXPECT_GE(again.size(), n);
+  EXPECT_LT(again.size(), 2 * n);
+}
+
+// A configured peer that asks for ROUTE-REFRESH again and again and reads nothing (while it keeps
+// sending KEEPALIVEs, so the RFC 4271 hold timer never fires): the speaker's send queue stays
+// under its bound, and the session ends once the peer has taken nothing for the hold time.
+TEST_F(ScriptedPeerWalk, APeerThatStopsReadingCannotGrowTheSendQueueAndIsDroppedAfterTheHoldTime) {
+  const uint32_t n = 100000;
+  auto exports = many_v6_exports(n);
+  acceptor_.set_option(asio::socket_base::receive_buffer_size(4096));
+  on_io([&] {
+    auto c = dual_stack(neighbor());
+    c.hold_time = 3s;
+    speaker_->add_neighbor(c);
+    speaker_->set_exports(exports);
+    speaker_->set_exports_ready();
+  });
+  auto s = open_session(3);
+  auto rr = wire::encode_route_refresh({wire::kIpv6Unicast, 0});
+  auto ka = wire::encode_keepalive();
+  size_t peak = 0;
+  NeighborStatus st;
+  auto start = std::chrono::steady_clock::now(), last_ka = start;
+  while (std::chrono::steady_clock::now() - start < 20s) {
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(rr), ec);
+    if (std::chrono::steady_clock::now() - last_ka >= 1s) {
+      asio::write(s, asio::buffer(ka), ec);
+      last_ka = std::chrono::steady_clock::now();
+    }
+    st = status();
+    peak = std::max<size_t>(peak, st.send_queue_bytes);
+    if (st.state != State::Established || peak > 16 * Speaker::kSendQueueLimit) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  // The queue filled up to the point where generation pauses, and never past the bound.
+  EXPECT_GE(peak, Speaker::kSendQueueHigh);
+  EXPECT_LE(peak, Speaker::kSendQueueLimit);
+  EXPECT_GT(st.refreshes_merged, 0u);
+  EXPECT_NE(st.state, State::Established);
+  EXPECT_NE(st.last_error.find("send stalled"), std::string::npos) << st.last_error;
+  EXPECT_EQ(status().send_queue_bytes, 0u);
 }
 
 }  // namespace
