@@ -768,11 +768,12 @@ bool is_rr(const wire::Message& m, wire::RouteRefreshSubtype sub) {
   return r && r->afi_safi == wire::kIpv6Unicast && r->subtype == uint8_t(sub);
 }
 
-// The table goes out step by step as the peer reads: every prefix exactly once, then End-of-RIB;
-// a ROUTE-REFRESH gets all of them again between BoRR and EoRR, and a second request during that
-// walk starts it over rather than queueing the table twice.
+// The table (about 900 KB of UPDATEs, several times the send queue's high mark) goes out step by
+// step as the peer reads: every prefix exactly once, then End-of-RIB. A ROUTE-REFRESH gets all of
+// them again between BoRR and EoRR, and a second request that arrives while that walk is under
+// way starts it over rather than queueing the table twice.
 TEST_F(ScriptedPeerWalk, AWalkInStepsSendsEveryPrefixOnceAndARepeatedRefreshStartsItOver) {
-  const uint32_t n = 20000;
+  const uint32_t n = 100000;
   auto exports = many_v6_exports(n);
   on_io([&] {
     speaker_->add_neighbor(dual_stack(neighbor()));
@@ -784,9 +785,11 @@ TEST_F(ScriptedPeerWalk, AWalkInStepsSendsEveryPrefixOnceAndARepeatedRefreshStar
   for (auto& [p, a] : exports) want.push_back(p);
   EXPECT_EQ(read_announced(s, is_eor), want);
 
+  // Both in one segment: the second is read while the first walk waits for the queue to drain.
   auto rr = wire::encode_route_refresh({wire::kIpv6Unicast, 0});
-  asio::write(s, asio::buffer(rr));
-  asio::write(s, asio::buffer(rr));  // before the first walk could end: merged
+  auto two = rr;
+  two.insert(two.end(), rr.begin(), rr.end());
+  asio::write(s, asio::buffer(two));
   bool borr = false;
   auto again = read_announced(s, [&](const wire::Message& m) {
     if (is_rr(m, wire::RouteRefreshSubtype::begin)) {
@@ -796,11 +799,12 @@ TEST_F(ScriptedPeerWalk, AWalkInStepsSendsEveryPrefixOnceAndARepeatedRefreshStar
     return is_rr(m, wire::RouteRefreshSubtype::end);
   });
   EXPECT_TRUE(borr);
-  // Everything, in order, at least once; the second request restarted the walk somewhere.
+  // Everything at least once; the second request restarted the walk after its first steps.
   std::set<Prefix> seen(again.begin(), again.end());
   EXPECT_EQ(seen.size(), n);
-  EXPECT_GE(again.size(), n);
+  EXPECT_GT(again.size(), n);
   EXPECT_LT(again.size(), 2 * n);
+  EXPECT_EQ(status().refreshes_merged, 1u);
 }
 
 // A configured peer that asks for ROUTE-REFRESH again and again and reads nothing (while it keeps
