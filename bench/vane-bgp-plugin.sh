@@ -16,6 +16,7 @@ node { name: "dut" router_id: "$DUT_IP" asn: $DUT_AS address: "$DUT_IP" interfac
 neighbor {
   name: "peer" address: "$PEER_IP" remote_asn: $PEER_AS passive: true hold_time_s: 90
   keep_received_routes: $([[ $1 == recv ]] && echo true || echo false)
+  max_prefixes { limit: 4000000 action: WARN }  # above the 100,000 routes held by default
 }
 site { server { name: "dut" address: "$DUT_IP" } }
 control { socket: "$d/vaned.sock" }

@@ -16,6 +16,7 @@
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
+#include "common/sanitize.h"
 
 namespace vane::bgp {
 
@@ -107,6 +108,16 @@ std::string describe_attrs(const wire::PathAttributes& a) {
   return s;
 }
 
+// A NOTIFICATION in words with its RFC 8203/9003 shutdown communication. That text is the peer
+// operator's free text: printable() keeps terminal escapes and newlines out of logs and vanectl.
+std::string describe_notification(const wire::Notification& n) {
+  std::string s = wire::describe(n);
+  auto text = wire::shutdown_communication(n);
+  if (!text) s += " (malformed shutdown communication, not shown)";  // RFC 9003 section 2
+  else if (!text->empty()) s += ": \"" + printable(*text) + "\"";
+  return s;
+}
+
 constexpr uint32_t kStale = 0x80000000u;  // high bit of an Adj-RIB-In value: kept as stale (GR helper)
 
 }  // namespace
@@ -119,7 +130,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using OnMessage = std::function<bool(std::span<const uint8_t> msg)>;  // false: stop reading
   using OnError = std::function<void(const std::string& why)>;
 
-  explicit Connection(tcp::socket s) : sock_(std::move(s)), close_timer_(sock_.get_executor()) {}
+  explicit Connection(tcp::socket s)
+      : sock_(std::move(s)), close_timer_(sock_.get_executor()), stall_timer_(sock_.get_executor()) {}
 
   void start(OnMessage on_msg, OnError on_err) {
     on_msg_ = std::move(on_msg);
@@ -128,11 +140,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     read();
   }
   void set_max_length(size_t n) { max_len_ = n; }
+  // Called after a write, while fewer than `below` bytes are queued: the owner generates more.
+  void set_on_drain(size_t below, std::function<void()> f) {
+    drain_below_ = below;
+    on_drain_ = std::move(f);
+  }
+  // Bytes queued and none taken by the kernel for this long: the peer reads nothing (its receive
+  // window and our socket buffer are full). Reported through OnError; 0 turns it off.
+  void set_stall_timeout(std::chrono::seconds t) { stall_timeout_ = t; }
   void send(std::vector<uint8_t> bytes) {
     if (closed_ || bytes.empty()) return;
     bytes_sent_ += bytes.size();
+    queued_ += bytes.size();
     out_.push_back(std::move(bytes));
-    if (out_.size() == 1) write();
+    if (!writing_) {
+      progress_ = std::chrono::steady_clock::now();
+      write();
+    }
   }
   // Lets queued bytes (a NOTIFICATION, withdraws) reach the peer, then closes; bounded.
   void close_after_flush(std::chrono::milliseconds deadline = 2000ms) {
@@ -154,20 +178,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
     close_timer_.cancel();
+    stall_timer_.cancel();
     out_.clear();
+    queued_ = 0;
   }
   // No more callbacks into the owner.
   void detach() {
     on_msg_ = nullptr;
     on_err_ = nullptr;
+    on_drain_ = nullptr;
   }
   bool idle() const { return out_.empty(); }
   tcp::socket& socket() { return sock_; }
-  size_t queued_bytes() const {
-    size_t n = 0;
-    for (auto& b : out_) n += b.size();
-    return n;
-  }
+  // Written by the owner, not yet taken by the kernel.
+  size_t queued_bytes() const { return queued_; }
 
  private:
   // Big reads keep up with a full-table sender: fewer wake-ups per megabyte of UPDATEs.
@@ -210,13 +234,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
     read();
   }
 
+  // One write_some at a time, so that every byte the kernel takes counts as progress.
   void write() {
-    asio::async_write(sock_, asio::buffer(out_.front()), [self = shared_from_this()](error_code ec, size_t) {
-      if (self->closed_) return;
-      if (ec) return self->fail("write: " + ec.message());
-      self->out_.pop_front();
-      if (!self->out_.empty()) return self->write();
-      if (self->flush_then_close_) self->close_now();
+    writing_ = true;
+    arm_stall_timer();
+    auto& front = out_.front();
+    sock_.async_write_some(asio::buffer(front.data() + offset_, front.size() - offset_),
+                           [self = shared_from_this()](error_code ec, size_t n) { self->on_write(ec, n); });
+  }
+
+  void on_write(error_code ec, size_t n) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return fail("write: " + ec.message());
+    progress_ = std::chrono::steady_clock::now();
+    offset_ += n;
+    queued_ -= n;
+    if (offset_ == out_.front().size()) {
+      out_.pop_front();
+      offset_ = 0;
+    }
+    if (!out_.empty()) write();
+    else if (flush_then_close_) return close_now();
+    if (on_drain_ && queued_ < drain_below_) on_drain_();
+  }
+
+  void arm_stall_timer() {
+    if (stall_armed_ || stall_timeout_.count() == 0) return;
+    stall_armed_ = true;
+    stall_timer_.expires_at(progress_ + stall_timeout_);
+    stall_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->stall_armed_ = false;
+      if (ec || self->closed_ || self->out_.empty()) return;
+      if (std::chrono::steady_clock::now() - self->progress_ < self->stall_timeout_) return self->arm_stall_timer();
+      self->fail("send stalled: the peer took no data for " + std::to_string(self->stall_timeout_.count()) +
+                 " s with " + std::to_string(self->queued_) + " bytes queued");
     });
   }
 
@@ -232,20 +284,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   tcp::socket sock_;
-  asio::steady_timer close_timer_;
+  asio::steady_timer close_timer_, stall_timer_;
   std::vector<uint8_t> buf_;
   size_t have_ = 0;
   size_t max_len_ = wire::kMaxMessageLength;
   std::deque<std::vector<uint8_t>> out_;
+  size_t offset_ = 0;  // into out_.front(): what the kernel has taken of it
+  size_t queued_ = 0;
+  size_t drain_below_ = 0;
+  std::chrono::steady_clock::time_point progress_{};
+  std::chrono::seconds stall_timeout_{0};
   OnMessage on_msg_;
   OnError on_err_;
-  bool closed_ = false, stop_reading_ = false, flush_then_close_ = false;
+  std::function<void()> on_drain_;
+  bool closed_ = false, stop_reading_ = false, flush_then_close_ = false, writing_ = false, stall_armed_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
 class Speaker::Listener {
  public:
-  Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), sp_(sp), local_(local) {}
+  Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), retry_(io), sp_(sp), local_(local) {}
 
   std::string open(uint16_t port, const std::vector<std::pair<IpAddress, std::string>>& md5) {
     error_code ec;
@@ -274,18 +332,30 @@ class Speaker::Listener {
   void close() {
     error_code ec;
     acc_.close(ec);
+    retry_.cancel();
   }
   const IpAddress& local() const { return local_; }
 
  private:
   void accept() {
     acc_.async_accept([this](error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) sp_.accept(local_, std::move(s));
-      accept();
+      if (ec == asio::error::operation_aborted || !acc_.is_open()) return;
+      if (!ec) {
+        sp_.accept(local_, std::move(s));
+        return accept();
+      }
+      // The connection that failed (EMFILE, ENFILE, ENOBUFS) is still queued, so an immediate
+      // retry fails the same way and spins a core; wait for descriptors to be freed instead.
+      ++sp_.accept_errors_;
+      spdlog::warn("bgp: accept on {}: {}; retrying in {} ms", local_.str(), ec.message(), kAcceptRetry.count());
+      retry_.expires_after(kAcceptRetry);
+      retry_.async_wait([this](error_code e) {
+        if (!e && acc_.is_open()) accept();
+      });
     });
   }
   tcp::acceptor acc_;
+  asio::steady_timer retry_;
   Speaker& sp_;
   IpAddress local_;
 };
@@ -422,6 +492,9 @@ class Speaker::Peer {
     s.prefixes_sent = adj_out_.size();
     s.prefixes_received = received_;
     s.prefixes_filtered = filtered_;
+    s.prefixes_discarded = discarded_;
+    s.send_queue_bytes = main_ && main_->conn ? main_->conn->queued_bytes() : 0;
+    s.refreshes_merged = refreshes_merged_;
     s.updates_sent = updates_sent_;
     s.updates_received = updates_received_;
     s.messages_sent = messages_sent_;
@@ -619,8 +692,8 @@ class Speaker::Peer {
     wire::Notification w{n.code, n.subcode, n.data};
     last_notification_ = NotificationInfo{n.code, n.subcode, n.data};
     last_notification_sent_ = true;
-    last_error_ = "sent " + wire::describe(w);
-    spdlog::warn("bgp {}: sending NOTIFICATION {}", cfg_.name, wire::describe(w));
+    last_error_ = "sent " + describe_notification(w);
+    spdlog::warn("bgp {}: sending NOTIFICATION {}", cfg_.name, describe_notification(w));
     send(l, wire::encode_notification(w));
   }
   void exec(Link& l, const StartTimer& t) {
@@ -656,6 +729,14 @@ class Speaker::Peer {
                  neg_->peer_graceful_restart ? " graceful-restart" : "");
     eor_sent_v4_ = eor_sent_v6_ = false;
     adj_out_.clear();
+    refresh_[0] = refresh_[1] = {};
+    // A peer that takes nothing for a hold time is as dead as one that sends nothing for that
+    // long (RFC 4271's hold timer only watches what arrives). With hold time 0 (no keepalives)
+    // RFC 4271's "large value", 4 minutes, bounds the wait.
+    l.conn->set_stall_timeout(e.hold_time.count() ? e.hold_time : std::chrono::seconds(240));
+    l.conn->set_on_drain(Speaker::kSendQueueHigh, [this, lp = &l] {
+      if (lp == main_.get()) pump();
+    });
     // Routes kept from before a peer restart stay until its End-of-RIB (RFC 4724 helper).
     resume_after_restart();
     sync();
@@ -666,6 +747,9 @@ class Speaker::Peer {
       last_notification_ = d.notification;
     }
     adj_out_.clear();
+    sync_pending_ = false;
+    sync_from_.reset();
+    refresh_[0] = refresh_[1] = {};
     bool keep_stale = cfg_.graceful_restart && neg_ && neg_->peer_graceful_restart &&
                       (d.reason == DownReason::ConnectionLost || d.reason == DownReason::HoldTimerExpired);
     if (keep_stale) {
@@ -697,7 +781,12 @@ class Speaker::Peer {
     ++messages_received_;
     auto type = wire::MessageType(msg[18]);
     wire::DecodeContext ctx = dctx_;
-    if (type != wire::MessageType::update) ctx = wire::DecodeContext{};
+    if (type != wire::MessageType::update) {
+      // Only the size matters outside UPDATE: up to what this connection negotiated (RFC 8654
+      // lets NOTIFICATION and ROUTE-REFRESH grow too; the codec still holds OPEN and KEEPALIVE).
+      ctx = wire::DecodeContext{};
+      ctx.extended_message = lp == main_.get() && established() && dctx_.extended_message;
+    }
     auto m = wire::decode_message(msg, ctx);
     if (!m) {
       const auto& n = m.error();
@@ -726,8 +815,8 @@ class Speaker::Peer {
     } else if (auto* n = std::get_if<wire::Notification>(&*m)) {
       last_notification_ = NotificationInfo{n->code, n->subcode, n->data};
       last_notification_sent_ = false;
-      last_error_ = "received " + wire::describe(*n);
-      spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, wire::describe(*n));
+      last_error_ = "received " + describe_notification(*n);
+      spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, describe_notification(*n));
       bool ver = n->code == uint8_t(wire::ErrorCode::open) && n->subcode == uint8_t(wire::OpenSubcode::unsupported_version);
       run(l, l.fsm.handle(ver ? Event::NotifMsgVerErr : Event::NotifMsg, NotificationInfo{n->code, n->subcode, n->data}));
       return false;
@@ -806,10 +895,15 @@ class Speaker::Peer {
                    wire::to_string(issue.action));
     u.for_each_withdrawn([&](const wire::WirePrefix& p) { remove_route(p); });
     uint32_t attr = AttrStore::kNone;
-    bool any = false;
+    bool any = false, discarded = false;
     u.for_each_announced([&](const wire::WirePrefix& p) {
       if (!accept(p)) {
         ++filtered_;
+        return;
+      }
+      if (received_ >= cfg_.max_routes && !held(p)) {
+        ++discarded_;
+        discarded = true;
         return;
       }
       if (cfg_.keep_routes && !any) {
@@ -821,7 +915,16 @@ class Speaker::Peer {
     });
     if (attr != AttrStore::kNone) attrs_.unref(attr);  // add_route took its own references
     if (u.end_of_rib) end_of_rib(*u.end_of_rib);
-    check_max_prefixes(l);
+    if (discarded && !full_warned_) {
+      spdlog::warn("bgp {}: holding {} routes, the most kept from one neighbour: further prefixes are "
+                   "discarded (max_prefixes.limit raises it)", cfg_.name, received_);
+      full_warned_ = true;
+    }
+    check_max_prefixes(l, discarded);
+  }
+
+  bool held(const wire::WirePrefix& p) const {
+    return (p.is_v4() ? in4_.get(v4(p), p.len) : in6_.get(key6(p))) != 0;
   }
 
   bool accept(const wire::WirePrefix& p) const {
@@ -868,6 +971,7 @@ class Speaker::Peer {
     in6_.clear();
     attrs_ = AttrStore();
     received_ = stale_ = 0;
+    full_warned_ = false;
     stale_timer_.cancel();
   }
   // GR helper (RFC 4724 4.2): keep the routes, flagged, while the peer restarts. The peer's
@@ -938,17 +1042,19 @@ class Speaker::Peer {
     if (stale_) arm_stale_timer(cfg_.stale_time, true, true);
   }
 
-  void check_max_prefixes(Link& l) {
-    if (!cfg_.max_prefixes || received_ <= cfg_.max_prefixes) {
+  // `discarded`: the last UPDATE brought prefixes beyond max_routes (>= max_prefixes), so the
+  // peer sent more than the limit even though no more are held.
+  void check_max_prefixes(Link& l, bool discarded) {
+    if (!cfg_.max_prefixes || (received_ <= cfg_.max_prefixes && !discarded)) {
       max_warned_ = false;
       return;
     }
     if (!cfg_.max_prefixes_stop) {
-      if (!max_warned_) spdlog::warn("bgp {}: {} prefixes exceed the limit of {}", cfg_.name, received_, cfg_.max_prefixes);
+      if (!max_warned_) spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
       max_warned_ = true;
       return;
     }
-    spdlog::warn("bgp {}: {} prefixes exceed the limit of {}: closing the session", cfg_.name, received_, cfg_.max_prefixes);
+    spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}: closing the session", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
     auto n = wire::make_max_prefixes(wire::kIpv4Unicast, cfg_.max_prefixes);
     run(l, l.fsm.handle(Event::AutomaticStop, NotificationInfo{n.code, n.subcode, n.data}));
     // RFC 4486: stay down until the operator (or the configured restart time) brings it back.
@@ -987,63 +1093,168 @@ class Speaker::Peer {
   }
 
  public:
+  // Brings the Adj-RIB-Out in line with the exports: the walk starts over from the first prefix
+  // (parts already in line cost a comparison, no bytes) and goes on as the send queue drains.
   void sync() {
     if (!established() || !neg_) return;
-    auto local = local_endpoint();
-    if (local != local_) attr_cache_.clear();  // next hops may derive from it
-    local_ = local;
-    // Attribute sets are shared: one per distinct ExportAttrs and family, kept across syncs so an
-    // unchanged route compares by pointer and a 100,000-prefix table costs one set, not 100,000.
-    using AttrPtr = std::shared_ptr<const wire::PathAttributes>;
-    std::vector<std::pair<AttrPtr, std::vector<wire::WirePrefix>>> announce;
-    std::map<const wire::PathAttributes*, size_t> group;
+    sync_pending_ = true;
+    sync_from_.reset();
+    pump();
+  }
+
+ private:
+  using AttrPtr = std::shared_ptr<const wire::PathAttributes>;
+
+  // What one step of a walk will send: withdrawals, and announcements grouped by attribute set
+  // (first come, first encoded). Tracks a generous estimate of the encoded size so that a step
+  // stops near kStepBytes whatever the attributes look like.
+  struct Batch {
+    explicit Batch(const wire::EncodeContext& ctx) : ctx(ctx) {}
+    const wire::EncodeContext& ctx;
     std::vector<wire::WirePrefix> withdraw;
-    std::map<Prefix, AttrPtr> next;
-    if (sp_.exports_ready_) {
-      for (auto& [p, e] : sp_.exports_) {
-        bool v4 = p.addr.is_v4();
-        bool fam = v4 ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast;
-        if (!fam) continue;
-        auto key = std::make_pair(e, v4);
-        auto c = attr_cache_.find(key);
-        if (c == attr_cache_.end()) {
-          auto a = attributes_for(p, e);
-          c = attr_cache_.emplace(key, a ? std::make_shared<const wire::PathAttributes>(std::move(*a)) : nullptr).first;
-        }
-        const AttrPtr& a = c->second;
-        if (!a) {
-          if (!nh_warned_.count(p)) spdlog::warn("bgp {}: no next hop for {}: not announced", cfg_.name, p.str());
-          nh_warned_.insert(p);
+    std::vector<std::pair<AttrPtr, std::vector<wire::WirePrefix>>> announce;
+    std::map<const wire::PathAttributes*, std::pair<size_t, size_t>> group;  // -> index, attribute bytes
+    size_t estimate = 0, prefixes = 0;
+    size_t withdraw_bytes = 0;
+
+    static size_t nlri_bytes(const wire::WirePrefix& p) { return 1 + (p.len + 7) / 8; }
+    // Per UPDATE: header, the two length fields, MP_(UN)REACH framing and next hop.
+    static constexpr size_t kPerMessage = 19 + 4 + 48;
+    size_t room(size_t attr_bytes) const {
+      size_t max = ctx.max_message_length();
+      return max > kPerMessage + attr_bytes + 256 ? max - kPerMessage - attr_bytes : 256;
+    }
+    void add_withdraw(const wire::WirePrefix& p) {
+      size_t b = nlri_bytes(p);
+      // A new message each time the previous one is full.
+      if (withdraw.empty() || (withdraw_bytes % room(0)) + b > room(0)) estimate += kPerMessage;
+      withdraw_bytes += b;
+      estimate += b;
+      withdraw.push_back(p);
+      ++prefixes;
+    }
+    bool add_announce(const AttrPtr& a, const wire::WirePrefix& p) {
+      auto it = group.find(a.get());
+      if (it == group.end()) {
+        std::vector<uint8_t> probe;
+        auto r = wire::encode_announce(*a, std::span(&p, 1), ctx, probe);
+        if (!r) return false;
+        it = group.emplace(a.get(), std::make_pair(announce.size(), probe.size())).first;
+        announce.emplace_back(a, std::vector<wire::WirePrefix>{});
+        estimate += kPerMessage + probe.size();
+      }
+      auto& [index, attr_bytes] = it->second;
+      auto& ps = announce[index].second;
+      size_t b = nlri_bytes(p);
+      if (!ps.empty() && (ps.size() * 17) % room(attr_bytes) + 17 > room(attr_bytes))
+        estimate += kPerMessage + attr_bytes;  // counted as if every prefix took 17 bytes
+      estimate += b;
+      ps.push_back(p);
+      ++prefixes;
+      return true;
+    }
+    bool full() const { return estimate >= Speaker::kStepBytes; }
+    // Appends the messages; returns how many. Prefixes that could not be encoded are returned
+    // through `failed` (they were never sent).
+    size_t encode(std::vector<uint8_t>& out, std::vector<wire::WirePrefix>& failed, const std::string& name) const {
+      size_t msgs = 0;
+      if (!withdraw.empty())
+        if (auto r = wire::encode_withdraw(withdraw, ctx, out)) msgs += *r;
+      for (auto& [a, ps] : announce) {
+        auto r = wire::encode_announce(*a, ps, ctx, out);
+        if (!r) {
+          spdlog::error("bgp {}: cannot encode {} prefixes: error {}", name, ps.size(), int(r.error()));
+          failed.insert(failed.end(), ps.begin(), ps.end());
           continue;
         }
-        auto it = adj_out_.find(p);
-        if (it == adj_out_.end() || (it->second != a && *it->second != *a)) {
-          auto [g, fresh] = group.emplace(a.get(), announce.size());
-          if (fresh) announce.emplace_back(a, std::vector<wire::WirePrefix>{});
-          announce[g->second].second.push_back(*wire::WirePrefix::from(p));
+        msgs += *r;
+      }
+      return msgs;
+    }
+    size_t announced() const {
+      size_t n = 0;
+      for (auto& [a, ps] : announce) n += ps.size();
+      return n;
+    }
+  };
+
+  // Generates UPDATEs while the send queue has room: first the sync walk, then the ROUTE-REFRESH
+  // walks. Called when work is added and whenever the queue drains below kSendQueueHigh, so
+  // that no more than kSendQueueLimit bytes are ever queued for a peer however slowly it reads.
+  void pump() {
+    if (!established() || !neg_ || !main_->conn || pumping_) return;
+    pumping_ = true;
+    bool updates = false;
+    while (main_ && main_->conn && main_->conn->queued_bytes() < Speaker::kSendQueueHigh) {
+      std::vector<uint8_t> out;
+      size_t msgs = 0;
+      if (sync_pending_) {
+        msgs = sync_step(out);
+      } else if (refresh_[0].active || refresh_[1].active) {
+        msgs = refresh_step(refresh_[0].active ? 0 : 1, out);
+      } else {
+        break;
+      }
+      if (out.empty()) continue;
+      updates_sent_ += msgs;
+      messages_sent_ += msgs;
+      main_->conn->send(std::move(out));
+      updates = true;
+    }
+    pumping_ = false;
+    if (updates && main_) run(*main_, main_->fsm.update_sent());
+  }
+
+  // One step of the sync walk: a merge of the exports and the Adj-RIB-Out from sync_from_ on.
+  size_t sync_step(std::vector<uint8_t>& out) {
+    if (!sync_from_) {
+      auto local = local_endpoint();
+      if (local != local_) attr_cache_.clear();  // next hops may derive from it
+      local_ = local;
+      std::erase_if(attr_cache_, [](auto& kv) { return kv.second && kv.second.use_count() == 1; });
+    }
+    bool ready = sp_.exports_ready_;
+    auto e = sync_from_ ? sp_.exports_.lower_bound(*sync_from_) : sp_.exports_.begin();
+    auto o = sync_from_ ? adj_out_.lower_bound(*sync_from_) : adj_out_.begin();
+    Batch batch(ectx_);
+    while (e != sp_.exports_.end() || o != adj_out_.end()) {
+      const Prefix& k = (o == adj_out_.end() || (e != sp_.exports_.end() && e->first < o->first)) ? e->first : o->first;
+      if (batch.full()) {
+        sync_from_ = k;
+        break;
+      }
+      bool in_e = e != sp_.exports_.end() && e->first == k;
+      bool in_o = o != adj_out_.end() && o->first == k;
+      AttrPtr a = ready && in_e ? wanted(k, e->second) : nullptr;
+      bool changed = a && (!in_o || (o->second != a && *o->second != *a));
+      if (changed && !batch.add_announce(a, *wire::WirePrefix::from(k))) {
+        spdlog::error("bgp {}: cannot encode the attributes of {}: not announced", cfg_.name, k.str());
+        a = nullptr;
+      }
+      if (a) {
+        if (!in_o) {
+          o = std::next(adj_out_.emplace_hint(o, k, a));
+        } else {
+          o->second = a;  // equal sets share one pointer from now on
+          ++o;
         }
-        next.emplace_hint(next.end(), p, a);  // exports_ is sorted: O(1) inserts
+      } else if (in_o) {
+        batch.add_withdraw(*wire::WirePrefix::from(k));
+        o = adj_out_.erase(o);
       }
+      if (in_e) ++e;
     }
-    for (auto& [p, a] : adj_out_)
-      if (!next.count(p)) withdraw.push_back(*wire::WirePrefix::from(p));
-    std::erase_if(attr_cache_, [](auto& kv) { return kv.second && kv.second.use_count() == 1; });
-    std::vector<uint8_t> out;
-    size_t msgs = 0;
-    if (!withdraw.empty()) {
-      auto r = wire::encode_withdraw(withdraw, ectx_, out);
-      if (r) msgs += *r;
-    }
-    for (auto& [a, ps] : announce) {
-      auto r = wire::encode_announce(*a, ps, ectx_, out);
-      if (!r) {
-        spdlog::error("bgp {}: cannot encode {} prefixes: error {}", cfg_.name, ps.size(), int(r.error()));
-        for (auto& p : ps) next.erase(p.to_prefix());
-        continue;
-      }
-      msgs += *r;
-    }
-    if (sp_.exports_ready_) {
+    bool done = e == sp_.exports_.end() && o == adj_out_.end();
+    std::vector<wire::WirePrefix> failed;
+    size_t msgs = batch.encode(out, failed, cfg_.name);
+    for (auto& p : failed) adj_out_.erase(p.to_prefix());
+    sync_announced_ += batch.announced() - failed.size();
+    sync_withdrawn_ += batch.withdraw.size();
+    sync_msgs_ += msgs;
+    if (!done) return msgs;
+    sync_pending_ = false;
+    sync_from_.reset();
+    if (ready) {
       if (!eor_sent_v4_ && neg_->families.ipv4_unicast) {
         wire::encode_end_of_rib(wire::kIpv4Unicast, out);
         eor_sent_v4_ = true;
@@ -1055,19 +1266,33 @@ class Speaker::Peer {
         ++msgs;
       }
     }
-    adj_out_ = std::move(next);
-    if (!msgs) return;
-    if (!announce.empty() || !withdraw.empty())
-      spdlog::info("bgp {}: sent {} UPDATE(s): {} announced, {} withdrawn", cfg_.name, msgs,
-                   [&] { size_t n = 0; for (auto& [a, ps] : announce) n += ps.size(); return n; }(), withdraw.size());
-    updates_sent_ += msgs;
-    messages_sent_ += msgs;
-    main_->conn->send(std::move(out));
-    run(*main_, main_->fsm.update_sent());
+    if (sync_announced_ || sync_withdrawn_)
+      spdlog::info("bgp {}: sent {} UPDATE(s): {} announced, {} withdrawn", cfg_.name, sync_msgs_, sync_announced_,
+                   sync_withdrawn_);
+    sync_announced_ = sync_withdrawn_ = sync_msgs_ = 0;
+    return msgs;
   }
 
- private:
+  // The attribute set to announce `p` with on this session; null when it is not to be announced.
+  AttrPtr wanted(const Prefix& p, const ExportAttrs& e) {
+    bool v4 = p.addr.is_v4();
+    if (!(v4 ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast)) return nullptr;
+    // Attribute sets are shared: one per distinct ExportAttrs and family, kept across walks so an
+    // unchanged route compares by pointer and a 100,000-prefix table costs one set, not 100,000.
+    auto key = std::make_pair(e, v4);
+    auto c = attr_cache_.find(key);
+    if (c == attr_cache_.end()) {
+      auto a = attributes_for(p, e);
+      c = attr_cache_.emplace(key, a ? std::make_shared<const wire::PathAttributes>(std::move(*a)) : nullptr).first;
+    }
+    if (!c->second && nh_warned_.insert(p).second)
+      spdlog::warn("bgp {}: no next hop for {}: not announced", cfg_.name, p.str());
+    return c->second;
+  }
+
   void withdraw_all() {
+    sync_pending_ = false;
+    refresh_[0] = refresh_[1] = {};
     std::vector<wire::WirePrefix> w;
     for (auto& [p, a] : adj_out_) w.push_back(*wire::WirePrefix::from(p));
     std::vector<uint8_t> out;
@@ -1080,27 +1305,59 @@ class Speaker::Peer {
     adj_out_.clear();
   }
 
+  // RFC 2918 / RFC 7313: re-send the family's Adj-RIB-Out. A request while a walk of that family
+  // is under way starts it over (the peer wants everything after its request) without queueing
+  // anything more: a peer that repeats ROUTE-REFRESH gets one walk, paced by its reading.
   void refresh(wire::AfiSafi fam) {
-    bool enhanced = neg_ && neg_->enhanced_route_refresh;
-    std::vector<uint8_t> out;
-    if (enhanced) {
+    int i = fam == wire::kIpv4Unicast ? 0 : fam == wire::kIpv6Unicast ? 1 : -1;
+    if (i < 0 || !(i == 0 ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast)) {
+      spdlog::info("bgp {}: route refresh for afi {} safi {} not negotiated: ignored", cfg_.name, fam.afi, int(fam.safi));
+      return;
+    }
+    auto& r = refresh_[i];
+    if (r.active) ++refreshes_merged_;
+    r.active = true;
+    r.from.reset();
+    r.sent = 0;
+    pump();
+  }
+
+  size_t refresh_step(int i, std::vector<uint8_t>& out) {
+    auto& r = refresh_[i];
+    wire::AfiSafi fam = i == 0 ? wire::kIpv4Unicast : wire::kIpv6Unicast;
+    bool enhanced = neg_->enhanced_route_refresh;
+    size_t msgs = 0;
+    if (enhanced && !r.begun) {
+      // Once per refresh, however often it starts over: the peer marks stale at the BoRR and
+      // sweeps at the EoRR, and everything is re-sent between them.
       auto b = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::begin)});
       out.insert(out.end(), b.begin(), b.end());
+      r.begun = true;
+      ++messages_sent_;
     }
-    std::map<const wire::PathAttributes*, std::vector<wire::WirePrefix>> groups;
-    for (auto& [p, a] : adj_out_) {
-      bool v4 = p.addr.is_v4();
-      if ((fam == wire::kIpv4Unicast && v4) || (fam == wire::kIpv6Unicast && !v4))
-        groups[a.get()].push_back(*wire::WirePrefix::from(p));
+    Batch batch(ectx_);
+    auto it = r.from ? adj_out_.lower_bound(*r.from) : adj_out_.begin();
+    for (; it != adj_out_.end(); ++it) {
+      if (it->first.addr.is_v4() != (i == 0)) continue;
+      if (batch.full()) break;
+      batch.add_announce(it->second, *wire::WirePrefix::from(it->first));
     }
-    for (auto& [a, ps] : groups) (void)wire::encode_announce(*a, ps, ectx_, out);
+    std::vector<wire::WirePrefix> failed;
+    msgs += batch.encode(out, failed, cfg_.name);
+    r.sent += batch.announced();
+    if (it != adj_out_.end()) {
+      r.from = it->first;
+      return msgs;
+    }
     if (enhanced) {
       auto e = wire::encode_route_refresh({fam, uint8_t(wire::RouteRefreshSubtype::end)});
       out.insert(out.end(), e.begin(), e.end());
+      ++messages_sent_;
     }
     spdlog::info("bgp {}: route refresh for afi {} safi {}: re-sent {} prefix(es)", cfg_.name, fam.afi, int(fam.safi),
-                 [&] { size_t n = 0; for (auto& [a, ps] : groups) n += ps.size(); return n; }());
-    if (main_ && main_->conn) main_->conn->send(std::move(out));
+                 r.sent);
+    r = {};
+    return msgs;
   }
 
   std::optional<IpAddress> local_endpoint() const {
@@ -1127,6 +1384,18 @@ class Speaker::Peer {
   wire::EncodeContext ectx_;
   std::optional<IpAddress> local_;
   std::map<Prefix, std::shared_ptr<const wire::PathAttributes>> adj_out_;
+  // Walks of the Adj-RIB-Out still to finish; they go on as the send queue drains (pump()).
+  bool sync_pending_ = false, pumping_ = false;
+  std::optional<Prefix> sync_from_;  // where the sync walk resumes; unset: at the start
+  uint64_t sync_announced_ = 0, sync_withdrawn_ = 0, sync_msgs_ = 0;  // over one walk, for its log line
+  struct RefreshWalk {
+    bool active = false;
+    bool begun = false;  // BoRR sent (enhanced route refresh)
+    std::optional<Prefix> from;
+    uint64_t sent = 0;
+  };
+  std::array<RefreshWalk, 2> refresh_;  // IPv4, IPv6 unicast
+  uint64_t refreshes_merged_ = 0;
   std::map<std::pair<ExportAttrs, bool>, std::shared_ptr<const wire::PathAttributes>> attr_cache_;
   std::set<Prefix> nh_warned_;
   bool eor_sent_v4_ = false, eor_sent_v6_ = false;
@@ -1134,8 +1403,8 @@ class Speaker::Peer {
   AttrStore attrs_;
   V4Table in4_;
   V6Table in6_;
-  uint64_t received_ = 0, filtered_ = 0, stale_ = 0;
-  bool max_warned_ = false;
+  uint64_t received_ = 0, filtered_ = 0, stale_ = 0, discarded_ = 0;
+  bool max_warned_ = false, full_warned_ = false;
   bool only_connects_failed_ = false;  // since the last OPEN exchange, every failure was a TCP connect
   const wire::Update* pending_update_ = nullptr;
   std::span<const uint8_t> pending_body_;
@@ -1337,6 +1606,7 @@ NeighborConfig neighbor_config(const config::Loaded& loaded, const config::Neigh
     if (n.graceful_restart().stale_time_s()) c.stale_time = std::chrono::seconds(n.graceful_restart().stale_time_s());
   }
   c.max_prefixes = n.max_prefixes().limit();
+  c.max_routes = std::max(c.max_prefixes, config::kDefaultMaxReceivedRoutes);
   c.max_prefixes_stop = n.max_prefixes().action() != config::WARN;
   c.max_prefixes_restart = std::chrono::seconds(n.max_prefixes().restart_s());
   c.keep_routes = n.keep_received_routes();

@@ -51,6 +51,9 @@ struct NeighborConfig {
   uint16_t restart_time = 120;
   std::chrono::seconds stale_time{360};
   uint32_t max_prefixes = 0;  // 0: no limit
+  // Routes held from this neighbour at most, whatever max_prefixes says: max(max_prefixes, the
+  // default). Announcements of further prefixes are discarded, so a flooding peer costs no memory.
+  uint32_t max_routes = config::kDefaultMaxReceivedRoutes;
   bool max_prefixes_stop = true;
   std::chrono::seconds max_prefixes_restart{0};
   bool keep_routes = false;
@@ -90,6 +93,9 @@ struct NeighborStatus {
   uint64_t prefixes_sent = 0;      // currently announced to this neighbour
   uint64_t prefixes_received = 0;  // currently held from it (accepted by the filter)
   uint64_t prefixes_filtered = 0;  // received and refused by the import filter
+  uint64_t prefixes_discarded = 0;  // new prefixes not stored: max_routes already held
+  uint64_t send_queue_bytes = 0;    // written for the peer, not yet taken by the kernel
+  uint64_t refreshes_merged = 0;    // ROUTE-REFRESH requests that restarted a walk under way
   uint64_t updates_sent = 0, updates_received = 0;
   uint64_t messages_sent = 0, messages_received = 0;
   uint64_t established_count = 0, transitions = 0;
@@ -138,6 +144,21 @@ class Speaker {
   void shutdown(const std::string& message, std::chrono::milliseconds deadline, std::function<void()> done);
 
   std::vector<NeighborStatus> status() const;
+  // Failed accepts on the listeners (e.g. out of descriptors); each one pauses that listener for
+  // kAcceptRetry.
+  uint64_t accept_errors() const { return accept_errors_; }
+  static constexpr std::chrono::milliseconds kAcceptRetry{100};
+
+  // Each session's send queue (bytes written for the peer that the kernel has not taken yet).
+  // UPDATEs (announcements, withdrawals, ROUTE-REFRESH answers) are generated a step of about
+  // kStepBytes at a time, and only while fewer than kSendQueueHigh bytes are queued; the walk of
+  // the Adj-RIB-Out resumes as the peer reads. So the queue never holds more than
+  // kSendQueueLimit: the high mark, one step, one message of slack and the few KEEPALIVEs and
+  // NOTIFICATION that may follow. (The withdrawal of everything when a session is closed on
+  // purpose is written at once, and dropped with the connection within 2 s.)
+  static constexpr size_t kSendQueueHigh = 256 * 1024;
+  static constexpr size_t kStepBytes = 64 * 1024;
+  static constexpr size_t kSendQueueLimit = 512 * 1024;
   std::vector<ReceivedRoute> received_routes(const std::string& neighbor, size_t limit) const;
   // Called on every session state change (for logs and metrics).
   void on_state_change(std::function<void(const std::string& neighbor, State from, State to)> f) {
@@ -159,6 +180,7 @@ class Speaker {
   ExportSet exports_;
   bool exports_ready_ = false;
   bool shutting_down_ = false;
+  uint64_t accept_errors_ = 0;
   std::function<void(const std::string&, State, State)> state_hook_;
 };
 

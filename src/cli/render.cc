@@ -143,6 +143,8 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       t.add({"Families", or_dash(join(n.families(), " "))});
       t.add({"Prefixes sent", std::to_string(n.prefixes_sent())});
       t.add({"Prefixes received", std::to_string(n.prefixes_received())});
+      t.add({"Routes discarded", std::to_string(n.prefixes_discarded())});
+      t.add({"Send queue", std::to_string(n.send_queue_bytes()) + " bytes"});
       t.add({"Last error", or_dash(n.last_error())});
       t.add({"Last notification", n.has_last_notification()
                                       ? notification_summary(n.last_notification()) + ", " +

@@ -86,6 +86,8 @@ Role node_role(const Config& cfg);
 // Defaults applied where the file is silent.
 inline constexpr uint32_t kDefaultHoldTime = 90;
 inline constexpr uint32_t kDefaultConnectRetry = 5;
+// The most routes vaned holds from one neighbour when max_prefixes.limit is below it (or unset).
+inline constexpr uint32_t kDefaultMaxReceivedRoutes = 100000;
 inline constexpr uint32_t kDefaultCheckIntervalMs = 1000;
 inline constexpr uint32_t kDefaultRise = 2;
 inline constexpr uint32_t kDefaultFall = 3;

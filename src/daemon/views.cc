@@ -83,6 +83,8 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_last_error(n.last_error);
         x->set_description(n.description);
         x->set_admin_shutdown(n.admin_down);
+        x->set_prefixes_discarded(n.prefixes_discarded);
+        x->set_send_queue_bytes(n.send_queue_bytes);
         for (auto& f : n.families) x->add_families(f);
         if (n.last_notification) {
           auto* nn = x->mutable_last_notification();
@@ -379,6 +381,9 @@ void Daemon::collect(metrics::Registry& reg) {
   auto& rx = reg.gauge("vane_bgp_prefixes_received", "Prefixes currently held from the neighbor");
   auto& tx = reg.gauge("vane_bgp_prefixes_sent", "Prefixes currently announced to the neighbor");
   auto& filt = reg.counter("vane_bgp_prefixes_filtered_total", "Prefixes refused by the import filter");
+  auto& disc = reg.counter("vane_bgp_prefixes_discarded_total",
+                           "New prefixes not stored: the most routes kept from one neighbor were held");
+  auto& queue = reg.gauge("vane_bgp_send_queue_bytes", "Bytes written for the neighbor, not yet taken by the kernel");
   for (auto& n : speaker_->status()) {
     metrics::Labels l{{"neighbor", n.name}};
     up.set(l, n.state == bgp::State::Established ? 1 : 0);
@@ -392,7 +397,11 @@ void Daemon::collect(metrics::Registry& reg) {
     rx.set(l, double(n.prefixes_received));
     tx.set(l, double(n.prefixes_sent));
     filt.set(l, double(n.prefixes_filtered));
+    disc.set(l, double(n.prefixes_discarded));
+    queue.set(l, double(n.send_queue_bytes));
   }
+  reg.counter("vane_bgp_accept_errors_total", "Failed accepts on the BGP listeners (each pauses it 100 ms)")
+      .set(double(speaker_->accept_errors()));
   reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now").set(double(speaker_->exports().size()));
 
   if (site_) {

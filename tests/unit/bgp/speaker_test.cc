@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "bgp/wire/message.h"
@@ -457,6 +458,394 @@ TEST_F(ScriptedPeer, TheImportFilterRefusesRoutesOutsideItsRanges) {
   on_io([&] { routes = speaker_->received_routes("peer", 10); });
   ASSERT_EQ(routes.size(), 1u);
   EXPECT_EQ(routes[0].prefix.str(), "198.51.100.0/28");
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace vane::bgp {
+namespace {
+
+// Uses up every descriptor the process may open, until destroyed.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    if (low.rlim_cur > 1024) low.rlim_cur = 1024;
+    setrlimit(RLIMIT_NOFILE, &low);
+    int base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (base >= 0) fds_.push_back(base);
+    for (int i = 0; i < 4096 && base >= 0; ++i) {
+      int fd = fcntl(base, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) {
+        exhausted_ = errno == EMFILE;
+        break;
+      }
+      fds_.push_back(fd);
+    }
+  }
+  ~DescriptorsExhausted() { release(); }
+  void release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  bool exhausted() const { return exhausted_; }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fds_;
+  bool exhausted_ = false;
+};
+
+TEST_F(ScriptedPeer, TheListenerBacksOffWhenOutOfDescriptorsAndRecovers) {
+  uint16_t listen = free_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    ASSERT_TRUE(speaker_->start().empty());
+    auto c = neighbor();
+    c.passive = true;
+    speaker_->add_neighbor(c);
+  });
+  auto accept_errors = [&] {
+    uint64_t n = 0;
+    on_io([&] { n = speaker_->accept_errors(); });
+    return n;
+  };
+  tcp::socket s(peer_io_);
+  s.open(tcp::v4());  // before the descriptors run out
+  uint64_t during = 0;
+  {
+    DescriptorsExhausted full;
+    ASSERT_TRUE(full.exhausted());
+    // The kernel completes the handshake from the listen queue; vaned's accept() gets EMFILE.
+    s.non_blocking(true);
+    boost::system::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), listen}, ec);
+    std::this_thread::sleep_for(500ms);
+    during = accept_errors();
+  }
+  // Re-armed at once, accept() fails thousands of times in half a second; with the backoff about 5.
+  EXPECT_GE(during, 1u);
+  EXPECT_LE(during, 500ms / Speaker::kAcceptRetry + 2);
+  // Descriptors are back: the queued connection is taken and the session starts on it.
+  s.non_blocking(false);
+  timeval tv{5, 0};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto open = expect<wire::OpenMessage>(s);
+  EXPECT_EQ(open.asn(), 4200000011u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// A message of `type` and `len` bytes whose body starts with `head`, padded with zeros.
+std::vector<uint8_t> sized_message(wire::MessageType type, size_t len, std::vector<uint8_t> head) {
+  std::vector<uint8_t> m(len, 0);
+  std::fill_n(m.begin(), 16, 0xff);
+  m[16] = uint8_t(len >> 8);
+  m[17] = uint8_t(len);
+  m[18] = uint8_t(type);
+  std::copy(head.begin(), head.end(), m.begin() + 19);
+  return m;
+}
+
+wire::Capabilities extended_caps() {
+  wire::Capabilities c;
+  c.multiprotocol = {wire::kIpv4Unicast};
+  c.route_refresh = true;
+  c.four_byte_as = 65000;
+  c.extended_message = true;
+  return c;
+}
+
+TEST_F(ScriptedPeer, AfterExtendedMessagesARouteRefreshAndANotificationMayExceed4096) {
+  on_io([&] {
+    speaker_->add_neighbor(neighbor());
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  auto s = accept_session(extended_caps());
+  expect<wire::Update>(s);
+  expect<wire::Update>(s);  // End-of-RIB
+  // A request followed by ORF entries (RFC 5291), 4097 bytes: answered, not refused as too long.
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::route_refresh, 4097, {0, 1, 0, 1})));
+  auto u = expect<wire::Update>(s);
+  EXPECT_EQ(u.nlri.size(), 2u);
+  // The largest NOTIFICATION the session allows is taken as the peer's word.
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::notification, 65535, {6, 6})));
+  eventually([&] { return status().state != State::Established; });
+  auto st = status();
+  ASSERT_TRUE(st.last_notification.has_value());
+  EXPECT_FALSE(st.last_notification_sent);
+  EXPECT_EQ(st.last_notification->code, 6);
+  EXPECT_EQ(st.last_notification->subcode, 6);
+  EXPECT_EQ(st.last_notification->data.size(), 65535u - 21);
+}
+
+TEST_F(ScriptedPeer, WithoutExtendedMessagesA4097ByteRouteRefreshIsBadMessageLength) {
+  on_io([&] {
+    auto c = neighbor();
+    c.extended_messages = false;
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session(extended_caps());
+  asio::write(s, asio::buffer(sized_message(wire::MessageType::route_refresh, 4097, {0, 1, 0, 1})));
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 1);
+  EXPECT_EQ(n.subcode, 2);
+  EXPECT_EQ(n.data, (std::vector<uint8_t>{0x10, 0x01}));
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// The shutdown communication is the router operator's free text: it reaches the log and `vanectl
+// show neighbors` (last_error, the notification's text) escaped, never as terminal control bytes.
+TEST_F(ScriptedPeer, AShutdownCommunicationArrivesEscapedInTheStatus) {
+  on_io([&] { speaker_->add_neighbor(neighbor()); });
+  auto s = accept_session();
+  const std::string text = "maintenance\x1b[2J\nFAKE bgp peer: Established \\ done";
+  asio::write(s, asio::buffer(wire::encode_notification(
+                     wire::make_shutdown(wire::CeaseSubcode::administrative_shutdown, text))));
+  eventually([&] { return status().last_notification.has_value(); });
+  auto st = status();
+  ASSERT_TRUE(st.last_notification.has_value());
+  EXPECT_EQ(st.last_error,
+            "received Cease / Administrative Shutdown: "
+            "\"maintenance\\x1b[2J\\x0aFAKE bgp peer: Established \\\\ done\"");
+  for (char c : st.last_error) EXPECT_TRUE(c >= 0x20 && c <= 0x7e) << int(c);
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// n distinct /64s in 2001:db8::/32, from `first` on.
+std::vector<wire::WirePrefix> v6_routes(uint32_t n, uint32_t first = 0) {
+  std::vector<wire::WirePrefix> ps;
+  for (uint32_t i = first; i < first + n; ++i) {
+    auto p = *Prefix::parse("2001:db8::/64");
+    p.addr.bytes[4] = uint8_t(i >> 24);
+    p.addr.bytes[5] = uint8_t(i >> 16);
+    p.addr.bytes[6] = uint8_t(i >> 8);
+    p.addr.bytes[7] = uint8_t(i);
+    ps.push_back(*wire::WirePrefix::from(p));
+  }
+  return ps;
+}
+
+wire::Capabilities dual_caps() {
+  wire::Capabilities c;
+  c.multiprotocol = {wire::kIpv4Unicast, wire::kIpv6Unicast};
+  c.route_refresh = true;
+  c.four_byte_as = 65000;
+  return c;
+}
+
+TEST_F(ScriptedPeer, WithNoLimitConfiguredAFloodStopsBeingStoredAtTheDefaultBound) {
+  ASSERT_EQ(neighbor().max_routes, config::kDefaultMaxReceivedRoutes);
+  on_io([&] {
+    auto c = neighbor();
+    c.ipv6_unicast = true;
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session(dual_caps());
+  const uint32_t bound = config::kDefaultMaxReceivedRoutes;
+  send_routes(s, v6_routes(bound + 50));
+  for (int i = 0; i < 500 && status().prefixes_discarded < 50; ++i) std::this_thread::sleep_for(20ms);
+  auto st = status();
+  EXPECT_EQ(st.prefixes_received, bound);
+  EXPECT_EQ(st.prefixes_discarded, 50u);
+  // Not a reason to drop the session: it carries this server's announcements.
+  EXPECT_EQ(st.state, State::Established);
+  // A withdraw makes room; a held prefix announced again is still taken when full.
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(wire::encode_withdraw(v6_routes(10), wire::EncodeContext{}, out).has_value());
+  asio::write(s, asio::buffer(out));
+  send_routes(s, v6_routes(10, bound));  // ten of those discarded before
+  send_routes(s, v6_routes(5, 100));     // held already
+  send_routes(s, v6_routes(1, bound + 1000));
+  eventually([&] { return status().prefixes_discarded >= 51; });
+  st = status();
+  EXPECT_EQ(st.prefixes_received, bound);
+  EXPECT_EQ(st.prefixes_discarded, 51u);
+  EXPECT_EQ(st.state, State::Established);
+}
+
+TEST_F(ScriptedPeer, AStopLimitAtTheStorageBoundStillClosesTheSession) {
+  on_io([&] {
+    auto c = neighbor();
+    c.max_prefixes = 10;
+    c.max_routes = 10;  // as with a limit at or above the default bound
+    speaker_->add_neighbor(c);
+  });
+  auto s = accept_session();
+  send_routes(s, v4_routes(11));
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 6);
+  EXPECT_EQ(n.subcode, 1);
+  EXPECT_EQ(status().prefixes_discarded, 1u);
+}
+
+}  // namespace
+}  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// n /64s in 2001:db8::/32 announced with one attribute set.
+ExportSet many_v6_exports(uint32_t n) {
+  ExportSet e;
+  ExportAttrs a;
+  a.communities = {0xFDE80064};
+  for (auto& p : v6_routes(n)) e[p.to_prefix()] = a;
+  return e;
+}
+
+NeighborConfig dual_stack(NeighborConfig c) {
+  c.ipv6_unicast = true;
+  c.next_hop6 = IpAddress::parse("2001:db8::11");
+  return c;
+}
+
+class ScriptedPeerWalk : public ScriptedPeer {
+ protected:
+  // A session whose peer proposes `hold` seconds and offers enhanced route refresh; the
+  // KEEPALIVE that completes the handshake is read, nothing after it.
+  tcp::socket open_session(uint16_t hold) {
+    tcp::socket s(peer_io_);
+    acceptor_.accept(s);
+    timeval tv{5, 0};
+    setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    expect<wire::OpenMessage>(s);
+    wire::Capabilities caps = dual_caps();
+    caps.enhanced_route_refresh = true;
+    asio::write(s, asio::buffer(wire::encode_open(wire::OpenMessage::make(65000, hold, 0xC0000201, caps))));
+    asio::write(s, asio::buffer(wire::encode_keepalive()));
+    expect<wire::Keepalive>(s);
+    return s;
+  }
+  // Reads UPDATEs (and ROUTE-REFRESH markers) until `stop` says so; returns the prefixes
+  // announced, in order.
+  std::vector<Prefix> read_announced(tcp::socket& s, const std::function<bool(const wire::Message&)>& stop) {
+    std::vector<Prefix> got;
+    for (int i = 0; i < 100000; ++i) {
+      auto raw = read_message(s);
+      auto m = wire::decode_message(raw, wire::DecodeContext{});
+      if (!m) {
+        ADD_FAILURE() << "undecodable message";
+        return got;
+      }
+      if (auto* u = std::get_if<wire::Update>(&*m))
+        u->for_each_announced([&](const wire::WirePrefix& p) { got.push_back(p.to_prefix()); });
+      if (stop(*m)) return got;
+    }
+    ADD_FAILURE() << "no end";
+    return got;
+  }
+};
+
+bool is_eor(const wire::Message& m) {
+  auto* u = std::get_if<wire::Update>(&m);
+  return u && u->end_of_rib == wire::kIpv6Unicast;
+}
+bool is_rr(const wire::Message& m, wire::RouteRefreshSubtype sub) {
+  auto* r = std::get_if<wire::RouteRefresh>(&m);
+  return r && r->afi_safi == wire::kIpv6Unicast && r->subtype == uint8_t(sub);
+}
+
+// The table (about 900 KB of UPDATEs, several times the send queue's high mark) goes out step by
+// step as the peer reads: every prefix exactly once, then End-of-RIB. A ROUTE-REFRESH gets all of
+// them again between BoRR and EoRR, and a second request that arrives while that walk is under
+// way starts it over rather than queueing the table twice.
+TEST_F(ScriptedPeerWalk, AWalkInStepsSendsEveryPrefixOnceAndARepeatedRefreshStartsItOver) {
+  const uint32_t n = 100000;
+  auto exports = many_v6_exports(n);
+  on_io([&] {
+    speaker_->add_neighbor(dual_stack(neighbor()));
+    speaker_->set_exports(exports);
+    speaker_->set_exports_ready();
+  });
+  auto s = open_session(9);
+  std::vector<Prefix> want;
+  for (auto& [p, a] : exports) want.push_back(p);
+  EXPECT_EQ(read_announced(s, is_eor), want);
+
+  // Both in one segment: the second is read while the first walk waits for the queue to drain.
+  auto rr = wire::encode_route_refresh({wire::kIpv6Unicast, 0});
+  auto two = rr;
+  two.insert(two.end(), rr.begin(), rr.end());
+  asio::write(s, asio::buffer(two));
+  bool borr = false;
+  auto again = read_announced(s, [&](const wire::Message& m) {
+    if (is_rr(m, wire::RouteRefreshSubtype::begin)) {
+      EXPECT_FALSE(borr) << "one BoRR per refresh";
+      borr = true;
+    }
+    return is_rr(m, wire::RouteRefreshSubtype::end);
+  });
+  EXPECT_TRUE(borr);
+  // Everything at least once; the second request restarted the walk after its first steps.
+  std::set<Prefix> seen(again.begin(), again.end());
+  EXPECT_EQ(seen.size(), n);
+  EXPECT_GT(again.size(), n);
+  EXPECT_LT(again.size(), 2 * n);
+  EXPECT_EQ(status().refreshes_merged, 1u);
+}
+
+// A configured peer that asks for ROUTE-REFRESH again and again and reads nothing (while it keeps
+// sending KEEPALIVEs, so the RFC 4271 hold timer never fires): the speaker's send queue stays
+// under its bound, and the session ends once the peer has taken nothing for the hold time.
+TEST_F(ScriptedPeerWalk, APeerThatStopsReadingCannotGrowTheSendQueueAndIsDroppedAfterTheHoldTime) {
+  const uint32_t n = 100000;
+  auto exports = many_v6_exports(n);
+  acceptor_.set_option(asio::socket_base::receive_buffer_size(4096));
+  on_io([&] {
+    auto c = dual_stack(neighbor());
+    c.hold_time = 3s;
+    speaker_->add_neighbor(c);
+    speaker_->set_exports(exports);
+    speaker_->set_exports_ready();
+  });
+  auto s = open_session(3);
+  auto rr = wire::encode_route_refresh({wire::kIpv6Unicast, 0});
+  auto ka = wire::encode_keepalive();
+  size_t peak = 0;
+  NeighborStatus st;
+  auto start = std::chrono::steady_clock::now(), last_ka = start;
+  while (std::chrono::steady_clock::now() - start < 20s) {
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(rr), ec);
+    if (std::chrono::steady_clock::now() - last_ka >= 1s) {
+      asio::write(s, asio::buffer(ka), ec);
+      last_ka = std::chrono::steady_clock::now();
+    }
+    st = status();
+    peak = std::max<size_t>(peak, st.send_queue_bytes);
+    if (st.state != State::Established || peak > 16 * Speaker::kSendQueueLimit) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  // The queue filled up to the point where generation pauses, and never past the bound.
+  EXPECT_GE(peak, Speaker::kSendQueueHigh);
+  EXPECT_LE(peak, Speaker::kSendQueueLimit);
+  EXPECT_GT(st.refreshes_merged, 0u);
+  EXPECT_NE(st.state, State::Established);
+  EXPECT_NE(st.last_error.find("send stalled"), std::string::npos) << st.last_error;
+  EXPECT_EQ(status().send_queue_bytes, 0u);
 }
 
 }  // namespace

@@ -263,5 +263,40 @@ TEST(WireMessage, DecodesEachTypeThroughOneEntryPoint) {
   EXPECT_EQ(cut.error().subcode, uint8_t(HeaderSubcode::bad_message_length));
 }
 
+// RFC 8654 section 4: once extended messages are in use every message but OPEN and KEEPALIVE may
+// reach 65535 bytes; without them 4096 is the most.
+TEST(WireMessage, ExtendedMessagesRaiseEveryLimitButOpenAndKeepalive) {
+  auto sized = [](MessageType type, size_t len, std::vector<uint8_t> head) {
+    std::vector<uint8_t> m(len, 0);
+    std::fill_n(m.begin(), kMarkerLength, 0xff);
+    m[16] = uint8_t(len >> 8);
+    m[17] = uint8_t(len);
+    m[18] = uint8_t(type);
+    std::copy(head.begin(), head.end(), m.begin() + 19);
+    return m;
+  };
+  DecodeContext plain, extended;
+  extended.extended_message = true;
+  const std::vector<uint8_t> rr_head{0, 1, 0, 1}, notif_head{6, 6};
+  for (auto [type, head] : {std::pair{MessageType::route_refresh, rr_head}, std::pair{MessageType::notification, notif_head}}) {
+    EXPECT_TRUE(decode_message(sized(type, 4096, head), plain)) << int(type);
+    auto over = decode_message(sized(type, 4097, head), plain);
+    ASSERT_FALSE(over) << int(type);
+    EXPECT_EQ(over.error(), header_error(HeaderSubcode::bad_message_length, "1001"));
+    EXPECT_TRUE(decode_message(sized(type, 4097, head), extended)) << int(type);
+    EXPECT_TRUE(decode_message(sized(type, 65535, head), extended)) << int(type);
+  }
+  auto n = decode_message(sized(MessageType::notification, 65535, notif_head), extended);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(std::get<Notification>(*n).data.size(), 65535u - 21);
+  // OPEN stays at 4096 and KEEPALIVE at 19, whatever was negotiated.
+  auto open = decode_message(sized(MessageType::open, 4097, {4}), extended);
+  ASSERT_FALSE(open);
+  EXPECT_EQ(open.error(), header_error(HeaderSubcode::bad_message_length, "1001"));
+  auto ka = decode_message(sized(MessageType::keepalive, 20, {}), extended);
+  ASSERT_FALSE(ka);
+  EXPECT_EQ(ka.error(), header_error(HeaderSubcode::bad_message_length, "0014"));
+}
+
 }  // namespace
 }  // namespace vane::bgp::wire

@@ -62,6 +62,8 @@ TEST(Render, NeighborDetail) {
             "Families           -\n"
             "Prefixes sent      0\n"
             "Prefixes received  0\n"
+            "Routes discarded   0\n"
+            "Send queue         0 bytes\n"
             "Last error         -\n"
             "Last notification  NOTIFICATION sent 6/2 (Administrative Shutdown: maintenance), 00:01:15 ago\n");
 }
