@@ -55,12 +55,15 @@ def fetch(addr, port, nonce):
 
 def hold(addr, port, n, seconds):
     socks = []
+    reset = 0
     for _ in range(n):
         try:
             socks.append(socket.create_connection((addr, port), timeout=2))
+        except ConnectionResetError:
+            reset += 1  # accepted and reset before connect() returned: closed by the agent too
         except OSError as e:
             print("connect error: %s" % e, flush=True)
-    print("listening: holding %d connection(s)" % len(socks), flush=True)
+    print("listening: holding %d connection(s)" % (len(socks) + reset), flush=True)
     deadline = time.monotonic() + seconds
     closed = set()
     while time.monotonic() < deadline and len(closed) < len(socks):
@@ -72,7 +75,7 @@ def hold(addr, port, n, seconds):
                 data = b""
             if not data:  # the agent closed (or reset) it; an agent never sends unasked
                 closed.add(s)
-    print("held %d closed %d" % (len(socks) - len(closed), len(closed)), flush=True)
+    print("held %d closed %d" % (len(socks) - len(closed), len(closed) + reset), flush=True)
 
 
 def main():
