@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <random>
 
@@ -349,6 +352,10 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   if (const auto& src = p->peer.address.is_v4() ? settings_.source4 : settings_.source6) {
     error_code e;
     p->socket.open(ep.protocol(), e);
+    // The port is then picked at connect, by the whole 4-tuple, as for an unbound socket: binding
+    // the address must not make queries compete for ports.
+    int one = 1;
+    if (!e) ::setsockopt(p->socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (!e) p->socket.bind({*src, 0}, e);
     if (e) return done(p, std::unexpected("bind source " + src->to_string() + ": " + e.message()));
   }
