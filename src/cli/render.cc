@@ -232,6 +232,10 @@ std::string render_site(const control::SiteReply& r) {
     for (const auto& c : s.refused()) counts += (counts.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
     notes += s.name() + ": refused replies: " + counts + " (last: " + s.refusal() + ")\n";
   }
+  std::string agent_refused;
+  for (const auto& c : r.agent_refused())
+    if (c.count() > 0) agent_refused += (agent_refused.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
+  if (!agent_refused.empty()) notes += "site agent refused connections: " + agent_refused + "\n";
   for (const auto& g : r.services())
     if (g.min_healthy_servers() > 0)
       notes += "service " + g.service() + ": " + std::to_string(g.healthy_servers()) + " healthy server(s), needs " +

@@ -139,8 +139,8 @@ std::string fmt_mode(unsigned m) {
 }
 
 // Reads a secret file named relative to the config's folder: a regular file (not a symlink) that
-// neither group nor others may read or write. `field` names it in messages. At most `max` bytes;
-// a longer file is refused rather than cut.
+// neither group nor others may read or write, owned by root or the user vaned runs as. `field`
+// names it in messages. At most `max` bytes; a longer file is refused rather than cut.
 std::optional<std::string> read_private(Ctx& c, Pos p, const std::filesystem::path& cfg, const char* field,
                                         const std::string& name, size_t max) {
   std::filesystem::path kp(name);
@@ -157,6 +157,10 @@ std::optional<std::string> read_private(Ctx& c, Pos p, const std::filesystem::pa
     c.err(p, what + " is not a regular file");
   } else if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
     c.err(p, what + " is readable by others (mode " + fmt_mode(st.st_mode & 0777) + "); chmod 600 it");
+  } else if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    // Its owner can rewrite it whatever the mode, and so choose the key vaned trusts.
+    c.err(p, what + " is owned by uid " + std::to_string(st.st_uid) + ", neither root nor this user (uid " +
+                 std::to_string(::geteuid()) + "); chown it");
   } else {
     std::string buf(max + 1, '\0');
     size_t got = 0;

@@ -217,7 +217,8 @@ void Daemon::apply_site() {
   boost::system::error_code ec;
   for (const auto* a : {&cfg_.proto.node().address(), &cfg_.proto.node().address6()})
     if (!a->empty()) addrs.push_back(boost::asio::ip::make_address(*a, ec));
-  if (site_ && site_port_ != st.port) site_.reset();
+  // A new port or node address: a new agent, bound where the config now says.
+  if (site_ && (site_port_ != st.port || site_->addresses() != addrs)) site_.reset();
   const bool fresh = !site_;
   const auto old_ids = site_ ? site_->key_ids() : std::vector<std::string>{};
   if (!site_) {
@@ -238,14 +239,26 @@ void Daemon::apply_site() {
     // reports this server down everywhere it counts: never serving without an agent.
     if (auto r = site_->serve(addrs, st.port); !r) spdlog::error("site: agent: {}", r.error());
   }
+  // Only the other servers query this agent, each from its configured address (the poller binds
+  // it as the source): every other source is refused at once.
+  std::vector<boost::asio::ip::address> sources;
+  for (auto& s : cfg_.proto.site().server()) {
+    if (s.name() == cfg_.proto.node().name()) continue;
+    for (const auto* a : {&s.address(), &s.address6()})
+      if (!a->empty())
+        if (auto x = boost::asio::ip::make_address(*a, ec); !ec) sources.push_back(x);
+  }
+  site_->set_sources(sources);
   std::vector<health::SitePeer> peers;
   for (auto& s : cfg_.proto.site().server()) {
     // Forwarder-only servers are never a hop, so their health does not enter any table.
     if (s.name() == cfg_.proto.node().name() || config::role_of(s) == config::FORWARDER_ONLY) continue;
     peers.push_back({s.name(), boost::asio::ip::make_address(s.address(), ec)});
   }
-  site_->configure({st.port, std::chrono::milliseconds(st.interval_ms), std::chrono::milliseconds(st.timeout_ms), st.rise, st.fall},
-                   peers);
+  health::SiteSettings settings{st.port, std::chrono::milliseconds(st.interval_ms), std::chrono::milliseconds(st.timeout_ms),
+                                st.rise, st.fall};
+  for (auto& a : addrs) (a.is_v4() ? settings.source4 : settings.source6) = a;
+  site_->configure(settings, peers);
 }
 
 void Daemon::update_site() {

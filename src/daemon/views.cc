@@ -252,6 +252,12 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         out->set_agent_listening(site_->listening());
         out->set_agent_error(site_->listen_error());
         out->set_agent_bad_requests(site_->bad_requests());
+        for (size_t i = 0; i < health::kAgentRefusals; ++i) {
+          const auto r = health::AgentRefusal(i);
+          auto* c = out->add_agent_refused();
+          c->set_reason(std::string(health::to_string(r)));
+          c->set_count(site_->refused(r));
+        }
       }
       for (auto& svc : cfg_.proto.service()) {
         auto* y = out->add_services();
@@ -415,8 +421,13 @@ void Daemon::collect(metrics::Registry& reg) {
       fails.set(l, double(p.failures));
     }
     reg.counter("vane_site_agent_replies_total", "Replies this server's site agent wrote").set(double(site_->served()));
-    reg.counter("vane_site_agent_refused_total", "Site agent connections closed for too many at once")
-        .set(double(site_->refused()));
+    auto& agent_refused = reg.counter("vane_site_agent_refused_total",
+                                      "Site agent connections closed at once, unread, by reason (not_a_site_server, "
+                                      "per_source_limit, too_many_clients)");
+    for (size_t i = 0; i < health::kAgentRefusals; ++i) {
+      const auto r = health::AgentRefusal(i);
+      agent_refused.set(metrics::Labels{{"reason", std::string(health::to_string(r))}}, double(site_->refused(r)));
+    }
     auto& refused = reg.counter("vane_site_replies_refused_total",
                                 "Replies refused from the server's site agent, by reason (bad_mac, unknown_key, missing_mac, "
                                 "replay, wrong_server, malformed, too_long)");

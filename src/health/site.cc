@@ -216,11 +216,15 @@ std::expected<SiteReport, SiteRefused> open_site_reply(std::string_view text, co
     for (auto& k : keys)
       if (k.id == id) key = &k;
     if (!key) return refuse(R::UnknownKey, "signed with unknown key id " + hex(id));
-    if (CRYPTO_memcmp(nonce.data(), sent.data(), nonce.size()) != 0)
-      return refuse(R::Replay, "reply made for another query (nonce " + hex(nonce) + ", sent " + hex(sent) + ")");
-    const auto want = reply_mac(*key, sent, body);
+    // The MAC is checked over the nonce the line names, and only then that nonce against ours: a
+    // "replay" is always a key holder's genuine reply to another query, never an attacker's pick
+    // of a reason. Both compare in constant time; the MAC covers the nonce, so together they bind
+    // the reply to this query.
+    const auto want = reply_mac(*key, nonce, body);
     if (CRYPTO_memcmp(want.data(), mac.data(), mac.size()) != 0)
       return refuse(R::BadMac, "MAC does not match (key id " + hex(id) + ")");
+    if (CRYPTO_memcmp(nonce.data(), sent.data(), nonce.size()) != 0)
+      return refuse(R::Replay, "reply made for another query (nonce " + hex(nonce) + ", sent " + hex(sent) + ")");
   }
   if (body.size() > kSiteMaxReply) return refuse(R::TooLong, "reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
   auto r = parse_site_reply(body);

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <random>
 
@@ -23,10 +26,31 @@ struct SiteAgent::Listener {
   asio::steady_timer retry;
 };
 
+namespace {
+// An IPv4 peer reaching an IPv6 socket shows as ::ffff:a.b.c.d; it is the IPv4 address all the same.
+asio::ip::address canonical(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+}  // namespace
+
+std::string_view to_string(AgentRefusal r) {
+  switch (r) {
+    case AgentRefusal::NotASiteServer:
+      return "not_a_site_server";
+    case AgentRefusal::PerSourceLimit:
+      return "per_source_limit";
+    case AgentRefusal::TooManyClients:
+      return "too_many_clients";
+  }
+  return "?";
+}
+
 struct SiteAgent::Client {
-  Client(asio::io_context& io, tcp::socket s) : socket(std::move(s)), timer(io) {}
+  Client(asio::io_context& io, tcp::socket s, asio::ip::address src) : socket(std::move(s)), timer(io), source(src) {}
   tcp::socket socket;
   asio::steady_timer timer;
+  asio::ip::address source;
   std::array<char, kSiteMaxRequest> in{};
   size_t got = 0;
   std::string reply;
@@ -129,6 +153,17 @@ void SiteAgent::set_keys(const std::vector<std::string>& secrets) {
   for (auto& k : secrets) keys_.push_back(make_site_key(k));
 }
 
+void SiteAgent::set_sources(const std::vector<asio::ip::address>& allowed) {
+  sources_.clear();
+  for (auto& a : allowed) sources_.push_back(canonical(a));
+}
+
+uint64_t SiteAgent::refused() const {
+  uint64_t n = 0;
+  for (auto c : refused_) n += c;
+  return n;
+}
+
 std::vector<std::string> SiteAgent::key_ids() const {
   std::vector<std::string> out;
   for (auto& k : keys_) out.push_back(hex(k.id));
@@ -139,13 +174,11 @@ void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
   l->acceptor.async_accept([this, l, alive = std::weak_ptr<bool>(alive_)](error_code ec, tcp::socket s) {
     if (alive.expired() || ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
     if (!ec) {
-      if (clients_ >= kSiteMaxClients) {
-        ++refused_;
-        s.close(ec);
-      } else {
-        auto c = std::make_shared<Client>(io_, std::move(s));
+      if (auto src = admit(s)) {
+        auto c = std::make_shared<Client>(io_, std::move(s), *src);
         ++clients_;
-        c->timer.expires_after(kSiteClientTimeout);
+        ++per_source_[*src];
+        c->timer.expires_after(settings_.timeout);
         c->timer.async_wait([this, c, alive](error_code e) {
           if (e) return;
           if (alive.expired()) {  // stopped: counters are gone, the socket still goes
@@ -166,6 +199,38 @@ void SiteAgent::accept(const std::shared_ptr<Listener>& l) {
       if (!e && !alive.expired() && l->acceptor.is_open()) accept(l);
     });
   });
+}
+
+std::optional<asio::ip::address> SiteAgent::admit(tcp::socket& s) {
+  error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  auto refuse = [&](AgentRefusal r) -> std::optional<asio::ip::address> {
+    ++refused_[size_t(r)];
+    // A reset, not a close: a flood of refused connections leaves no TIME_WAIT behind here.
+    s.set_option(tcp::socket::linger(true, 0), ec);
+    s.close(ec);
+    return std::nullopt;
+  };
+  if (ec) {  // gone before it was looked at
+    s.close(ec);
+    return std::nullopt;
+  }
+  const auto src = canonical(ep.address());
+  if (std::ranges::find(sources_, src) == sources_.end()) {
+    // Only the site's servers query the agent; anything else is a scan or an attempt to take their
+    // slots. Logged at most once a minute: a flood must not fill the log.
+    const auto now = std::chrono::steady_clock::now();
+    if (!stranger_logged_ || now - *stranger_logged_ >= std::chrono::minutes(1)) {
+      spdlog::warn("site agent: refused a connection from {} (not a site server; {} refused so far)", src.to_string(),
+                   refused_[size_t(AgentRefusal::NotASiteServer)] + 1);
+      stranger_logged_ = now;
+    }
+    return refuse(AgentRefusal::NotASiteServer);
+  }
+  if (auto it = per_source_.find(src); it != per_source_.end() && it->second >= kSiteMaxPerSource)
+    return refuse(AgentRefusal::PerSourceLimit);
+  if (clients_ >= kSiteMaxClients) return refuse(AgentRefusal::TooManyClients);
+  return src;
 }
 
 void SiteAgent::client_read(const std::shared_ptr<Client>& c) {
@@ -199,6 +264,7 @@ void SiteAgent::client_end(const std::shared_ptr<Client>& c, bool served) {
   error_code ec;
   c->socket.close(ec);
   --clients_;
+  if (auto it = per_source_.find(c->source); it != per_source_.end() && --it->second == 0) per_source_.erase(it);
   if (served) ++served_;
   else ++bad_requests_;
 }
@@ -253,6 +319,7 @@ void SiteAgent::stop() {
   }
   listeners_.clear();
   clients_ = 0;
+  per_source_.clear();
   for (auto& [_, p] : polls_) {
     p->removed = true;
     p->timer.cancel();
@@ -282,6 +349,16 @@ void SiteAgent::query(const std::shared_ptr<Poll>& p) {
   p->request = format_site_request(p->nonce);
   p->socket = tcp::socket(io_);
   tcp::endpoint ep(p->peer.address, settings_.port);
+  if (const auto& src = p->peer.address.is_v4() ? settings_.source4 : settings_.source6) {
+    error_code e;
+    p->socket.open(ep.protocol(), e);
+    // The port is then picked at connect, by the whole 4-tuple, as for an unbound socket: binding
+    // the address must not make queries compete for ports.
+    int one = 1;
+    if (!e) ::setsockopt(p->socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (!e) p->socket.bind({*src, 0}, e);
+    if (e) return done(p, std::unexpected("bind source " + src->to_string() + ": " + e.message()));
+  }
   auto alive = std::weak_ptr<bool>(alive_);
   p->deadline.expires_after(settings_.timeout);
   p->deadline.async_wait([this, p, seq, alive](error_code e) {

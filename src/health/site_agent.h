@@ -2,6 +2,7 @@
 // Site health, the I/O half: vaned's site agent (a TCP listener on this server's fabric
 // addresses that writes this server's report and closes) and the poller that queries every other
 // server's agent on a schedule and feeds a SiteView. Single-threaded on the caller's io_context.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -15,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "health/site.h"
@@ -25,8 +27,9 @@ namespace vane::health {
 // At most this many agent connections at once; more are closed at once (a scan or a flood must not
 // make vaned hold sockets without bound).
 inline constexpr size_t kSiteMaxClients = 64;
-// How long the agent gives a client to send its request line and take the reply.
-inline constexpr std::chrono::seconds kSiteClientTimeout{2};
+// At most this many at once from one source address: a server queries each other server one query
+// at a time, so a source holding more is faulty or hostile, and must not take the others' slots.
+inline constexpr size_t kSiteMaxPerSource = 4;
 // While the agent cannot bind its address it retries, first after the minimum, doubling up to the
 // maximum.
 inline constexpr std::chrono::milliseconds kSiteBindRetryMin{1000};
@@ -40,9 +43,19 @@ struct SitePeer {
 struct SiteSettings {
   uint16_t port = 0;
   std::chrono::milliseconds interval{500};
+  // A query's whole time (connect, request, reply). The agent gives its clients the same time to
+  // send their request and take the reply: the querier has given up by then.
   std::chrono::milliseconds timeout{400};
   uint32_t rise = 2, fall = 3;
+  // The addresses queries are sent from (node.address, node.address6): the other agents serve
+  // only site servers' addresses, so the source must not be left to the routing table.
+  std::optional<boost::asio::ip::address> source4, source6;
 };
+
+// Why the agent closed a connection at once, without reading from it.
+enum class AgentRefusal : uint8_t { NotASiteServer, PerSourceLimit, TooManyClients };
+inline constexpr size_t kAgentRefusals = 3;
+std::string_view to_string(AgentRefusal r);  // "not_a_site_server", "per_source_limit", "too_many_clients"
 
 class SiteAgent {
  public:
@@ -63,6 +76,8 @@ class SiteAgent {
   // error comes back only for what no retry can fix (a wildcard address).
   std::expected<void, std::string> serve(const std::vector<boost::asio::ip::address>& addresses, uint16_t port);
   bool listening() const { return !listeners_.empty(); }
+  // What serve() was asked to bind.
+  const std::vector<boost::asio::ip::address>& addresses() const { return bind_addresses_; }
   // Why the agent is not listening (serve() still retrying); empty while it listens.
   const std::string& listen_error() const { return listen_error_; }
   void set_bind_backoff(std::chrono::milliseconds min, std::chrono::milliseconds max) { backoff_min_ = min, backoff_max_ = max; }
@@ -72,13 +87,19 @@ class SiteAgent {
   void set_keys(const std::vector<std::string>& secrets);
   bool authenticated() const { return !keys_.empty(); }
   std::vector<std::string> key_ids() const;  // hex, signing key first
+  // The addresses allowed to query this agent: the other site servers' (IPv4 and IPv6). A
+  // connection from any other source is closed at once, unread (a host of the fabric must not
+  // hold the slots the servers need); none are allowed until this is called.
+  void set_sources(const std::vector<boost::asio::ip::address>& allowed);
   // Starts (or, on reload, adjusts) the queries: peers kept by name keep their state and schedule.
   void configure(const SiteSettings& s, const std::vector<SitePeer>& peers);
   void stop();
 
   const SiteView& view() const { return view_; }
   uint64_t served() const { return served_; }    // replies written
-  uint64_t refused() const { return refused_; }  // connections closed because of kSiteMaxClients
+  // Connections closed at once, unread: in all, and by reason.
+  uint64_t refused() const;
+  uint64_t refused(AgentRefusal r) const { return refused_[size_t(r)]; }
   uint64_t bad_requests() const { return bad_requests_; }  // clients closed without a reply: no valid request line in time
 
  private:
@@ -86,6 +107,8 @@ class SiteAgent {
   struct Client;
   struct Poll;
   void accept(const std::shared_ptr<Listener>& l);
+  // The source address of a connection this agent will serve; nullopt: refused and closed.
+  std::optional<boost::asio::ip::address> admit(boost::asio::ip::tcp::socket& s);
   void client_read(const std::shared_ptr<Client>& c);
   void client_end(const std::shared_ptr<Client>& c, bool served);
   void try_bind();
@@ -104,7 +127,11 @@ class SiteAgent {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::map<std::string, std::shared_ptr<Poll>> polls_;
   size_t clients_ = 0;
-  uint64_t served_ = 0, refused_ = 0, bad_requests_ = 0;
+  std::map<boost::asio::ip::address, size_t> per_source_;  // clients held, by source address
+  std::vector<boost::asio::ip::address> sources_;          // allowed to connect (set_sources)
+  uint64_t served_ = 0, bad_requests_ = 0;
+  std::array<uint64_t, kAgentRefusals> refused_{};
+  std::optional<std::chrono::steady_clock::time_point> stranger_logged_;
   std::vector<SiteKey> keys_;
   // serve(): what to bind, and the retry state while binding fails.
   std::vector<boost::asio::ip::address> bind_addresses_;

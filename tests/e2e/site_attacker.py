@@ -9,6 +9,10 @@
                                                         own: validly signed, made for another query
   site_attacker.py squat  ADDR PORT NODE                unsigned "NODE: web up 100" (run as an
                                                         unprivileged user on the agent's own address)
+  site_attacker.py hold   ADDR PORT N SECONDS           opens N connections to the agent at ADDR and
+                                                        sends nothing, to hold its slots; after
+                                                        SECONDS prints "held H closed C" (C: closed
+                                                        by the agent within that time)
 
 Each answered query is counted in the log ("answered N"). The layout follows docs/site-health.md;
 it is written from that page, not from vane's code, so that a mismatch would show.
@@ -16,8 +20,10 @@ it is written from that page, not from vane's code, so that a mismatch would sho
 import hashlib
 import hmac
 import os
+import select
 import socket
 import sys
+import time
 
 LABEL = b"vane-site-reply-v1\0"
 
@@ -47,7 +53,34 @@ def fetch(addr, port, nonce):
             out += chunk
 
 
+def hold(addr, port, n, seconds):
+    socks = []
+    reset = 0
+    for _ in range(n):
+        try:
+            socks.append(socket.create_connection((addr, port), timeout=2))
+        except ConnectionResetError:
+            reset += 1  # accepted and reset before connect() returned: closed by the agent too
+        except OSError as e:
+            print("connect error: %s" % e, flush=True)
+    print("listening: holding %d connection(s)" % (len(socks) + reset), flush=True)
+    deadline = time.monotonic() + seconds
+    closed = set()
+    while time.monotonic() < deadline and len(closed) < len(socks):
+        ready, _, _ = select.select([s for s in socks if s not in closed], [], [], max(0.0, deadline - time.monotonic()))
+        for s in ready:
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            if not data:  # the agent closed (or reset) it; an agent never sends unasked
+                closed.add(s)
+    print("held %d closed %d" % (len(socks) - len(closed), len(closed) + reset), flush=True)
+
+
 def main():
+    if sys.argv[1] == "hold":
+        return hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
     mode, addr, port, node = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -9,13 +9,17 @@
 #       reply) and serves it to every query for s4;
 #   (c) a squatter: s2's vaned stops, an unprivileged process binds 192.0.2.12:6081 and answers
 #       "s2: web up 100"; s2's vaned starts and cannot bind;
-#   (d) key rotation with two keys across reloads (vanectl reload and SIGHUP).
+#   (d) key rotation with two keys across reloads (vanectl reload and SIGHUP);
+#   (e) idle connections to s1's agent, to hold its slots: 100 from the router (not a site server),
+#       100 from s4 (a site server).
 #
 # None of (a)-(c) changes a table: s4 stays unreachable at weight 0, s2 at 0 while squatted, and the
 # table generation does not move; each refusal shows in `vanectl show site -o json` and the
 # vane_site_replies_refused_total series under its reason. The squatted s2 does not announce (the
 # router has no route via it), says so in show site, metrics and its log, and serves again once
 # it binds. (d): at every step every server sees every other, no table changes, no BGP session resets.
+# (e): the router's connections are closed at once (not_a_site_server), s4 keeps at most 4
+# (per_source_limit), and s2 and s3 keep getting s1's answers: no table changes.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
 
@@ -203,6 +207,27 @@ for i in 1 2 3; do
 done
 stop_pid "$APID"
 log "(b) s1's validly signed reply replayed for s4: refused as replay on s1..s3, no table change"
+
+# ---- (e) holding the agent's connections ----------------------------------------------------------
+for i in 1 2 3; do GEN[$i]=$(generation "$i"); done
+bg "$R" hold-r "$PY" "$HERE/site_attacker.py" hold 192.0.2.11 $PORT 100 3
+bg "${S[4]}" hold-s4 "$PY" "$HERE/site_attacker.py" hold 192.0.2.11 $PORT 100 3
+wait_for 15 "both holders done" sh -c "grep -q '^held' $RUN/hold-r.log && grep -q '^held' $RUN/hold-s4.log"
+grep -q "holding 100 connection" "$RUN/hold-r.log" || fail "(e) the router could not open its connections: $(cat "$RUN/hold-r.log")"
+grep -q "^held 0 closed 100" "$RUN/hold-r.log" || fail "(e) s1's agent kept connections from the router: $(cat "$RUN/hold-r.log")"
+(($(metric 1 vane_site_agent_refused_total reason=not_a_site_server) >= 100)) ||
+  fail "(e) s1: vane_site_agent_refused_total{reason=not_a_site_server} below 100"
+(($(metric 1 vane_site_agent_refused_total reason=per_source_limit) >= 50)) ||
+  fail "(e) s1: vane_site_agent_refused_total{reason=per_source_limit} below 50: s4 held more than its share"
+(($(metric 1 vane_site_agent_refused_total reason=too_many_clients) == 0)) || fail "(e) s1 ran out of connection slots"
+grep -q "site agent: refused a connection from 192.0.2.1 (not a site server" "$RUN/vaned-s1.log" ||
+  fail "(e) s1 did not log the refused connection from the router"
+vctl 1 show site | grep -q "site agent refused connections: not_a_site_server [0-9]*, per_source_limit" ||
+  fail "(e) vanectl show site on s1 does not show the refused connections: $(vctl 1 show site)"
+sleep 1   # a few more query rounds after the flood
+converged || fail "(e) the servers no longer all see each other"
+no_table_change 1 2 3
+log "(e) 100 idle connections each from the router and from s4 to s1's agent: the router's refused at once (not_a_site_server), s4's beyond 4 (per_source_limit); s2 and s3 still see s1, no table change"
 
 # ---- (c) a squatter on s2's agent port -----------------------------------------------------------
 vaned_stop "${VPID[2]}"

@@ -119,6 +119,18 @@ TEST(Render, SiteAgentNotListeningSaysSo) {
             "down and withdraws (retrying)\n\n");
 }
 
+TEST(Render, SiteAgentRefusedConnectionsAreCountedByReason) {
+  control::Response r = sample::site();
+  for (auto [reason, n] : {std::pair{"not_a_site_server", 12}, {"per_source_limit", 3}, {"too_many_clients", 0}}) {
+    auto* c = r.mutable_site()->add_agent_refused();
+    c->set_reason(reason);
+    c->set_count(n);
+  }
+  const std::string text = render_text(r);
+  EXPECT_NE(text.find("\nsite agent refused connections: not_a_site_server 12, per_source_limit 3\n"), std::string::npos)
+      << text;
+}
+
 TEST(Render, ForwardingKnownReasonsFirstThenNewOnes) {
   EXPECT_EQ(render_text(sample::forwarding()),
             "VIP           Proto  Port  Passed  Local  Forwarded  TooBig  NoTable  Malformed  Errors  ttl_exceeded\n"
@@ -176,7 +188,7 @@ TEST(Render, JsonIsTheProtobufMapping) {
             "{\"reason\":\"replay\",\"count\":\"1\"}]}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
             "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
             "\"gate_open\":false}],\"auth\":\"authenticated\",\"key_ids\":[\"0123456789abcdef\"],\"agent_listening\":true,"
-            "\"agent_error\":\"\",\"agent_bad_requests\":\"0\"}}\n");
+            "\"agent_error\":\"\",\"agent_bad_requests\":\"0\",\"agent_refused\":[]}}\n");
 }
 
 TEST(Render, JsonRoundTripsEveryView) {

@@ -1,5 +1,6 @@
 // Golden messages for every validation error the config loader reports, with line and column.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -335,6 +336,26 @@ TEST_F(SiteKeyFile, PermissionsAndTypeAreChecked) {
   e = errors(site_conf("site.key"), dir_ / "vaned.conf");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0], prefix() + ": No such file or directory");
+}
+
+// A key file another user owns is that user's to rewrite, mode 0600 or not: whoever owns it chooses
+// the key vaned trusts (and, for the site key, what every server believes).
+TEST_F(SiteKeyFile, AKeyFileOwnedByAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file to another user";
+  write("site.key", kKey1 + "\n");
+  ASSERT_EQ(::chown((dir_ / "site.key").c_str(), 65534, 65534), 0);
+  auto e = errors(site_conf("site.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], prefix() + " is owned by uid 65534, neither root nor this user (uid 0); chown it");
+  std::ofstream(dir_ / "tor1.key") << "s3cret\n";
+  fs::permissions(dir_ / "tor1.key", fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(::chown((dir_ / "tor1.key").c_str(), 65534, 65534), 0);
+  e = errors(conf("tor1.key"), dir_ / "vaned.conf");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], (dir_ / "vaned.conf").string() + ":3:64: md5_key_file \"" + (dir_ / "tor1.key").string() +
+                      "\" is owned by uid 65534, neither root nor this user (uid 0); chown it");
+  ASSERT_EQ(::chown((dir_ / "site.key").c_str(), 0, 0), 0);
+  EXPECT_TRUE(load_string(site_conf("site.key"), dir_ / "vaned.conf"));
 }
 
 TEST(Config, NamesMustFitTheSiteReplyGrammar) {

@@ -32,6 +32,8 @@ struct Pair {
   Pair() {
     a = std::make_unique<SiteAgent>(io, clock, [this] { return a_report; }, [] {});
     b = std::make_unique<SiteAgent>(io, clock, [] { return SiteReport{"b", {}}; }, [this] { ++changes; });
+    // b queries without a configured source, so from 127.0.0.1.
+    a->set_sources({asio::ip::make_address("127.0.0.1")});
   }
   const PeerStatus* a_seen_by_b() const { return b->view().find("a"); }
 };
@@ -123,12 +125,19 @@ TEST(SiteAgent, BoundsConcurrentConnections) {
   SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
   ASSERT_TRUE(a.listen({asio::ip::make_address("127.0.0.1")}, port));
   // Clients that never read: the agent's writes are small, so they complete; what bounds the agent
-  // is the count of connections it holds at once. Open many at once and check every one is closed.
+  // is the count of connections it holds at once. Open many at once, from enough site servers that
+  // no one of them passes its own limit, and check every one is closed.
+  std::vector<asio::ip::address> sources;
+  for (size_t i = 0; i < 2 * kSiteMaxClients / kSiteMaxPerSource; ++i)
+    sources.push_back(asio::ip::make_address_v4(asio::ip::address_v4::uint_type(0x7f000100 + i)));  // 127.0.1.i
+  a.set_sources(sources);
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> socks;
   int connected = 0;
   const std::string request = format_site_request(SiteNonce{});
   for (size_t i = 0; i < kSiteMaxClients * 2; ++i) {
     auto s = std::make_shared<asio::ip::tcp::socket>(io);
+    s->open(asio::ip::tcp::v4());
+    s->bind({sources[i / kSiteMaxPerSource], 0});
     s->async_connect({asio::ip::make_address("127.0.0.1"), port}, [&, s](boost::system::error_code ec) {
       if (ec) return;
       ++connected;
@@ -139,6 +148,7 @@ TEST(SiteAgent, BoundsConcurrentConnections) {
   ASSERT_TRUE(run_until(io, [&] { return a.served() + a.refused() == kSiteMaxClients * 2; }));
   EXPECT_EQ(connected, int(kSiteMaxClients * 2));
   EXPECT_EQ(a.bad_requests(), 0u);
+  EXPECT_EQ(a.refused(AgentRefusal::NotASiteServer), 0u);
 }
 
 // ---- authentication and binding --------------------------------------------------------------------
@@ -231,6 +241,7 @@ TEST(SiteAgentAuth, AReplayedSignedReplyIsRefused) {
   const uint16_t port = free_port();
   SiteAgent real(io, clock, [] { return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}}; }, [] {});
   real.set_keys({key('k')});
+  real.set_sources({asio::ip::make_address("127.0.0.1")});
   ASSERT_TRUE(real.listen({asio::ip::make_address("127.0.0.1")}, port));
   // The attacker asks the real agent with a nonce of its own: a validly signed reply...
   SiteNonce mine{};
@@ -276,6 +287,7 @@ TEST(SiteAgentAuth, OverLongOrBogusRequestsGetNoReply) {
   test::FakeClock clock;
   const uint16_t port = free_port();
   SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  a.set_sources({asio::ip::make_address("127.0.0.1")});
   ASSERT_TRUE(a.listen({asio::ip::make_address("127.0.0.1")}, port));
   const auto lo = asio::ip::make_address("127.0.0.1");
   EXPECT_EQ(fetch(io, lo, port, std::string(kSiteMaxRequest + 10, 'a')), "");
@@ -306,6 +318,7 @@ TEST(SiteAgentAuth, ASquatterOnTheAgentsPortIsRefusedAndTheAgentRetriesUntilItBi
   int changes = 0;
   SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [&] { ++changes; });
   a.set_keys({key('k')});
+  a.set_sources({lo});
   a.set_bind_backoff(20ms, 80ms);
   ASSERT_TRUE(a.serve({lo}, port));
   EXPECT_FALSE(a.listening());
@@ -328,6 +341,174 @@ TEST(SiteAgentAuth, ASquatterOnTheAgentsPortIsRefusedAndTheAgentRetriesUntilItBi
   EXPECT_EQ(changes, 2);
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Up; }));
   EXPECT_TRUE(b.view().find("a")->last->services.empty());
+}
+
+// ---- who may connect: only site servers, and a few connections each --------------------------------
+
+// Every 127.0.0.x address is local, so a client picks its source by binding it: 127.0.0.2 and
+// 127.0.0.3 play site servers, 127.0.0.9 a host of the fabric that is not one.
+const auto kAgentAddr = asio::ip::make_address("127.0.0.1");
+const auto kSiteSrc = asio::ip::make_address("127.0.0.2");
+const auto kSiteSrc2 = asio::ip::make_address("127.0.0.3");
+const auto kStranger = asio::ip::make_address("127.0.0.9");
+
+// Keeps `n` connections from `src` open to the agent and sends nothing on them; whenever the agent
+// closes one, opens another after `delay`. Bounded by `max_opens` in all.
+struct Holder {
+  Holder(asio::io_context& io, asio::ip::address src, uint16_t port, size_t n, std::chrono::milliseconds delay,
+         size_t max_opens = 20000)
+      : io(io), src(src), port(port), delay(delay), max_opens(max_opens) {
+    for (size_t i = 0; i < n; ++i) open();
+  }
+  ~Holder() { *alive = false; }
+  void open() {
+    if (opens >= max_opens) return;
+    ++opens;
+    auto s = std::make_shared<asio::ip::tcp::socket>(io);
+    boost::system::error_code ec;
+    s->open(src.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), ec);
+    if (!ec) s->bind({src, 0}, ec);
+    if (ec) return;
+    socks.push_back(s);
+    s->async_connect({kAgentAddr, port}, [this, s, alive = alive](boost::system::error_code ec) {
+      if (!*alive) return;
+      if (!ec) ++connected;
+      auto buf = std::make_shared<std::array<char, 64>>();
+      // Waits for the agent to close it (an idle client reads nothing), then takes the slot again.
+      s->async_read_some(asio::buffer(*buf), [this, s, buf, alive](boost::system::error_code, size_t) {
+        if (!*alive) return;
+        ++closed;
+        auto t = std::make_shared<asio::steady_timer>(io, delay);
+        t->async_wait([this, t, alive](boost::system::error_code) {
+          if (*alive) open();
+        });
+      });
+    });
+  }
+  asio::io_context& io;
+  asio::ip::address src;
+  uint16_t port;
+  std::chrono::milliseconds delay;
+  size_t max_opens, opens = 0, connected = 0, closed = 0;
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> socks;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+};
+
+// fetch() from a chosen source address.
+std::string fetch_from(asio::io_context& io, asio::ip::address src, uint16_t port, const std::string& request) {
+  asio::ip::tcp::socket s(io);
+  s.open(asio::ip::tcp::v4());
+  s.bind({src, 0});
+  std::string got;
+  std::array<char, 4096> chunk{};
+  bool finished = false;
+  std::function<void()> rd = [&] {
+    s.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
+      got.append(chunk.data(), n);
+      if (ec) finished = true;
+      else rd();
+    });
+  };
+  s.async_connect({kAgentAddr, port}, [&](boost::system::error_code ec) {
+    if (ec) {
+      finished = true;
+      return;
+    }
+    asio::async_write(s, asio::buffer(request), [&](boost::system::error_code, size_t) { rd(); });
+  });
+  EXPECT_TRUE(run_until(io, [&] { return finished; }));
+  return got;
+}
+
+TEST(SiteAgentSources, IdleConnectionsFromAnyoneElseNeverStarveASiteServer) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}}; }, [] {});
+  a.set_sources({kSiteSrc, kSiteSrc2});
+  ASSERT_TRUE(a.listen({kAgentAddr}, port));
+  // A stranger and another site server both try to hold every slot of the agent, taking each one
+  // back as soon as it is closed.
+  Holder stranger(io, kStranger, port, kSiteMaxClients, 20ms);
+  Holder greedy(io, kSiteSrc2, port, kSiteMaxClients, 20ms);
+  ASSERT_TRUE(run_until(io, [&] { return stranger.connected >= kSiteMaxClients && greedy.connected >= kSiteMaxClients; }));
+
+  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  auto s = fast(port);
+  s.source4 = kSiteSrc;
+  b.configure(s, {{"a", kAgentAddr}});
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->answers >= 10; }));
+  EXPECT_EQ(b.view().find("a")->failures, 0u) << b.view().find("a")->error;
+  EXPECT_EQ(b.view().find("a")->reach, Verdict::Up);
+  EXPECT_GE(a.refused(AgentRefusal::NotASiteServer), uint64_t(kSiteMaxClients));
+  EXPECT_GE(a.refused(AgentRefusal::PerSourceLimit), uint64_t(kSiteMaxClients - kSiteMaxPerSource));
+  EXPECT_EQ(a.refused(AgentRefusal::TooManyClients), 0u);
+}
+
+TEST(SiteAgentSources, AStrangerGetsNothingAndEachSourceHasItsOwnFewSlots) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  a.set_sources({kSiteSrc, kSiteSrc2});
+  auto slow = fast(port);
+  slow.timeout = 10s;  // idle clients keep their slots for the whole test
+  a.configure(slow, {});
+  ASSERT_TRUE(a.listen({kAgentAddr}, port));
+  const std::string req = format_site_request(SiteNonce{});
+  EXPECT_EQ(fetch_from(io, kStranger, port, req), "");
+  EXPECT_EQ(a.refused(AgentRefusal::NotASiteServer), 1u);
+  EXPECT_EQ(a.bad_requests(), 0u) << "refused at accept, before reading anything";
+  EXPECT_EQ(fetch_from(io, kSiteSrc, port, req), "vane-site 1 a\nend\n");
+
+  // kSiteSrc2 holds its slots (and keeps them for as long as the agent lets it) ...
+  Holder greedy(io, kSiteSrc2, port, kSiteMaxPerSource, 10s);
+  ASSERT_TRUE(run_until(io, [&] { return greedy.connected == kSiteMaxPerSource; }));
+  run_until(io, [] { return false; }, 50ms);  // the agent accepts them
+  EXPECT_EQ(greedy.closed, 0u);
+  // ... so its next connection is refused, and another site server is still served.
+  EXPECT_EQ(fetch_from(io, kSiteSrc2, port, req), "");
+  EXPECT_EQ(a.refused(AgentRefusal::PerSourceLimit), 1u);
+  EXPECT_EQ(fetch_from(io, kSiteSrc, port, req), "vane-site 1 a\nend\n");
+
+  // A reload that drops kSiteSrc from the site: it is a stranger from then on.
+  a.set_sources({kSiteSrc2});
+  EXPECT_EQ(fetch_from(io, kSiteSrc, port, req), "");
+  EXPECT_EQ(a.refused(AgentRefusal::NotASiteServer), 2u);
+}
+
+TEST(SiteAgentSources, AnIdleSiteClientIsClosedWithinTheQueryTimeout) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  a.set_sources({kSiteSrc});
+  auto s = fast(port);
+  s.timeout = 100ms;  // the querier gives up after this: holding a connection longer helps no one
+  a.configure(s, {});
+  ASSERT_TRUE(a.listen({kAgentAddr}, port));
+  Holder idle(io, kSiteSrc, port, 1, 10s, 1);
+  ASSERT_TRUE(run_until(io, [&] { return idle.closed == 1; }, 5s));
+  EXPECT_EQ(a.bad_requests(), 1u);
+}
+
+TEST(SiteAgentSources, TheQuerierSpeaksFromItsConfiguredAddress) {
+  asio::io_context io;
+  test::FakeClock clock;
+  const uint16_t port = free_port();
+  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  a.set_sources({kSiteSrc2});
+  ASSERT_TRUE(a.listen({kAgentAddr}, port));
+  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  auto s = fast(port);
+  s.source4 = kSiteSrc2;
+  b.configure(s, {{"a", kAgentAddr}});
+  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Up; }));
+  // Without a source the kernel picks 127.0.0.1, which is not a site server here.
+  SiteAgent c(io, clock, [] { return SiteReport{"c", {}}; }, [] {});
+  c.configure(fast(port), {{"a", kAgentAddr}});
+  ASSERT_TRUE(run_until(io, [&] { return c.view().find("a")->reach == Verdict::Down; }));
+  EXPECT_GE(a.refused(AgentRefusal::NotASiteServer), 1u);
 }
 
 TEST(SiteAgentAuth, ServeRefusesAWildcardWithoutRetrying) {

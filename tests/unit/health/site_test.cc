@@ -356,6 +356,14 @@ TEST(SiteAuth, EachFailureIsRefusedUnderItsReason) {
   std::string renonced = sign_site_reply(kBody, k, old);
   renonced.replace(renonced.find(hex(old)), 32, hex(n));
   EXPECT_EQ(reason(renonced), "bad_mac");
+  // "replay" means validly signed for another nonce, never merely "some other nonce": anyone can
+  // write an auth line with a known key id (ids travel in clear) and any nonce, and must not pick
+  // the reason it is refused under (nor make a forgery look like a key holder's old reply).
+  std::string fake_old = kBody + "auth " + hex(k.id) + " " + hex(old) + " " + std::string(64, '0') + "\n";
+  EXPECT_EQ(reason(fake_old), "bad_mac");
+  std::string altered_old = sign_site_reply(kBody, k, old);
+  altered_old.replace(altered_old.find("up 100"), 6, "up 999");
+  EXPECT_EQ(reason(altered_old), "bad_mac");
   // Every byte of the body is covered.
   std::string tampered = good;
   tampered.replace(tampered.find("up 100"), 6, "up 999");
