@@ -114,7 +114,9 @@ forwarding { enabled: true gue_port: 6080 hash_seed: 2654435761 }
 control { socket: "$RUN/run-s$i/vaned.sock" }
 EOF
   chmod 644 "$RUN/s$i.conf"
-  "$VANED" --check "$RUN/s$i.conf" >/dev/null || fail "s$i config invalid: $("$VANED" --check "$RUN/s$i.conf" 2>&1)"
+  # As the user it will run as: key files must be owned by root or by that user.
+  chk=(setpriv --reuid="$VUID" --regid="$VGID" --clear-groups "$VANED" --check "$RUN/s$i.conf")
+  "${chk[@]}" >/dev/null || fail "s$i config invalid: $("${chk[@]}" 2>&1)"
   bg "${S[i]}" "tcp-s$i" "$PY" "$HERE/xdp_server.py" "s$i" "$VIP:80"
   # A bpffs of the test's own per server, owned by vaned's user: the pins outlive a vaned (g).
   bpffs_add "$RUN/bpffs-s$i"
