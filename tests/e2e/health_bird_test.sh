@@ -5,7 +5,7 @@
 #  - stopping s1's HTTP server takes s1's next hop out of the kernel route, starting it puts it
 #    back; s2's path is never withdrawn or re-sent (its "since" time and BIRD's import counters
 #    for s2 stay the same);
-#  - a service flapping every 200 ms for 10 s makes no more UPDATEs than its dampening allows
+#  - a service flapping every 400 ms for 10 s makes no more UPDATEs than its dampening allows
 #    (counted by BIRD), while the same flap undampened on s2 makes far more;
 #  - drain (vanectl drain web): s1 re-announces with GRACEFUL_SHUTDOWN + prepend, BIRD's import
 #    filter (RFC 8326) sets local-pref 0, the kernel route keeps only s2, the withdraw follows
@@ -93,7 +93,7 @@ log "HTTP service on s1 started: kernel route $(kernel_nexthops "$R" $WEB)after 
 [[ $(updates s2) == "$s2_upd" ]] || fail "BIRD received updates from s2: '$s2_upd' -> '$(updates s2)'"
 log "s2's path untouched: since $s2_stamp, BIRD import updates/withdraws from s2 still $s2_upd"
 
-# 2. Flap s1's and s2's flap services every 200 ms for 10 s; BIRD counts the UPDATEs.
+# 2. Flap s1's and s2's flap services every 400 ms for 10 s; BIRD counts the UPDATEs.
 b1=$(updates s1) b2=$(updates s2)
 ts=$EPOCHREALTIME
 flap 10

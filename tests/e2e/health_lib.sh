@@ -5,7 +5,8 @@
 # AS 65012). On each server's lo:
 #   203.0.113.10  "web": a real HTTP server (python3 http.server) and an http check on it; both
 #                 servers announce 203.0.113.10/32, so the router has a kernel ECMP route.
-#   203.0.113.20  "flap" on s1: an exec check `test -f FLAP_FLAG` (50 ms, rise 1, fall 1) WITH
+#   203.0.113.20  "flap" on s1: an exec check `test -f FLAP_FLAG` (50 ms, rise 2, fall 2: one check
+#                 timing out on a busy machine, a fork + exec slower than its 50 ms, moves nothing) WITH
 #                 dampening, announcing 203.0.113.20/32;
 #   203.0.113.21  "flap" on s2: the same check on the same flag WITHOUT dampening, announcing
 #                 203.0.113.21/32: the undampened reference, flapped in the same run.
@@ -23,7 +24,7 @@ NODE_DRAIN_S=3       # node.drain_time_s (the FRR test drains the whole node wit
 DRAIN_PREPEND=1      # node.drain_prepend
 
 # Dampening of s1's flap service. The values are chosen so that (a) the undampened rate (one
-# withdraw + one announce per 200 ms) is far above what they allow and (b) once suppressed the
+# withdraw + one announce per 400 ms) is far above what they allow and (b) once suppressed the
 # prefix stays suppressed for the rest of the 10 s flap (T * log2(S / R) = 20 s), which keeps the
 # bound below simple; flap_bound checks (b).
 DAMP_HOLD_MS=500 DAMP_PENALTY=1000 DAMP_SUPPRESS=2000 DAMP_REUSE=500 DAMP_HALF_LIFE_S=10
@@ -77,7 +78,7 @@ service {
   name: \"flap\"
   vip { address: \"$flap_pfx\" port: 80 protocol: TCP }
   announce { prefix: \"$flap_pfx/32\" }
-  check { name: \"flag\" exec { command: \"test -f $FLAP_FLAG\" } interval_ms: 50 timeout_ms: 50 rise: 1 fall: 1 }
+  check { name: \"flag\" exec { command: \"test -f $FLAP_FLAG\" } interval_ms: 50 timeout_ms: 50 rise: 2 fall: 2 }
   $damp
 }")
   # Node-wide drain settings go into the node block.
@@ -91,18 +92,18 @@ kernel_has() {  # kernel_has NEXTHOPS...: the router's kernel route to $WEB has 
 
 now_ms() { "$PY" -c "print(int($EPOCHREALTIME * 1000))"; }
 
-# flap SECONDS: toggles $FLAP_FLAG every 100 ms (up 100 ms, down 100 ms: one flap every 200 ms)
+# flap SECONDS: toggles $FLAP_FLAG every 200 ms (up 200 ms, down 200 ms: one flap every 400 ms)
 # for SECONDS, on an absolute schedule so the shell's own delays do not stretch it; leaves it up.
 # Sets FLAP_TOGGLES.
 flap() {
   local secs=$1 k n t0 due
-  n=$((secs * 10))
+  n=$((secs * 5))
   t0=${EPOCHREALTIME/./}
   FLAP_TOGGLES=0
   for ((k = 1; k <= n; k++)); do
     if ((k % 2)); then rm -f "$FLAP_FLAG"; else touch "$FLAP_FLAG"; fi
     ((++FLAP_TOGGLES))
-    due=$((t0 + k * 100000))
+    due=$((t0 + k * 200000))
     local left=$((due - ${EPOCHREALTIME/./}))
     ((left > 0)) && sleep "$(printf '0.%06d' "$left")"
   done

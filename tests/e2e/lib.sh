@@ -84,12 +84,18 @@ bg() {  # bg NS LOGNAME CMD...: start a process in a namespace, track its pid in
   LAST_PID=$!
 }
 
-# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.1 s until it succeeds; bounded.
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.1 s until it succeeds; bounded. SECONDS may
+# be fractional. The deadline is kept in microseconds: bash's $SECONDS ticks on whole wall-clock
+# seconds, so "SECONDS + 1" ended anywhere from 0 to 1 s after the call.
 wait_for() {
   local secs=$1 what=$2; shift 2
-  local deadline=$((SECONDS + secs))
-  while ((SECONDS < deadline)); do
+  local whole=${secs%%.*} frac=${secs#*.}
+  [[ $secs == *.* ]] || frac=""
+  frac=${frac}000000
+  local deadline=$((${EPOCHREALTIME/./} + ${whole:-0} * 1000000 + 10#${frac:0:6}))
+  while :; do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    ((${EPOCHREALTIME/./} < deadline)) || break
     sleep 0.1
   done
   fail "timed out after ${secs}s waiting for: $what"
