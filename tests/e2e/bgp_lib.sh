@@ -160,3 +160,36 @@ if errs: sys.exit("; ".join(errs) + ": " + sys.argv[1])
 print(rs[0]["attributes"])
 PY
 }
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# anycast_clients VIP: a client namespace C (198.51.100.10, behind R on r-c) and, on every server
+# S[i], VIP on lo, a default route back through R and a TCP server on VIP:80 that answers its name
+# (xdp_server.py; pid in TCP_PID[i]). R hashes flows on L4, so one client address spreads over the
+# ECMP next hops. Needs $PY.
+anycast_clients() {
+  local vip=$1 i
+  ns_add C c
+  link "$C" eth0 198.51.100.10/24 "$R" r-c 198.51.100.1/24
+  ip -n "$C" route add default via 198.51.100.1
+  ip netns exec "$R" sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+  TCP_PID=()
+  for ((i = 1; i <= ${#S[@]}; i++)); do
+    ip -n "${S[i]}" addr add "$vip/32" dev lo
+    ip -n "${S[i]}" route add default via 192.0.2.1
+    bg "${S[i]}" "tcp-s$i" "$PY" "$E2E_DIR/xdp_server.py" "s$i" "$vip:80"
+    TCP_PID[i]=$LAST_PID
+    wait_for 10 "TCP server on s$i" grep -q ready "$RUN/tcp-s$i.log"
+  done
+}
+
+# client_round VIP FIRST_PORT COUNT: COUNT connections from the client (distinct source ports),
+# each reading the server's name; prints xdp_client.py's JSON ({"total", "ok", "counts", ...}).
+client_round() {
+  ip netns exec "$C" "$PY" "$E2E_DIR/xdp_client.py" bulk 198.51.100.10 "$1:80" "$2" "$3" \
+    --concurrency 16 --timeout 2
+}
+
+# proc_status PID FIELD: a field of /proc/PID/status (VmRSS in kB, Threads, ...), the number only
+proc_status() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+fd_count() { ls "/proc/$1/fd" | wc -l; }  # fd_count PID: open descriptors of PID
