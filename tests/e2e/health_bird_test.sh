@@ -67,6 +67,21 @@ updates() {
   birdc -s "$BC" show protocols all "$1" | awk '/Import updates:/ {a = $3} /Import withdraws:/ {w = $3} END {print a + 0, w + 0}'
 }
 sum() { local a w; read -r a w <<<"$1"; echo $((a + w)); }
+# same_stamp BEFORE PROTO ADDR: the path's since time is still BEFORE. BIRD keeps it on its
+# monotonic clock and converts it to wall time at each call, so an untouched path reads +-1 ms
+# (as a session's start does, see site_trust_test.sh); a re-sent path moves by far more.
+same_stamp() {
+  local now; now=$(stamp "$2" "$3")
+  "$PY" -c '
+import datetime, sys
+a, b = (datetime.datetime.fromisoformat(x) for x in sys.argv[1:])
+sys.exit(0 if abs((a - b).total_seconds()) <= 0.001 else 1)' "$1" "$now" 2>/dev/null
+}
+# prefix_updates PROTO ADDR: what BIRD's log shows it imported about ADDR/32 from PROTO (added,
+# removed, ignored as unchanged: one line per announce or withdraw). The Route change stats count
+# every prefix of the session, and s2's undampened flap check (exec, 50 ms timeout) may time out on
+# a loaded machine: an UPDATE pair for 203.0.113.21 only.
+prefix_updates() { grep -c "<TRACE> $1\.ipv4 > .* ${2//./\\.}/32 " "$RUN/bird.log" || true; }
 
 wait_for 15 "kernel ECMP route over s1 and s2" kernel_has 192.0.2.11 192.0.2.12
 wait_for 10 "s1's flap prefix in BIRD" has_route s1 $FLAP1
@@ -76,7 +91,7 @@ log "kernel route $WEB: $(kernel_nexthops "$R" $WEB)(both HTTP services healthy)
 # 1. Stop s1's HTTP service: s1's next hop leaves the kernel route; start it: it comes back.
 #    s2's path must not move at all.
 s2_stamp=$(stamp s2 $WEB)
-s2_upd=$(updates s2)
+s2_upd=$(prefix_updates s2 $WEB)
 [[ -n $s2_stamp ]] || fail "no since time for s2's path: $(route s2 $WEB)"
 t0=$(now_ms)
 http_stop 1
@@ -89,9 +104,9 @@ http_start 1
 t0=$(now_ms)
 wait_for 10 "s1's next hop back after its HTTP server started" kernel_has 192.0.2.11 192.0.2.12
 log "HTTP service on s1 started: kernel route $(kernel_nexthops "$R" $WEB)after $(($(now_ms) - t0)) ms"
-[[ $(stamp s2 $WEB) == "$s2_stamp" ]] || fail "s2's path was re-sent: since $s2_stamp -> $(stamp s2 $WEB)"
-[[ $(updates s2) == "$s2_upd" ]] || fail "BIRD received updates from s2: '$s2_upd' -> '$(updates s2)'"
-log "s2's path untouched: since $s2_stamp, BIRD import updates/withdraws from s2 still $s2_upd"
+same_stamp "$s2_stamp" s2 $WEB || fail "s2's path was re-sent: since $s2_stamp -> $(stamp s2 $WEB)"
+[[ $(prefix_updates s2 $WEB) == "$s2_upd" ]] || fail "BIRD imported updates about $WEB from s2: $s2_upd -> $(prefix_updates s2 $WEB)"
+log "s2's path untouched: since $s2_stamp, BIRD logged no import about $WEB from s2 (still $s2_upd)"
 
 # 2. Flap s1's and s2's flap services every 400 ms for 10 s; BIRD counts the UPDATEs.
 b1=$(updates s1) b2=$(updates s2)
@@ -111,7 +126,7 @@ grep -q "health: prefix $FLAP1/32 .*withdrawn" "$RUN/vaned-s1.log" || fail "vane
 
 # 3. Drain s1's web service: announced with GRACEFUL_SHUTDOWN and one prepend, BIRD sets
 #    local-pref 0 and the kernel keeps only s2; withdrawn after the drain time; undrain.
-s2_stamp=$(stamp s2 $WEB) s2_upd=$(updates s2)
+s2_stamp=$(stamp s2 $WEB) s2_upd=$(prefix_updates s2 $WEB)
 "$VANECTL" --socket "$RUN/s1.sock" drain web >"$RUN/vanectl-drain.log" 2>&1 || fail "vanectl drain: $(cat "$RUN/vanectl-drain.log")"
 t0=$EPOCHREALTIME
 gshut() { route s1 $WEB | grep -q 'BGP.community:.*(65535,0)'; }
@@ -131,7 +146,7 @@ kernel_has 192.0.2.12 || fail "kernel route changed: $(kernel_nexthops "$R" $WEB
 wait_for 5 "kernel ECMP route back after undrain" kernel_has 192.0.2.11 192.0.2.12
 route s1 $WEB | grep -q '65535,0' && fail "GRACEFUL_SHUTDOWN still on s1's path after undrain"
 route s1 $WEB | grep -q 'BGP.as_path: 65011$' || fail "prepend still on s1's path after undrain: $(route s1 $WEB)"
-[[ $(stamp s2 $WEB) == "$s2_stamp" && $(updates s2) == "$s2_upd" ]] || fail "s2's path moved during s1's drain"
+same_stamp "$s2_stamp" s2 $WEB && [[ $(prefix_updates s2 $WEB) == "$s2_upd" ]] || fail "s2's path moved during s1's drain"
 log "undrain: s1's path back without GRACEFUL_SHUTDOWN; kernel route $(kernel_nexthops "$R" $WEB); s2's path untouched throughout"
 
 # 4. SIGTERM: explicit withdraw, then Cease / Administrative Shutdown; the route is gone from the
