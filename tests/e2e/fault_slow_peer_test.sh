@@ -3,12 +3,14 @@
 # receive buffer, IPv4 + IPv6 unicast, hold time 3 s). vaned announces N_PFX IPv6 /48s, each with
 # its own MED and 10 prepends, so no two share an UPDATE: about 115 bytes each on the wire, several
 # MB in all, far more than the kernel's buffers take.
+#  (0) connection 0: the peer reads everything, then closes (the memory reference, see below);
 #  (a) connection 1: the peer completes OPEN/KEEPALIVE, never reads again, and goes on sending a
 #      KEEPALIVE every second, so RFC 4271's hold timer never fires: vaned's send-stall watch must
 #      end the session ("send stalled") once the kernel has taken nothing for the hold time (3 s);
 #  (b) connection 2: the peer completes the handshake and then sends nothing and reads nothing:
 #      vaned's hold timer ends the session (3 s);
-#  throughout, sampled every 100 ms: the send queue (vanectl and the metric
+#  throughout (a) and (b), sampled every 100 ms or as fast as the metrics page (a series per
+#  prefix) is served: the send queue (vanectl and the metric
 #  vane_bgp_send_queue_bytes) never exceeds Speaker::kSendQueueLimit, 512 KiB, and vaned's VmRSS
 #  stays within that plus RSS_SLACK_KB of its value after a full send to a reading peer (see
 #  below); the queue reached the 256 KiB high mark (the peer really stopped vaned) and fewer than
@@ -25,9 +27,10 @@ QUEUE_LIMIT=$((512 * 1024))   # Speaker::kSendQueueLimit (src/bgp/speaker.h)
 QUEUE_HIGH=$((256 * 1024))    # Speaker::kSendQueueHigh: the walk stops once this much is queued
 # RSS bound: the reference is vaned's VmRSS right after a peer that reads took all N_PFX prefixes
 # (connection 0: every Adj-RIB-Out entry and attribute set built, the UPDATE steps allocated and
-# freed) and the metrics page was scraped once. A peer that stops reading may add the send queue (at most 512 KiB) and the log lines of
-# the session's end: RSS_SLACK_KB, 1 MiB, on top of the queue. A speaker that queued everything
-# would add the whole table's UPDATEs, N_PFX x ~115 bytes (4.4 MiB for 40,000), and fail it.
+# freed) and the metrics page was scraped once. A peer that stops reading may add the send queue
+# (at most 512 KiB) and the log lines of the session's end: RSS_SLACK_KB, 1 MiB, on top of the
+# queue. A speaker that queued everything would add the whole table's UPDATEs, N_PFX x ~115 bytes
+# (4.4 MiB for 40,000), and fail it.
 RSS_SLACK_KB=${RSS_SLACK_KB:-1024}
 
 bgp_topology 1
@@ -52,7 +55,10 @@ vaned_conf 1 65011 "$(cat "$RUN/body.conf")" >/dev/null
 STATUS=$RUN/peer.status
 bg "$R" peer "$PY" "$HERE/bgp_mute_peer.py" 192.0.2.1 65000 192.0.2.1 3 "$STATUS"
 wait_for 10 "the mute peer listening" grep -q listening "$STATUS"
-start_vaned "${S[1]}" vaned-s1 "$RUN/s1.conf"; P1=$VANED_PID
+# A fixed mmap threshold (glibc raises it after each large free by default): the metrics page, a
+# series per prefix (~5 MB for 40,000), is then mapped and unmapped at each scrape instead of
+# settling in the heap a little more each time, which moved VmRSS by up to 1.5 MB between scrapes.
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 start_vaned "${S[1]}" vaned-s1 "$RUN/s1.conf"; P1=$VANED_PID
 
 nbr() {  # nbr FIELD: a field of vanectl's view of tor1
   "$VANECTL" --socket "$RUN/s1.sock" -o json show neighbors tor1 |
