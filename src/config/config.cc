@@ -626,8 +626,10 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
     auto a = IpAddress::parse(host);
     if (colon == std::string::npos || !a || !parse_u32(std::string_view(l).substr(colon + 1), port) || port == 0 || port > 65535)
       c.err(w.at("listen"), "listen " + q(l) + " must be ADDRESS:PORT (IPv6 in brackets)");
-    else if (!a->is_loopback())
-      c.err(w.at("listen"), "listen " + q(l) + " must be a loopback address: metrics are not exposed beyond the host");
+    else if (!a->is_loopback() && !cfg.metrics().allow_remote())
+      c.err(w.at("listen"), "listen " + q(l) +
+                                " must be a loopback address: metrics are not exposed beyond the host unless "
+                                "allow_remote is set");
   }
   if (cfg.has_log()) {
     Where w = root.child("log");
