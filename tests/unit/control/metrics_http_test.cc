@@ -225,7 +225,7 @@ TEST(MetricsHttp, NonLoopbackWhenAllowedWithAWarning) {
   ok = l.start();
   spdlog::set_default_logger(before);
   ASSERT_TRUE(ok) << ok.error();
-  EXPECT_EQ(logged.str(), "");
+  EXPECT_EQ(logged.str().find("not a loopback address"), std::string::npos) << logged.str();
   l.stop();
 }
 
