@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "cli/render.h"
+#include "cli/router_config.h"
 
 #ifndef VANE_VERSION
 #define VANE_VERSION "unknown"
@@ -15,6 +16,31 @@ namespace vane::cli {
 namespace {
 
 constexpr const char* kDefaultSocket = "/run/vane/vaned.sock";
+
+int run_router_config(const std::string& kind, const std::vector<std::string>& files, RouterConfigOptions opts,
+                      std::ostream& out, std::ostream& err) {
+  opts.kind = kind == "frr" ? RouterKind::frr : kind == "junos" ? RouterKind::junos : kind == "eos" ? RouterKind::eos : RouterKind::bird;
+  std::vector<config::Loaded> servers;
+  bool bad = false;
+  for (const auto& f : files) {
+    // Key files are not read: the output never holds a key, and this runs where the keys are not.
+    auto l = config::load_file(f, config::LoadOptions{.read_secrets = false});
+    if (!l) {
+      for (const auto& d : l.error()) err << d.str() << "\n";
+      bad = true;
+      continue;
+    }
+    servers.push_back(std::move(*l));
+  }
+  if (bad) return kExitDaemonError;
+  auto text = router_config(servers, opts);
+  if (!text) {
+    err << "vanectl: router-config: " << text.error() << "\n";
+    return kExitDaemonError;
+  }
+  out << *text;
+  return kExitOk;
+}
 
 }  // namespace
 
@@ -103,6 +129,21 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
                                           : control::NeighborAction::ACTION_RESET);
   });
 
+  // router-config reads config files and never talks to a daemon.
+  bool want_router_config = false;
+  std::string rc_kind;
+  std::vector<std::string> rc_files{"/etc/vane/vaned.conf"};
+  RouterConfigOptions rc_opts;
+  auto* rcc = app.add_subcommand("router-config", "print the router's side of the BGP sessions, from servers' config files");
+  rcc->add_option("--for", rc_kind, "the router's software")->required()->check(CLI::IsMember({"bird", "frr", "junos", "eos"}));
+  rcc->add_option("-c,--config", rc_files, "a server's config file; one per server (repeat the option or list them)")
+      ->capture_default_str();
+  rcc->add_option("--router", rc_opts.routers, "only sessions to this router (a neighbor address or name); repeatable");
+  rcc->add_option("--max-prefix", rc_opts.max_prefix,
+                  "routes a server may send per session and family (default: its prefixes + 10)")
+      ->check(CLI::Range(1u, 4294967295u));
+  rcc->callback([&] { want_router_config = true; });
+
   bool want_version = false;
   app.add_subcommand("version", "print vanectl's version")->callback([&] { want_version = true; });
 
@@ -118,6 +159,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
         << control::kProtocolMinor << ")\n";
     return kExitOk;
   }
+
+  if (want_router_config) return run_router_config(rc_kind, rc_files, rc_opts, out, err);
 
   control::ClientOptions opts;
   opts.socket_path = socket;

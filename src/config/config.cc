@@ -431,7 +431,7 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
       if (!parse_prefix_range(n.import_prefix(j), &why))
         c.err(w.at("import_prefix", j), "import_prefix " + q(n.import_prefix(j)) + ": " + why);
     }
-    if (!n.md5_key_file().empty()) {
+    if (out.secrets_read && !n.md5_key_file().empty()) {
       if (auto k = read_key(c, w.at("md5_key_file"), out.path, n.md5_key_file())) out.md5_keys[n.name()] = *k;
     }
   }
@@ -601,7 +601,7 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
         c.err(hw.at("port"), "port " + std::to_string(gue) + " is the GUE port");
     }
   }
-  if (!cfg.site().key_file().empty()) {
+  if (out.secrets_read && !cfg.site().key_file().empty()) {
     if (auto k = read_site_keys(c, w.at("key_file"), out.path, cfg.site().key_file())) out.site_keys = std::move(*k);
   }
   uint32_t m = cfg.site().table_size();
@@ -626,8 +626,10 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
     auto a = IpAddress::parse(host);
     if (colon == std::string::npos || !a || !parse_u32(std::string_view(l).substr(colon + 1), port) || port == 0 || port > 65535)
       c.err(w.at("listen"), "listen " + q(l) + " must be ADDRESS:PORT (IPv6 in brackets)");
-    else if (!a->is_loopback())
-      c.err(w.at("listen"), "listen " + q(l) + " must be a loopback address: metrics are not exposed beyond the host");
+    else if (!a->is_loopback() && !cfg.metrics().allow_remote())
+      c.err(w.at("listen"), "listen " + q(l) +
+                                " must be a loopback address: metrics are not exposed beyond the host unless "
+                                "allow_remote is set");
   }
   if (cfg.has_log()) {
     Where w = root.child("log");
@@ -684,10 +686,12 @@ Role node_role(const Config& cfg) {
   return FORWARD_AND_SERVE;
 }
 
-std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path) {
+std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path,
+                                             const LoadOptions& opts) {
   Ctx c(path.string());
   Loaded out;
   out.path = path;
+  out.secrets_read = opts.read_secrets;
   pb::TextFormat::Parser parser;
   Collector collector(c);
   pb::TextFormat::ParseInfoTree tree;
@@ -715,12 +719,12 @@ std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std:
   return out;
 }
 
-std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path) {
+std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path, const LoadOptions& opts) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::unexpected(Diagnostics{{path.string(), 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
   std::ostringstream ss;
   ss << in.rdbuf();
-  return load_string(ss.str(), path);
+  return load_string(ss.str(), path, opts);
 }
 
 std::vector<std::string> diff(const Config& a, const Config& b) {

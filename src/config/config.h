@@ -33,12 +33,21 @@ struct Loaded {
   // Site agent keys read from site.key_file, as raw bytes: the first signs, any verifies. Empty
   // without a key file.
   std::vector<std::string> site_keys;
+  // False when loaded with LoadOptions::read_secrets off: the key fields above are then empty.
+  bool secrets_read = true;
+};
+
+struct LoadOptions {
+  // Read and check md5_key_file and site.key_file. Off for tools that only need the file's shape
+  // (vanectl router-config), so they run where the keys are not.
+  bool read_secrets = true;
 };
 
 // Parses and validates the whole file; on any error returns every error found.
-std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path);
+std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path, const LoadOptions& opts = {});
 // Same, from text; `path` names it in messages and anchors relative key-file paths.
-std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path);
+std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path,
+                                             const LoadOptions& opts = {});
 
 // Start-time checks against this machine: the interface and the configured addresses exist.
 Diagnostics check_machine(const Loaded& cfg);

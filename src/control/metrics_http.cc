@@ -17,7 +17,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-std::expected<tcp::endpoint, std::string> parse_listen(std::string_view listen) {
+std::expected<tcp::endpoint, std::string> parse_listen(std::string_view listen, bool allow_remote) {
   const auto colon = listen.rfind(':');
   if (colon == std::string_view::npos || colon == 0)
     return std::unexpected("\"" + std::string(listen) + "\": expected HOST:PORT");
@@ -39,7 +39,8 @@ std::expected<tcp::endpoint, std::string> parse_listen(std::string_view listen) 
   const auto addr = asio::ip::make_address(std::string(host), aec);
   if (aec) return std::unexpected("\"" + std::string(listen) + "\": invalid address");
   // The page has no authentication; only local scrapers (or a local proxy) may see it.
-  if (!addr.is_loopback()) return std::unexpected("\"" + std::string(listen) + "\": not a loopback address");
+  if (!addr.is_loopback() && !allow_remote)
+    return std::unexpected("\"" + std::string(listen) + "\": not a loopback address");
   return tcp::endpoint(addr, static_cast<uint16_t>(port));
 }
 
@@ -193,8 +194,12 @@ HttpServer::~HttpServer() {
 std::expected<void, std::string> HttpServer::start() {
   auto& st = *state_;
   if (st.running) return std::unexpected("metrics server already started");
-  auto ep = parse_listen(st.opts.listen);
+  auto ep = parse_listen(st.opts.listen, st.opts.allow_remote);
   if (!ep) return std::unexpected("metrics listen " + ep.error());
+  if (!ep->address().is_loopback())
+    spdlog::warn("metrics on {}: not a loopback address (metrics.allow_remote): the page has no authentication, "
+                 "only a firewall keeps it to the scrapers",
+                 st.opts.listen);
   error_code ec;
   auto fail = [&](std::string_view what) -> std::expected<void, std::string> {
     error_code ignored;

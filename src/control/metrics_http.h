@@ -20,6 +20,8 @@ struct HttpServerOptions {
   // "HOST:PORT" as in the config file's metrics.listen, e.g. "127.0.0.1:9273" or "[::1]:9273";
   // the host must be a loopback address. Port 0 picks a free port (see local_endpoint()).
   std::string listen = "127.0.0.1:9273";
+  // Accept a non-loopback host (config metrics.allow_remote); start() logs a warning then.
+  bool allow_remote = false;
   // Deadline for reading one request and for writing one response.
   std::chrono::milliseconds timeout{5000};
   // Upper bound on a request's header and on its body.
@@ -28,8 +30,9 @@ struct HttpServerOptions {
   std::size_t max_connections = 16;
 };
 
-// Parses "HOST:PORT" (IPv6 in brackets) and insists on a loopback address.
-std::expected<boost::asio::ip::tcp::endpoint, std::string> parse_listen(std::string_view listen);
+// Parses "HOST:PORT" (IPv6 in brackets) and insists on a loopback address unless allow_remote.
+std::expected<boost::asio::ip::tcp::endpoint, std::string> parse_listen(std::string_view listen,
+                                                                        bool allow_remote = false);
 
 class HttpServer {
  public:

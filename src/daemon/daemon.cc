@@ -165,7 +165,8 @@ void Daemon::start_control_socket() {
 
 void Daemon::start_metrics() {
   if (cfg_.proto.metrics().listen().empty()) return;
-  metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen()},
+  metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen(),
+                                                                                  .allow_remote = cfg_.proto.metrics().allow_remote()},
                                                    [this](metrics::Registry& reg) { collect(reg); });
   if (auto r = metrics_->start(); !r) {
     spdlog::error("metrics on {}: {}", cfg_.proto.metrics().listen(), r.error());

@@ -226,7 +226,10 @@ TEST(Config, BadCommunitiesAreRefused) {
 TEST(Config, MetricsMustListenOnLoopbackOnly) {
   EXPECT_EQ(errors(kBase + "metrics { listen: \"192.0.2.11:9179\" }\n"),
             std::vector<std::string>{
-                "t.conf:3:11: listen \"192.0.2.11:9179\" must be a loopback address: metrics are not exposed beyond the host"});
+                "t.conf:3:11: listen \"192.0.2.11:9179\" must be a loopback address: metrics are not exposed beyond the host "
+                "unless allow_remote is set"});
+  EXPECT_EQ(errors(kBase + "metrics { listen: \"192.0.2.11:9179\" allow_remote: true }\n"), std::vector<std::string>{});
+  EXPECT_EQ(errors(kBase + "metrics { listen: \"[::]:9179\" allow_remote: true }\n"), std::vector<std::string>{});
 }
 
 class KeyFile : public ::testing::Test {

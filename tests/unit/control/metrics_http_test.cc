@@ -1,6 +1,10 @@
 #include "control/metrics_http.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -189,6 +193,40 @@ TEST(MetricsHttp, RefusesNonLoopback) {
   auto ok = s.start();
   ASSERT_FALSE(ok);
   EXPECT_NE(ok.error().find("loopback"), std::string::npos) << ok.error();
+}
+
+// metrics.allow_remote: any address may be bound, and the start says so in the log.
+TEST(MetricsHttp, NonLoopbackWhenAllowedWithAWarning) {
+  EXPECT_TRUE(parse_listen("0.0.0.0:9273", true));
+  EXPECT_TRUE(parse_listen("[::]:9273", true));
+  EXPECT_TRUE(parse_listen("192.0.2.1:9273", true));
+  EXPECT_FALSE(parse_listen("localhost:9273", true));
+  EXPECT_FALSE(parse_listen("192.0.2.1", true));
+
+  std::ostringstream logged;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logged);
+  auto before = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("t", sink));
+  asio::io_context io;
+  HttpServer s(io, HttpServerOptions{.listen = "0.0.0.0:0", .allow_remote = true}, [](Registry& r) {
+    r.gauge("vane_up", "Whether vaned runs.").set(1);
+  });
+  auto ok = s.start();
+  spdlog::set_default_logger(before);
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_TRUE(s.local_endpoint().address().is_unspecified());
+  EXPECT_NE(logged.str().find("not a loopback address"), std::string::npos) << logged.str();
+  s.stop();
+
+  // Loopback with allow_remote set: nothing to warn about.
+  logged.str("");
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("t", sink));
+  HttpServer l(io, HttpServerOptions{.listen = "127.0.0.1:0", .allow_remote = true}, {});
+  ok = l.start();
+  spdlog::set_default_logger(before);
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_EQ(logged.str().find("not a loopback address"), std::string::npos) << logged.str();
+  l.stop();
 }
 
 }  // namespace
