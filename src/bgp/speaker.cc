@@ -386,6 +386,7 @@ class Speaker::Peer {
       main_->fsm.handle(Event::ManualStop, AdminStop{AdminStop::Kind::Shutdown, {}});
       return;
     }
+    if (bfd_held()) return;  // bfd_up() starts it
     run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
   }
 
@@ -393,6 +394,10 @@ class Speaker::Peer {
   void incoming(tcp::socket s) {
     if (sp_.shutting_down_ || !main_ || main_->fsm.admin_down()) {
       spdlog::info("bgp {}: refusing connection: administratively down", cfg_.name);
+      return;
+    }
+    if (bfd_held()) {
+      spdlog::debug("bgp {}: refusing connection: BFD is down", cfg_.name);
       return;
     }
     configure_socket(s);
@@ -458,6 +463,22 @@ class Speaker::Peer {
   void enable() {
     if (!main_) return start();
     if (main_->fsm.state() != State::Idle) return;
+    run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
+  }
+  bool bfd_held() const {
+    auto it = sp_.bfd_held_.find(cfg_.name);
+    return it != sp_.bfd_held_.end() && it->second;
+  }
+  // RFC 5882 §4.3: the forwarding path is gone, so the session goes now, not at the hold time.
+  void bfd_down() {
+    if (!main_ || main_->fsm.state() == State::Idle) return;
+    if (pending_) drop_link(pending_);
+    spdlog::warn("bgp {}: BFD down: closing the session", cfg_.name);
+    run(*main_, main_->fsm.handle(Event::AutomaticStop,
+                                  NotificationInfo{uint8_t(wire::ErrorCode::cease), uint8_t(wire::CeaseSubcode::bfd_down), {}}));
+  }
+  void bfd_up() {
+    if (!main_ || main_->fsm.admin_down() || main_->fsm.state() != State::Idle) return;
     run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
   }
   // Closing for good (removed from config, or the daemon stops): Cease with the given subcode.
@@ -704,6 +725,7 @@ class Speaker::Peer {
     timer.async_wait([this, lp, kind, alive = alive_](error_code ec) {
       if (ec || !*alive) return;
       if (lp != main_.get() && lp != pending_.get()) return;
+      if (kind == Timer::IdleHold && bfd_held()) return;  // bfd_up() restarts it
       run(*lp, lp->fsm.handle(expiry_event(kind)));
     });
   }
@@ -1470,6 +1492,7 @@ void Speaker::add_neighbor(NeighborConfig cfg) {
 void Speaker::remove_neighbor(const std::string& name) {
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
+  bfd_held_.erase(name);
   it->second->close(wire::CeaseSubcode::peer_deconfigured, "neighbor removed from the configuration");
   // Keep the peer object until its NOTIFICATION has gone out.
   auto p = std::shared_ptr<Peer>(std::move(it->second));
@@ -1504,6 +1527,14 @@ void Speaker::set_exports_ready() {
 void Speaker::sync_all() {
   if (shutting_down_) return;
   for (auto& [n, p] : peers_) p->set_exports_changed();
+}
+
+void Speaker::set_bfd_state(const std::string& name, bool up, bool hold) {
+  bfd_held_[name] = hold && !up;
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return;
+  if (up) it->second->bfd_up();
+  else it->second->bfd_down();
 }
 
 bool Speaker::neighbor_shutdown(const std::string& name, const std::string& message) {

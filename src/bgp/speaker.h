@@ -134,6 +134,11 @@ class Speaker {
   void set_exports_ready();
   const ExportSet& exports() const { return exports_; }
 
+  // BFD beside a neighbour (RFC 5882), from the daemon; neighbours without BFD never see it.
+  // Down: a session past Idle is closed at once (Cease / BFD Down, RFC 9384); with `hold` it
+  // also stays Idle (no connect, connections refused) until BFD is up. Up: a held session starts.
+  void set_bfd_state(const std::string& name, bool up, bool hold);
+
   // Operator commands; false when no such neighbour.
   bool neighbor_shutdown(const std::string& name, const std::string& message);
   bool neighbor_enable(const std::string& name);
@@ -181,6 +186,7 @@ class Speaker {
   bool exports_ready_ = false;
   bool shutting_down_ = false;
   uint64_t accept_errors_ = 0;
+  std::map<std::string, bool> bfd_held_;  // neighbours held Idle until their BFD session is up
   std::function<void(const std::string&, State, State)> state_hook_;
 };
 

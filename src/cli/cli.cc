@@ -93,6 +93,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   show->add_subcommand("forwarding", "data-path counters per VIP and reason")->callback([&] {
     req.mutable_show_forwarding();
   });
+  show->add_subcommand("bfd", "BFD sessions: state, timers, counters")->callback([&] { req.mutable_show_bfd(); });
   std::string received_neighbor;
   uint32_t received_limit = 0;
   auto* received = show->add_subcommand("received", "routes a neighbor sent us (Adj-RIB-In)");

@@ -129,6 +129,34 @@ std::string format_duration(uint64_t s) {
   return buf;
 }
 
+std::string ms_str(double ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g ms", ms);
+  return b;
+}
+
+std::string bfd_summary(const control::BfdSession& b) {
+  std::string s = b.state() + (b.multihop() ? " multihop" : "") + ", tx " + ms_str(b.tx_interval_ms()) + ", detect " +
+                  ms_str(b.detection_time_ms()) + ", auth " + b.auth();
+  if (b.bgp_held()) s += ", BGP held until Up";
+  if (b.state() != "Up") s += ", last diag: " + b.local_diag();
+  return s;
+}
+
+std::string render_bfd(const control::BfdReply& r) {
+  Table t({"Neighbor", "Peer", "Mode", "State", "Remote", "Tx", "Detect", "Auth", "Rx", "Sent", "Ups", "Downs", "Diag"},
+          {A::left, A::left, A::left, A::left, A::left, A::right, A::right, A::left, A::right, A::right, A::right,
+           A::right, A::left});
+  for (const auto& b : r.sessions()) {
+    t.add({b.name(), b.peer(), b.multihop() ? "multihop" : "single-hop",
+           b.state() + (b.bgp_held() ? "(BGP held)" : ""), b.remote_state(), ms_str(b.tx_interval_ms()),
+           ms_str(b.detection_time_ms()), b.auth(), std::to_string(b.packets_received()),
+           std::to_string(b.packets_sent()), std::to_string(b.up_transitions()), std::to_string(b.down_transitions()),
+           b.local_diag()});
+  }
+  return t.str();
+}
+
 std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
   if (detail) {
     std::string out;
@@ -146,6 +174,7 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       t.add({"Routes discarded", std::to_string(n.prefixes_discarded())});
       t.add({"Send queue", std::to_string(n.send_queue_bytes()) + " bytes"});
       t.add({"Last error", or_dash(n.last_error())});
+      if (n.has_bfd()) t.add({"BFD", bfd_summary(n.bfd())});
       t.add({"Last notification", n.has_last_notification()
                                       ? notification_summary(n.last_notification()) + ", " +
                                             format_duration(n.last_notification().age_s()) + " ago"
@@ -332,6 +361,8 @@ std::string render_text(const control::Response& r, bool detail) {
       return render_action(r.action());
     case R::kReceived:
       return render_received(r.received());
+    case R::kBfd:
+      return render_bfd(r.bfd());
     case R::PAYLOAD_NOT_SET:
       break;
   }

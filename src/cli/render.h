@@ -35,6 +35,7 @@ std::string render_site(const control::SiteReply& r);
 std::string render_forwarding(const control::ForwardingReply& r);
 std::string render_received(const control::ReceivedReply& r);
 std::string render_action(const control::ActionReply& r);
+std::string render_bfd(const control::BfdReply& r);
 // "error: ..." plus one indented line per detail ("FILE:LINE:COLUMN: message").
 std::string render_error(const control::Response& r);
 

@@ -387,6 +387,28 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   if (!n.name().empty() && !listed) c.err(w.at("name"), "node " + q(n.name()) + " is not in the site's server list");
 }
 
+void validate_bfd(Ctx& c, const Neighbor& n, const Where& w, Loaded& out) {
+  const Bfd& b = n.bfd();
+  if (b.has_min_rx_ms()) check_range(c, w, "min_rx_ms", b.min_rx_ms(), 10, 60000);
+  if (b.has_min_tx_ms()) check_range(c, w, "min_tx_ms", b.min_tx_ms(), 10, 60000);
+  if (b.has_multiplier()) check_range(c, w, "multiplier", b.multiplier(), 1, 255);
+  if (b.has_key_id()) check_range(c, w, "key_id", b.key_id(), 0, 255);
+  if ((b.has_key_id() || b.meticulous()) && b.key_file().empty())
+    c.err(w.at(b.has_key_id() ? "key_id" : "meticulous"), "needs key_file");
+  if (b.key_file().empty()) return;
+  auto key = read_private(c, w.at("key_file"), out.path, "bfd key_file", b.key_file(), 128);
+  if (!key) return;
+  while (!key->empty() && (key->back() == '\n' || key->back() == '\r')) key->pop_back();
+  // RFC 5880 6.7.4: the SHA1 key fills a 20-byte field.
+  if (key->empty() || key->size() > 20) {
+    std::filesystem::path kp(b.key_file());
+    if (kp.is_relative()) kp = out.path.parent_path() / kp;
+    c.err(w.at("key_file"), "bfd key_file " + q(kp.string()) + " must hold a key of 1 to 20 bytes");
+    return;
+  }
+  out.bfd_keys[n.name()] = *key;
+}
+
 void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
   std::set<std::string> names, addrs;
   for (int i = 0; i < cfg.neighbor_size(); ++i) {
@@ -434,6 +456,7 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
     if (out.secrets_read && !n.md5_key_file().empty()) {
       if (auto k = read_key(c, w.at("md5_key_file"), out.path, n.md5_key_file())) out.md5_keys[n.name()] = *k;
     }
+    if (n.has_bfd()) validate_bfd(c, n, w.child("bfd"), out);
   }
 }
 

@@ -30,6 +30,8 @@ struct Loaded {
   std::filesystem::path path;
   // TCP MD5 keys read from md5_key_file, by neighbour name.
   std::map<std::string, std::string> md5_keys;
+  // BFD keyed SHA1 keys read from bfd.key_file, by neighbour name.
+  std::map<std::string, std::string> bfd_keys;
   // Site agent keys read from site.key_file, as raw bytes: the first signs, any verifies. Empty
   // without a key file.
   std::vector<std::string> site_keys;

@@ -102,6 +102,8 @@ int Daemon::run() {
   so.listen_port = uint16_t(cfg_.proto.bgp().has_listen_port() ? cfg_.proto.bgp().listen_port() : 179);
   so.restarting = restarting;
   speaker_ = std::make_unique<bgp::Speaker>(io_, so);
+  bfd_ = std::make_unique<BfdLink>(io_, *speaker_);
+  bfd_->apply(cfg_);  // before the neighbours start: a session BFD holds must not
   for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(bgp::neighbor_config(cfg_, n));
   for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
 
@@ -384,6 +386,7 @@ void Daemon::on_signal(int sig) {
 }
 
 void Daemon::apply_neighbors(const config::Loaded& next) {
+  bfd_->apply(next);
   std::set<std::string> keep;
   for (auto& n : next.proto.neighbor()) {
     keep.insert(n.name());

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "bgp/speaker.h"
+#include "daemon/bfd_link.h"
 #include "config/config.h"
 #include "control/metrics.h"
 #include "control/metrics_http.h"
@@ -70,6 +71,7 @@ class Daemon {
   Options opts_;
   health::SteadyClock clock_;
   std::unique_ptr<bgp::Speaker> speaker_;
+  std::unique_ptr<BfdLink> bfd_;  // after speaker_: its sessions call into the speaker
   std::unique_ptr<health::Engine> health_;
   std::unique_ptr<Forwarding> forwarding_;
   std::unique_ptr<health::SiteAgent> site_;

@@ -85,6 +85,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_admin_shutdown(n.admin_down);
         x->set_prefixes_discarded(n.prefixes_discarded);
         x->set_send_queue_bytes(n.send_queue_bytes);
+        if (bfd_ && bfd_->has(n.name)) bfd_->fill(n.name, x->mutable_bfd());
         for (auto& f : n.families) x->add_families(f);
         if (n.last_notification) {
           auto* nn = x->mutable_last_notification();
@@ -325,6 +326,10 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       for (auto& c : changes) r.mutable_action()->add_changes(c);
       break;
     }
+    case control::Request::kShowBfd:
+      if (bfd_) bfd_->show(cfg_, r.mutable_bfd());
+      else r.mutable_bfd();
+      break;
     case control::Request::kNeighborAction: {
       const auto& a = req.neighbor_action();
       bool ok = false;
@@ -389,6 +394,7 @@ void Daemon::collect(metrics::Registry& reg) {
   auto& filt = reg.counter("vane_bgp_prefixes_filtered_total", "Prefixes refused by the import filter");
   auto& disc = reg.counter("vane_bgp_prefixes_discarded_total",
                            "New prefixes not stored: the most routes kept from one neighbor were held");
+  if (bfd_) bfd_->collect(reg);
   auto& queue = reg.gauge("vane_bgp_send_queue_bytes", "Bytes written for the neighbor, not yet taken by the kernel");
   for (auto& n : speaker_->status()) {
     metrics::Labels l{{"neighbor", n.name}};
