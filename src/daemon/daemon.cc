@@ -15,6 +15,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "common/log.h"
+#include "daemon/neighbor_config.h"
 #include "steer/controller.h"
 
 namespace vane::daemon {
@@ -39,7 +40,7 @@ std::vector<IpAddress> listen_addresses(const config::Loaded& cfg) {
   if (cfg.proto.bgp().listen().empty()) {
     // Only addresses that face a configured neighbour: never a wildcard.
     for (auto& n : cfg.proto.neighbor()) {
-      auto nc = bgp::neighbor_config(cfg, n);
+      auto nc = neighbor_config(cfg, n);
       if (nc.local_address) out.insert(*nc.local_address);
     }
   }
@@ -102,7 +103,7 @@ int Daemon::run() {
   so.listen_port = uint16_t(cfg_.proto.bgp().has_listen_port() ? cfg_.proto.bgp().listen_port() : 179);
   so.restarting = restarting;
   speaker_ = std::make_unique<bgp::Speaker>(io_, so);
-  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(bgp::neighbor_config(cfg_, n));
+  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(neighbor_config(cfg_, n));
   for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
 
   health_ = std::make_unique<health::Engine>(io_, clock_);
@@ -386,7 +387,7 @@ void Daemon::apply_neighbors(const config::Loaded& next) {
   std::set<std::string> keep;
   for (auto& n : next.proto.neighbor()) {
     keep.insert(n.name());
-    speaker_->update_neighbor(bgp::neighbor_config(next, n));
+    speaker_->update_neighbor(neighbor_config(next, n));
   }
   for (auto& n : cfg_.proto.neighbor())
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
