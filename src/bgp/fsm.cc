@@ -441,8 +441,16 @@ Actions Fsm::in_idle(Event event, const Payload& payload) {
       stop_timer(out, Timer::IdleHold);
       start(out, is_passive_start(event), event);
       break;
-    case Event::AutomaticStart:
     case Event::AutomaticStart_with_PassiveTcpEstablishment:
+      // The peer calls during IdleHold after a fall it did not cause (it closed the session or
+      // restarted, the connection broke): take the call; the backoff paces only our own calls.
+      if (config_.allow_automatic_start && !admin_down_ && timer_running(Timer::IdleHold) && !damped_) {
+        stop_timer(out, Timer::IdleHold);
+        start(out, true, event);
+        break;
+      }
+      [[fallthrough]];
+    case Event::AutomaticStart:
     case Event::AutomaticStart_with_DampPeerOscillations:
     case Event::AutomaticStart_with_DampPeerOscillations_and_PassiveTcpEstablishment:
       // While IdleHold runs the restart is already scheduled; starting now would defeat the damping.
@@ -786,6 +794,8 @@ void Fsm::fall(Actions& out, const Down& down, Event cause) {
   out.emplace_back(ReleaseResources{});
   out.emplace_back(DropConnection{});
   if (down.count_failure) ++counters_.connect_retry_counter;
+  damped_ = down.reason == DownReason::MessageError || down.reason == DownReason::FsmError ||
+            down.reason == DownReason::AutomaticStop;
   peer_open_.reset();
   negotiated_.reset();
   set_state(State::Idle, cause);
@@ -845,6 +855,12 @@ void Fsm::stop_timer(Actions& out, Timer timer) {
 
 void Fsm::restart_hold(Actions& out) {
   if (negotiated_ && negotiated_->hold_time > seconds{0}) start_timer(out, Timer::Hold, negotiated_->hold_time);
+}
+
+void Fsm::set_connect_retry(seconds connect_retry) {
+  if (connect_retry <= seconds{0}) return;
+  config_.connect_retry = connect_retry;
+  config_.max_backoff = std::max(config_.max_backoff, connect_retry);
 }
 
 void Fsm::advance_backoff() {

@@ -18,6 +18,10 @@
 //  - Automatic restart is built in: after a fall to Idle that the operator did not ask for, the FSM
 //    arms IdleHold with an exponential backoff and restarts itself when it expires (the RFC leaves
 //    damping to the implementation). The same backoff paces the ConnectRetry timer.
+//    Damping belongs to the side that calls: the peer's own call during IdleHold
+//    (AutomaticStart_with_PassiveTcpEstablishment) is taken at once, unless the fall was the
+//    peer's fault (we sent it a NOTIFICATION for a malformed message, an FSM error or too many
+//    prefixes): then it waits for IdleHold like our own calls (damped()).
 //  - A passive neighbour never starts ConnectRetry and never connects, even from Active.
 //  - Every fall to Idle stops every timer (the RFC leaves ConnectRetry running after a failure in
 //    Active, where it can only fire uselessly).
@@ -261,6 +265,10 @@ class Fsm {
   bool timer_running(Timer timer) const { return running_[static_cast<std::size_t>(timer)]; }
   // Shut down by the operator (ManualStop), so no automatic restart.
   bool admin_down() const { return admin_down_; }
+  // In IdleHold after a fall that was the peer's fault: its connections are refused until then.
+  bool damped() const { return damped_ && timer_running(Timer::IdleHold); }
+  // A new ConnectRetry (and first restart delay) for the next waits; what runs is left alone.
+  void set_connect_retry(std::chrono::seconds connect_retry);
 
   void set_clock(std::function<std::chrono::steady_clock::time_point()> now) { now_ = std::move(now); }
   // Called on every state change, after the FSM's own bookkeeping; for logging.
@@ -300,6 +308,7 @@ class Fsm {
   std::chrono::seconds backoff_;
   std::array<bool, kTimerCount> running_{};
   bool admin_down_ = false;
+  bool damped_ = false;  // the last fall was the peer's fault
   std::function<std::chrono::steady_clock::time_point()> now_;
   std::function<void(State, State, Event)> hook_;
 };
