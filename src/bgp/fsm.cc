@@ -34,7 +34,6 @@ constexpr uint8_t kAdminReset = 4;
 constexpr uint8_t kCollisionResolution = 7;
 
 constexpr uint8_t kBgpVersion = 4;
-constexpr std::size_t kMaxShutdownCommunication = 255;  // RFC 9003 raised RFC 8203's 128
 
 std::optional<Timer> timer_of(Event event) {
   switch (event) {
@@ -164,19 +163,6 @@ std::optional<NotificationInfo> check_open(const FsmConfig& config, const PeerOp
   if (open.bgp_id == 0 || open.bgp_id == 0xffffffff || (ibgp && open.bgp_id == config.local_bgp_id))
     return NotificationInfo{kOpenError, kBadBgpId, {}};
   return std::nullopt;
-}
-
-std::vector<uint8_t> encode_shutdown_communication(std::string_view text) {
-  if (text.empty()) return {};
-  std::size_t n = std::min(text.size(), kMaxShutdownCommunication);
-  // Back off while the first byte left out continues the character before it.
-  if (n < text.size())
-    while (n > 0 && (static_cast<uint8_t>(text[n]) & 0xc0) == 0x80) --n;
-  std::vector<uint8_t> out;
-  out.reserve(n + 1);
-  out.push_back(static_cast<uint8_t>(n));
-  out.insert(out.end(), text.begin(), text.begin() + static_cast<std::ptrdiff_t>(n));
-  return out;
 }
 
 CollisionResult resolve_collision(uint32_t local_id, uint32_t remote_id, State existing_state,

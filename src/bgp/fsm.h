@@ -43,6 +43,8 @@
 #include <variant>
 #include <vector>
 
+#include "bgp/wire/notification.h"
+
 namespace vane::bgp {
 
 enum class State : uint8_t { Idle, Connect, Active, OpenSent, OpenConfirm, Established };
@@ -221,11 +223,10 @@ NegotiatedTimers negotiate_timers(std::chrono::seconds local_hold, uint16_t peer
 // RFC 4271 §6.2 checks of a decoded OPEN; the NOTIFICATION to send, or nullopt when acceptable.
 std::optional<NotificationInfo> check_open(const FsmConfig& config, const PeerOpen& open);
 
-// RFC 8203/9003 shutdown communication: a length byte then UTF-8, at most 255 bytes, cut on a
-// character boundary. Empty text encodes as no data at all, which every peer understands. The text
-// is expected to be valid UTF-8 already (the control API checks it). Decoding a received one is the
-// codec's job (wire::shutdown_communication), which also checks the UTF-8.
-std::vector<uint8_t> encode_shutdown_communication(std::string_view text);
+// RFC 8203/9003 shutdown communication (the codec's one encoder). The text is expected to be valid
+// UTF-8 already (the control API checks it). Decoding a received one is the codec's job
+// (wire::shutdown_communication), which also checks the UTF-8.
+using wire::encode_shutdown_communication;
 
 // RFC 4271 §6.8 with RFC 6286 §2.3 for equal identifiers.
 enum class Initiator : uint8_t { Local, Remote };  // who opened the TCP connection

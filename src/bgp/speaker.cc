@@ -17,6 +17,7 @@
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
+#include "bgp/wire/reader.h"
 #include "common/sanitize.h"
 
 namespace vane::bgp {
@@ -54,38 +55,44 @@ IpAddress address_of(const asio::ip::address& a) {
 std::vector<uint8_t> attrs_without_mp(std::span<const uint8_t> field) {
   std::vector<uint8_t> out;
   out.reserve(field.size());
-  size_t i = 0;
-  while (i + 3 <= field.size()) {
-    uint8_t flags = field[i], type = field[i + 1];
-    size_t hl = (flags & 0x10) ? 4 : 3;
-    if (i + hl > field.size()) break;
-    size_t len = (flags & 0x10) ? (size_t(field[i + 2]) << 8 | field[i + 3]) : field[i + 2];
-    if (i + hl + len > field.size()) break;
-    if (type == 14 && len >= 5 && size_t(field[i + hl + 3]) + 5 <= len) {
+  wire::Reader r(field);
+  while (!r.empty()) {
+    const wire::Bytes whole = r.rest();
+    uint8_t flags = 0, type = 0, len8 = 0;
+    uint16_t len = 0;
+    if (!r.u8(flags) || !r.u8(type)) break;
+    const bool extended = flags & 0x10;
+    if (extended ? !r.u16(len) : !r.u8(len8)) break;
+    if (!extended) len = len8;
+    wire::Bytes value;
+    if (!r.bytes(len, value)) break;
+    if (type == 14) {
       // MP_REACH_NLRI without its NLRI: AFI, SAFI, next hop, reserved byte. The next hop is
       // part of the route's attributes; the prefixes are stored apart.
-      size_t keep = 5 + field[i + hl + 3];
+      wire::Reader v(value);
+      uint8_t nh_len = 0;
+      if (!v.skip(3) || !v.u8(nh_len) || !v.skip(size_t(nh_len) + 1)) continue;
+      const size_t keep = 5 + size_t(nh_len);
       if (keep <= 255)
         out.insert(out.end(), {uint8_t(flags & ~0x10), type, uint8_t(keep)});
       else
         out.insert(out.end(), {uint8_t(flags | 0x10), type, uint8_t(keep >> 8), uint8_t(keep)});
-      out.insert(out.end(), field.begin() + i + hl, field.begin() + i + hl + keep);
-    } else if (type != 14 && type != 15) {
-      out.insert(out.end(), field.begin() + i, field.begin() + i + hl + len);
+      out.insert(out.end(), value.begin(), value.begin() + long(keep));
+    } else if (type != 15) {
+      const size_t header = extended ? 4 : 3;
+      out.insert(out.end(), whole.begin(), whole.begin() + long(header + len));
     }
-    i += hl + len;
   }
   return out;
 }
 
 // The path attribute field of an UPDATE body whose lengths the decoder has already checked.
 std::span<const uint8_t> attribute_field(std::span<const uint8_t> body) {
-  if (body.size() < 4) return {};
-  size_t wl = size_t(body[0]) << 8 | body[1];
-  if (2 + wl + 2 > body.size()) return {};
-  size_t al = size_t(body[2 + wl]) << 8 | body[3 + wl];
-  if (4 + wl + al > body.size()) return {};
-  return body.subspan(4 + wl, al);
+  wire::Reader r(body);
+  uint16_t withdrawn = 0, attrs = 0;
+  wire::Bytes field;
+  if (!r.u16(withdrawn) || !r.skip(withdrawn) || !r.u16(attrs) || !r.bytes(attrs, field)) return {};
+  return field;
 }
 
 std::string describe_attrs(const wire::PathAttributes& a) {
