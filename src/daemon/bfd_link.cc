@@ -1,5 +1,7 @@
 #include "daemon/bfd_link.h"
 
+#include "daemon/neighbor_config.h"
+
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -20,7 +22,7 @@ const char* auth_name(const std::optional<bfd::AuthKey>& k) {
 std::optional<bfd::PeerConfig> bfd_peer_config(const config::Loaded& cfg, const config::Neighbor& n) {
   if (!n.has_bfd()) return std::nullopt;
   const auto& b = n.bfd();
-  auto nc = bgp::neighbor_config(cfg, n);
+  auto nc = neighbor_config(cfg, n);
   bfd::PeerConfig p;
   p.name = n.name();
   p.peer = nc.address;

@@ -15,6 +15,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "common/log.h"
+#include "daemon/neighbor_config.h"
 #include "steer/controller.h"
 
 namespace vane::daemon {
@@ -39,11 +40,15 @@ std::vector<IpAddress> listen_addresses(const config::Loaded& cfg) {
   if (cfg.proto.bgp().listen().empty()) {
     // Only addresses that face a configured neighbour: never a wildcard.
     for (auto& n : cfg.proto.neighbor()) {
-      auto nc = bgp::neighbor_config(cfg, n);
+      auto nc = neighbor_config(cfg, n);
       if (nc.local_address) out.insert(*nc.local_address);
     }
   }
   return {out.begin(), out.end()};
+}
+
+uint16_t listen_port(const config::Loaded& cfg) {
+  return uint16_t(cfg.proto.bgp().has_listen_port() ? cfg.proto.bgp().listen_port() : 179);
 }
 
 // How long start-up may wait for every check's first verdict before End-of-RIB goes out anyway:
@@ -99,12 +104,12 @@ int Daemon::run() {
 
   bgp::SpeakerOptions so;
   so.listen = listen_addresses(cfg_);
-  so.listen_port = uint16_t(cfg_.proto.bgp().has_listen_port() ? cfg_.proto.bgp().listen_port() : 179);
+  so.listen_port = listen_port(cfg_);
   so.restarting = restarting;
   speaker_ = std::make_unique<bgp::Speaker>(io_, so);
   bfd_ = std::make_unique<BfdLink>(io_, *speaker_);
   bfd_->apply(cfg_);  // before the neighbours start: a session BFD holds must not
-  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(bgp::neighbor_config(cfg_, n));
+  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(neighbor_config(cfg_, n));
   for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
 
   health_ = std::make_unique<health::Engine>(io_, clock_);
@@ -390,7 +395,7 @@ void Daemon::apply_neighbors(const config::Loaded& next) {
   std::set<std::string> keep;
   for (auto& n : next.proto.neighbor()) {
     keep.insert(n.name());
-    speaker_->update_neighbor(bgp::neighbor_config(next, n));
+    speaker_->update_neighbor(neighbor_config(next, n));
   }
   for (auto& n : cfg_.proto.neighbor())
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
@@ -443,6 +448,7 @@ config::Diagnostics Daemon::reload() {
   // The key file's contents are not in the config text: a rotation changes them alone.
   if (next->site_keys != cfg_.site_keys && next->proto.site().key_file() == cfg_.proto.site().key_file())
     changes.push_back("site keys: changed");
+  if (next->md5_keys != cfg_.md5_keys) changes.push_back("neighbor md5 keys: changed");
   if (changes.empty()) {
     spdlog::info("reload: {} is valid and unchanged", opts_.config_path.string());
     return {};
@@ -452,6 +458,11 @@ config::Diagnostics Daemon::reload() {
   // A key rotation touches the site agent alone: no session, check or table is rebuilt for it.
   const bool only_keys = std::ranges::all_of(changes, [](const std::string& c) { return c.starts_with("site key"); });
   if (!stopping_ && !only_keys) {
+    // Listeners first: a bind that fails refuses the reload before anything has changed.
+    if (auto r = speaker_->apply_listeners(listen_addresses(*next), listen_port(*next)); !r) {
+      spdlog::error("reload refused: bgp: {}; nothing changed", r.error());
+      return {config::Diagnostic{opts_.config_path.string(), 0, 0, "bgp: " + r.error()}};
+    }
     apply_neighbors(*next);
     health_->apply(next->proto);
     apply_forwarding(*next);
