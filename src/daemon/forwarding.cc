@@ -284,7 +284,22 @@ std::expected<void, std::string> Forwarding::install(Prepared& p, std::unique_pt
     return r ? "" : "servers: " + r.error();
   });
 
+  // The control words of the tables this changes, as they are: putting them back undoes both the
+  // staging (which describes the inactive half) and the switch.
   std::vector<uint32_t> flip, remove;
+  std::vector<std::pair<uint32_t, vane_table_ctl>> ctl_before;
+  for (auto& st : p.site.services) {
+    if (!st.rebuilt) continue;
+    auto ctl = maps.table_ctl(st.table_id);
+    if (!ctl) return fail("table: " + ctl.error());
+    ctl_before.emplace_back(st.table_id, *ctl);
+  }
+  undo.push_back([&]() -> std::string {
+    std::string e;
+    for (auto& [id, ctl] : ctl_before)
+      if (auto r = maps.restore_table_ctl(id, ctl); !r) e += (e.empty() ? "tables: " : ", ") + r.error();
+    return e;
+  });
   for (auto& st : p.site.services) {
     if (!st.rebuilt) continue;
     if (!st.table) {
@@ -305,12 +320,9 @@ std::expected<void, std::string> Forwarding::install(Prepared& p, std::unique_pt
     });
   }
 
-  auto commit = maps.commit_tables(flip, remove);
-  if (!commit) return fail("tables: " + commit.error());
-  undo.push_back([&]() -> std::string {
-    auto r = maps.revert_tables(*commit);
-    return r ? "" : "tables: " + r.error();
-  });
+  // Packets switch to the new tables here (each table in one step); the control words above bring
+  // the old ones back if a later step fails.
+  if (auto commit = maps.commit_tables(flip, remove); !commit) return fail("tables: " + commit.error());
 
   // Servers gone from the site leave the map (and the addresses the redirector trusts) only now
   // that no table names them.

@@ -622,17 +622,6 @@ Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
   return {};
 }
 
-namespace {
-// One table's flip: the control word's only change is which half is active.
-int flip_table(int ctl_fd, uint32_t table_id) {
-  vane_table_ctl ctl{};
-  if (int err = bpf_map_lookup_elem(ctl_fd, &table_id, &ctl)) return err;
-  ctl.active = (ctl.active & 1) ^ 1;
-  ctl.generation += 1;
-  return bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY);
-}
-}  // namespace
-
 Result<Loader::Commit> Loader::commit_tables(std::span<const uint32_t> flip, std::span<const uint32_t> remove) {
   const int ctl_fd = map_fd("vane_table_ctl");
   Commit done;
@@ -640,31 +629,51 @@ Result<Loader::Commit> Loader::commit_tables(std::span<const uint32_t> flip, std
     (void)revert_tables(done);
     return std::unexpected(std::move(why));
   };
-  for (uint32_t id : remove) {
-    if (id >= VANE_MAX_TABLES) return fail("table id out of range");
+  auto change = [&](uint32_t id, bool clear) -> Result<void> {
+    if (id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
     vane_table_ctl before{};
-    if (int err = bpf_map_lookup_elem(ctl_fd, &id, &before)) return fail(errtext("read table control", err));
-    if (fault_at("commit_tables")) return fail(injected("commit_tables"));
-    vane_table_ctl none{};
-    if (int err = bpf_map_update_elem(ctl_fd, &id, &none, BPF_ANY)) return fail(errtext("clear table control", err));
-    done.removed.emplace_back(id, before);
-  }
-  for (uint32_t id : flip) {
-    if (fault_at("commit_tables")) return fail(injected("commit_tables"));
-    if (int err = flip_table(ctl_fd, id)) return fail(errtext("switch table", err));
-    done.flipped.push_back(id);
-  }
+    if (int err = bpf_map_lookup_elem(ctl_fd, &id, &before)) return std::unexpected(errtext("read table control", err));
+    if (fault_at("commit_tables")) return std::unexpected(injected("commit_tables"));
+    // A flip changes only which half is active (the staged one is described already).
+    vane_table_ctl after{};
+    if (!clear) {
+      after = before;
+      after.active = (before.active & 1) ^ 1;
+      after.generation += 1;
+    }
+    if (int err = bpf_map_update_elem(ctl_fd, &id, &after, BPF_ANY))
+      return std::unexpected(errtext(clear ? "clear table control" : "switch table", err));
+    done.changed.emplace_back(id, before);
+    return {};
+  };
+  for (uint32_t id : remove)
+    if (auto r = change(id, true); !r) return fail(r.error());
+  for (uint32_t id : flip)
+    if (auto r = change(id, false); !r) return fail(r.error());
   return done;
 }
 
+Result<vane_table_ctl> Loader::table_ctl(uint32_t table_id) const {
+  vane_table_ctl ctl{};
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  return ctl;
+}
+
+Result<void> Loader::restore_table_ctl(uint32_t table_id, const vane_table_ctl& ctl) {
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+  if (int err = bpf_map_update_elem(map_fd("vane_table_ctl"), &table_id, &ctl, BPF_ANY))
+    return std::unexpected(errtext("restore table control", err));
+  return {};
+}
+
 Result<void> Loader::revert_tables(const Commit& commit) {
+  // The old halves were not written: their control words as they were bring each table back.
   const int ctl_fd = map_fd("vane_table_ctl");
   std::string errors;
-  for (uint32_t id : commit.flipped)
-    if (int err = flip_table(ctl_fd, id)) errors += errtext(" switch table " + std::to_string(id) + " back", err);
-  for (const auto& [id, ctl] : commit.removed)
-    if (int err = bpf_map_update_elem(ctl_fd, &id, &ctl, BPF_ANY))
-      errors += errtext(" restore table " + std::to_string(id), err);
+  for (auto it = commit.changed.rbegin(); it != commit.changed.rend(); ++it)
+    if (int err = bpf_map_update_elem(ctl_fd, &it->first, &it->second, BPF_ANY))
+      errors += errtext(" restore table " + std::to_string(it->first), err);
   if (!errors.empty()) return std::unexpected("revert:" + errors);
   return {};
 }

@@ -109,11 +109,14 @@ class Loader {
   // commit (the old halves were not written, so each table is exactly what it was).
   Result<void> stage_table(uint32_t table_id, const Table& table);
   struct Commit {
-    std::vector<uint32_t> flipped;
-    std::vector<std::pair<uint32_t, vane_table_ctl>> removed;  // with their control words before
+    // Tables switched or cleared, with their control words before.
+    std::vector<std::pair<uint32_t, vane_table_ctl>> changed;
   };
   Result<Commit> commit_tables(std::span<const uint32_t> flip, std::span<const uint32_t> remove);
   Result<void> revert_tables(const Commit& commit);
+  // A table's control word as it is, and put back (a rollback of staged or committed tables).
+  Result<vane_table_ctl> table_ctl(uint32_t table_id) const;
+  Result<void> restore_table_ctl(uint32_t table_id, const vane_table_ctl& ctl);
   // Active half of a table as the data plane sees it.
   Result<Table> read_table(uint32_t table_id) const;
 
