@@ -412,18 +412,10 @@ void Daemon::apply_forwarding(const config::Loaded& next) {
     return;
   }
   if (forwarding_) {
-    auto engine_settings = [](const config::Config& c) {
-      auto f = c.forwarding();
-      // The role picks the program: a backend-only node loads the redirector alone.
-      return std::tuple(f.gue_port(), f.hash_seed(), f.mtu(), f.generic_xdp(), f.pin_path(), c.node().interface(),
-                        config::node_role(c) == config::BACKEND_ONLY);
-    };
-    if (engine_settings(next.proto) == engine_settings(cfg_.proto)) {
-      if (auto r = forwarding_->apply(next, current_weights()); !r) spdlog::error("forwarding: reload: {}", r.error());
-      return;
-    }
-    spdlog::info("forwarding: data-path settings changed; reloading the programs");
-    forwarding_.reset();
+    // Settings the programs hold fixed are applied too (new programs swapped in atomically); apply
+    // refuses, changing nothing, what needs a restart.
+    if (auto r = forwarding_->apply(next, current_weights()); !r) spdlog::error("forwarding: reload: {}", r.error());
+    return;
   }
   auto fw = Forwarding::start(next, current_weights());
   if (!fw) {
