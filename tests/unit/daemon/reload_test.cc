@@ -1,0 +1,234 @@
+// The reload transaction's pure halves: the plan computed from two configs and the daemon's state,
+// and the step runner that puts everything back when a step fails.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+
+#include "daemon/reload.h"
+
+namespace vane::daemon {
+namespace {
+
+constexpr const char* kBase = R"(
+node { name: "s2" router_id: "192.0.2.12" asn: 65012 address: "192.0.2.12" interface: "eth0" }
+neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 }
+neighbor { name: "tor2" address: "192.0.2.2" remote_asn: 65000 }
+service {
+  name: "web"
+  vip { address: "203.0.113.10" port: 80 protocol: TCP }
+  announce { prefix: "203.0.113.10/32" }
+  check { name: "http" http { port: 80 } }
+}
+site {
+  server { name: "s2" address: "192.0.2.12" }
+  server { name: "s3" address: "192.0.2.13" }
+  table_size: 1021
+}
+forwarding { enabled: true }
+)";
+
+config::Loaded load(std::string text) {
+  auto l = config::load_string(text, "t.conf");
+  if (!l) {
+    ADD_FAILURE() << l.error()[0].str();
+    return {};
+  }
+  return *l;
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  auto at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+struct Planned {
+  config::Loaded cur, next;
+  PlanInputs in;
+  Planned(std::string a, std::string b) : cur(load(std::move(a))), next(load(std::move(b))) {
+    in.current = &cur;
+    in.next = &next;
+    in.forwarding_now = true;
+  }
+  ReloadPlan plan() { return make_plan(in); }
+};
+
+TEST(ReloadPlan, TheSameConfigPlansNothing) {
+  Planned p(kBase, kBase);
+  auto plan = p.plan();
+  EXPECT_TRUE(plan.empty());
+  EXPECT_TRUE(plan.neighbors.empty());
+  EXPECT_TRUE(plan.services.empty());
+  EXPECT_TRUE(plan.programs.empty());
+  EXPECT_TRUE(plan.restart.empty());
+}
+
+TEST(ReloadPlan, NeighboursAddedRemovedAndChanged) {
+  auto next = replace(kBase, R"(neighbor { name: "tor2" address: "192.0.2.2" remote_asn: 65000 })",
+                      R"(neighbor { name: "tor3" address: "192.0.2.3" remote_asn: 65000 })");
+  next = replace(next, R"(remote_asn: 65000 }
+neighbor { name: "tor3")",
+                 R"(remote_asn: 65000 hold_time_s: 30 }
+neighbor { name: "tor3")");
+  Planned p(kBase, next);
+  auto plan = p.plan();
+  ASSERT_EQ(plan.neighbors.size(), 3u);
+  EXPECT_EQ(plan.neighbors[0].name, "tor1");
+  EXPECT_EQ(plan.neighbors[0].kind, NeighborPlan::Kind::Reset);
+  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"hold_time_s"});
+  EXPECT_EQ(plan.neighbors[1].name, "tor3");
+  EXPECT_EQ(plan.neighbors[1].kind, NeighborPlan::Kind::Add);
+  EXPECT_EQ(plan.neighbors[2].name, "tor2");
+  EXPECT_EQ(plan.neighbors[2].kind, NeighborPlan::Kind::Remove);
+}
+
+TEST(ReloadPlan, AnMd5KeyRotationAloneIsAChange) {
+  Planned p(kBase, kBase);
+  p.cur.md5_keys["tor1"] = "old key";
+  p.next.md5_keys["tor1"] = "new key";
+  auto plan = p.plan();
+  ASSERT_FALSE(plan.empty()) << "the key file's contents are part of the diff";
+  EXPECT_EQ(plan.changes, std::vector<std::string>{"neighbor tor1: md5 key changed"});
+  ASSERT_EQ(plan.neighbors.size(), 1u);
+  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"md5 key"});
+  EXPECT_EQ(plan.neighbors[0].kind, NeighborPlan::Kind::Reset);
+}
+
+TEST(ReloadPlan, ASiteKeyRotationAloneIsAChange) {
+  Planned p(kBase, kBase);
+  p.next.site_keys = {std::string(32, 'k')};
+  EXPECT_EQ(p.plan().changes, std::vector<std::string>{"site keys: changed"});
+}
+
+TEST(ReloadPlan, PrefixesAnnouncedWithdrawnAndReattributed) {
+  Planned p(kBase, kBase);
+  auto a = *Prefix::parse("203.0.113.10/32"), b = *Prefix::parse("203.0.113.11/32"), c = *Prefix::parse("203.0.113.12/32");
+  p.in.exports_now = {{a, {}}, {b, {}}};
+  bgp::ExportAttrs med;
+  med.med = 10;
+  p.in.exports_next = {{a, med}, {c, {}}};
+  auto plan = p.plan();
+  ASSERT_EQ(plan.prefixes.size(), 3u);
+  EXPECT_EQ(plan.prefixes[0], (PrefixPlan{"203.0.113.10/32", PrefixPlan::Kind::Attributes}));
+  EXPECT_EQ(plan.prefixes[1], (PrefixPlan{"203.0.113.11/32", PrefixPlan::Kind::Withdraw}));
+  EXPECT_EQ(plan.prefixes[2], (PrefixPlan{"203.0.113.12/32", PrefixPlan::Kind::Announce}));
+}
+
+TEST(ReloadPlan, TheControlSocketNeedsARestart) {
+  Planned p(kBase, std::string(kBase) + "control { socket: \"/tmp/other.sock\" }\n");
+  EXPECT_EQ(p.plan().restart, std::vector<std::string>{"control.socket"});
+}
+
+TEST(ReloadPlan, ListenerChangesAreNamed) {
+  Planned p(kBase, std::string(kBase) + "bgp { listen_port: 1179 }\n");
+  auto plan = p.plan();
+  ASSERT_EQ(plan.restart.size(), 1u);
+  EXPECT_NE(plan.restart[0].find("bgp.listen_port"), std::string::npos);
+}
+
+TEST(ReloadPlan, ProgramsReloadForBakedInSettingsAndIdentity) {
+  Planned gue(kBase, replace(kBase, "forwarding { enabled: true }", "forwarding { enabled: true gue_port: 7000 }"));
+  EXPECT_EQ(gue.plan().programs, std::vector<std::string>{"reloaded: forwarding.gue_port"});
+  // A server whose name sorts before this node's moves this node's index.
+  Planned before_me(kBase, replace(kBase, R"(server { name: "s2")", R"(server { name: "s1" address: "192.0.2.11" }
+  server { name: "s2")"));
+  EXPECT_EQ(before_me.plan().programs, std::vector<std::string>{"reloaded: this server's index in the site list"});
+  Planned after_me(kBase, replace(kBase, R"(server { name: "s3")", R"(server { name: "s4" address: "192.0.2.14" }
+  server { name: "s3")"));
+  EXPECT_TRUE(after_me.plan().programs.empty());
+  Planned off(kBase, replace(kBase, "forwarding { enabled: true }", "forwarding { enabled: false }"));
+  EXPECT_EQ(off.plan().programs, std::vector<std::string>{"detached: forwarding disabled"});
+}
+
+TEST(ReloadPlan, BucketsFollowTheWeights) {
+  Planned p(kBase, kBase);
+  p.in.weights_now = {{"web", {{"s2", 100}, {"s3", 100}}}};
+  p.in.weights_next = {{"web", {{"s2", 100}, {"s3", 0}}}};
+  auto plan = p.plan();
+  ASSERT_EQ(plan.services.size(), 1u);
+  const auto& s = plan.services[0];
+  EXPECT_EQ(s.table_size, 1021u);
+  ASSERT_EQ(s.servers.size(), 2u);
+  EXPECT_EQ(s.servers[0].server, "s2");
+  EXPECT_EQ(s.servers[1].server, "s3");
+  EXPECT_EQ(s.servers[0].before + s.servers[1].before, 1021u);
+  EXPECT_EQ(s.servers[0].after, 1021u);
+  EXPECT_EQ(s.servers[1].after, 0u);
+  EXPECT_EQ(s.moved, s.servers[1].before) << "exactly s3's buckets move";
+  EXPECT_GT(s.moved, 400u);
+}
+
+TEST(ReloadPlan, AnAddedServerAtWeightZeroMovesNoBucket) {
+  auto next = replace(kBase, R"(server { name: "s3")", R"(server { name: "s4" address: "192.0.2.14" }
+  server { name: "s3")");
+  Planned p(kBase, next);
+  p.in.weights_now = {{"web", {{"s2", 100}, {"s3", 100}}}};
+  p.in.weights_next = {{"web", {{"s2", 100}, {"s3", 100}, {"s4", 0}}}};
+  EXPECT_TRUE(p.plan().services.empty());
+  p.in.weights_next["web"]["s4"] = 100;
+  auto plan = p.plan();
+  ASSERT_EQ(plan.services.size(), 1u);
+  EXPECT_GT(plan.services[0].moved, 0u);
+  EXPECT_EQ(plan.services[0].servers.back().server, "s4");
+  EXPECT_EQ(plan.services[0].servers.back().before, 0u);
+}
+
+// Each fake step owns one piece of state; the transaction must put every piece back whichever
+// step fails.
+TEST(RunSteps, AFailureAtEveryStepPutsEverythingBack) {
+  constexpr int kSteps = 5;
+  for (int fail_at = 0; fail_at <= kSteps; ++fail_at) {
+    SCOPED_TRACE("failing step " + std::to_string(fail_at));
+    std::map<std::string, int> state;
+    for (int i = 0; i < kSteps; ++i) state["part" + std::to_string(i)] = i;
+    const auto initial = state;
+    std::vector<std::string> undo_order;
+    std::vector<Step> steps;
+    for (int i = 0; i < kSteps; ++i) {
+      const std::string name = "part" + std::to_string(i);
+      auto prev = std::make_shared<int>(0);
+      steps.push_back({name,
+                       [&, name, prev, i]() -> std::expected<void, std::string> {
+                         if (i == fail_at) return std::unexpected("injected");
+                         *prev = state[name];
+                         state[name] = 100 + i;
+                         return {};
+                       },
+                       [&, name, prev] {
+                         state[name] = *prev;
+                         undo_order.push_back(name);
+                       }});
+    }
+    auto r = run_steps(steps);
+    if (fail_at == kSteps) {
+      ASSERT_TRUE(r);
+      for (int i = 0; i < kSteps; ++i) EXPECT_EQ(state["part" + std::to_string(i)], 100 + i);
+      EXPECT_TRUE(undo_order.empty());
+      continue;
+    }
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().step, "part" + std::to_string(fail_at));
+    EXPECT_EQ(r.error().error, "injected");
+    EXPECT_EQ(state, initial);
+    std::vector<std::string> want;
+    for (int i = fail_at - 1; i >= 0; --i) want.push_back("part" + std::to_string(i));
+    EXPECT_EQ(undo_order, want) << "last done, first undone";
+    EXPECT_EQ(r.error().undone, want);
+  }
+}
+
+TEST(RunSteps, StepsWithoutUndoAreSkippedWhenUndoing) {
+  int a = 0;
+  std::vector<Step> steps = {{"a", [&]() -> std::expected<void, std::string> { a = 1; return {}; }, [&] { a = 0; }},
+                             {"b", [&]() -> std::expected<void, std::string> { return {}; }, {}},
+                             {"c", [&]() -> std::expected<void, std::string> { return std::unexpected("no"); }, {}}};
+  auto r = run_steps(steps);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(a, 0);
+  EXPECT_EQ(r.error().undone, std::vector<std::string>{"a"});
+}
+
+}  // namespace
+}  // namespace vane::daemon
