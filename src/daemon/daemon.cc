@@ -15,6 +15,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "common/log.h"
+#include "daemon/neighbor_config.h"
 #include "steer/controller.h"
 
 namespace vane::daemon {
@@ -89,7 +90,7 @@ int Daemon::run() {
   so.listen_port = listen_port(cfg_.proto);
   so.restarting = restarting;
   speaker_ = std::make_unique<bgp::Speaker>(io_, so);
-  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(bgp::neighbor_config(cfg_, n));
+  for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(neighbor_config(cfg_, n));
   for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
 
   health_ = std::make_unique<health::Engine>(io_, clock_);
@@ -376,7 +377,7 @@ void Daemon::apply_neighbors(const config::Loaded& before, const config::Loaded&
   std::set<std::string> keep;
   for (auto& n : next.proto.neighbor()) {
     keep.insert(n.name());
-    speaker_->update_neighbor(bgp::neighbor_config(next, n));
+    speaker_->update_neighbor(neighbor_config(next, n));
   }
   for (auto& n : before.proto.neighbor())
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());

@@ -7,6 +7,8 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "bgp/neighbor_change.h"
+#include "daemon/neighbor_config.h"
 #include "steer/maglev.h"
 
 namespace vane::daemon {
@@ -14,40 +16,6 @@ namespace vane::daemon {
 namespace {
 
 using pb = google::protobuf::util::MessageDifferencer;
-
-// The names of the NeighborConfig fields that differ, as the config file spells them.
-std::vector<std::string> neighbor_fields(const bgp::NeighborConfig& a, const bgp::NeighborConfig& b) {
-  std::vector<std::string> out;
-  auto add = [&](bool differ, const char* name) {
-    if (differ) out.emplace_back(name);
-  };
-  add(a.description != b.description, "description");
-  add(a.address != b.address, "address");
-  add(a.port != b.port, "port");
-  add(a.local_address != b.local_address, "local_address");
-  add(a.local_asn != b.local_asn, "local_asn");
-  add(a.remote_asn != b.remote_asn, "remote_asn");
-  add(a.router_id != b.router_id, "router_id");
-  add(a.hold_time != b.hold_time, "hold_time_s");
-  add(a.keepalive != b.keepalive, "keepalive_s");
-  add(a.connect_retry != b.connect_retry, "connect_retry_s");
-  add(a.passive != b.passive, "passive");
-  add(a.ttl != b.ttl, "multihop_ttl");
-  add(a.min_ttl != b.min_ttl, "ttl_security");
-  add(a.md5_key != b.md5_key, "md5 key");
-  add(a.ipv4_unicast != b.ipv4_unicast || a.ipv6_unicast != b.ipv6_unicast, "families");
-  add(a.graceful_restart != b.graceful_restart || a.restart_time != b.restart_time || a.stale_time != b.stale_time,
-      "graceful_restart");
-  add(a.max_prefixes != b.max_prefixes || a.max_routes != b.max_routes || a.max_prefixes_stop != b.max_prefixes_stop ||
-          a.max_prefixes_restart != b.max_prefixes_restart,
-      "max_prefixes");
-  add(a.keep_routes != b.keep_routes, "keep_received_routes");
-  add(a.import_filter != b.import_filter, "import_prefix");
-  add(a.shutdown != b.shutdown, "shutdown");
-  add(a.extended_messages != b.extended_messages, "extended_messages");
-  add(a.next_hop != b.next_hop || a.next_hop6 != b.next_hop6, "next_hop");
-  return out;
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -119,13 +87,13 @@ std::string_view to_string(PrefixPlan::Kind k) {
 }
 
 NeighborPlan classify_neighbor(const bgp::NeighborConfig& before, const bgp::NeighborConfig& after) {
+  // The speaker asks the same question when it applies the change (Speaker::update_neighbor).
+  const auto c = bgp::classify_neighbor_change(before, after);
   NeighborPlan p;
   p.name = after.name;
-  p.fields = neighbor_fields(before, after);
-  if (p.fields.empty()) return p;
-  // The speaker restarts a session on any change of its configuration (Speaker::update_neighbor).
-  p.kind = NeighborPlan::Kind::Reset;
-  p.reason = "changed: " + join(p.fields);
+  p.fields = c.fields;
+  p.kind = c.kind == bgp::NeighborChange::kReset ? NeighborPlan::Kind::Reset : NeighborPlan::Kind::InPlace;
+  p.reason = c.reason;
   return p;
 }
 
@@ -136,7 +104,7 @@ std::vector<IpAddress> listen_addresses(const config::Loaded& cfg) {
   if (cfg.proto.bgp().listen().empty()) {
     // Only addresses that face a configured neighbour: never a wildcard.
     for (auto& n : cfg.proto.neighbor()) {
-      auto nc = bgp::neighbor_config(cfg, n);
+      auto nc = neighbor_config(cfg, n);
       if (nc.local_address) out.insert(*nc.local_address);
     }
   }
@@ -223,9 +191,9 @@ ReloadPlan make_plan(const PlanInputs& in) {
 
   // Sessions.
   std::map<std::string, bgp::NeighborConfig> before;
-  for (auto& n : cur.proto.neighbor()) before.emplace(n.name(), bgp::neighbor_config(cur, n));
+  for (auto& n : cur.proto.neighbor()) before.emplace(n.name(), neighbor_config(cur, n));
   for (auto& n : next.proto.neighbor()) {
-    auto nc = bgp::neighbor_config(next, n);
+    auto nc = neighbor_config(next, n);
     auto it = before.find(n.name());
     if (it == before.end()) {
       plan.neighbors.push_back({n.name(), NeighborPlan::Kind::Add, {}, {}});

@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "bgp/export.h"
-#include "bgp/speaker.h"
+#include "bgp/neighbor.h"
+#include "common/ip.h"
 #include "config/config.h"
 #include "daemon/forwarding.h"
 

@@ -657,14 +657,14 @@ wire::Capabilities dual_caps() {
 }
 
 TEST_F(ScriptedPeer, WithNoLimitConfiguredAFloodStopsBeingStoredAtTheDefaultBound) {
-  ASSERT_EQ(neighbor().max_routes, config::kDefaultMaxReceivedRoutes);
+  ASSERT_EQ(neighbor().max_routes, kDefaultMaxRoutes);
   on_io([&] {
     auto c = neighbor();
     c.ipv6_unicast = true;
     speaker_->add_neighbor(c);
   });
   auto s = accept_session(dual_caps());
-  const uint32_t bound = config::kDefaultMaxReceivedRoutes;
+  const uint32_t bound = kDefaultMaxRoutes;
   send_routes(s, v6_routes(bound + 50));
   for (int i = 0; i < 500 && status().prefixes_discarded < 50; ++i) std::this_thread::sleep_for(20ms);
   auto st = status();

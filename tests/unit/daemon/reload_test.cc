@@ -77,7 +77,7 @@ neighbor { name: "tor3")");
   ASSERT_EQ(plan.neighbors.size(), 3u);
   EXPECT_EQ(plan.neighbors[0].name, "tor1");
   EXPECT_EQ(plan.neighbors[0].kind, NeighborPlan::Kind::Reset);
-  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"hold_time_s"});
+  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"hold_time"});
   EXPECT_EQ(plan.neighbors[1].name, "tor3");
   EXPECT_EQ(plan.neighbors[1].kind, NeighborPlan::Kind::Add);
   EXPECT_EQ(plan.neighbors[2].name, "tor2");
@@ -92,7 +92,7 @@ TEST(ReloadPlan, AnMd5KeyRotationAloneIsAChange) {
   ASSERT_FALSE(plan.empty()) << "the key file's contents are part of the diff";
   EXPECT_EQ(plan.changes, std::vector<std::string>{"neighbor tor1: md5 key changed"});
   ASSERT_EQ(plan.neighbors.size(), 1u);
-  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"md5 key"});
+  EXPECT_EQ(plan.neighbors[0].fields, std::vector<std::string>{"md5_key"});
   EXPECT_EQ(plan.neighbors[0].kind, NeighborPlan::Kind::Reset);
 }
 

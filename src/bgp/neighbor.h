@@ -1,0 +1,62 @@
+#pragma once
+// One neighbour's settings as the speaker uses them: resolved from the config (defaults applied,
+// the MD5 key file read) by the daemon, so that bgp/ does not depend on config/.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ip.h"
+
+namespace vane::bgp {
+
+// Routes held from one neighbour when nothing larger is configured (config's
+// kDefaultMaxReceivedRoutes; the daemon always sets max_routes from the config).
+inline constexpr uint32_t kDefaultMaxRoutes = 100000;
+
+struct PrefixFilter {
+  Prefix prefix;
+  uint8_t ge = 0, le = 0;
+  bool matches(const Prefix& p) const { return prefix.contains(p) && p.len >= ge && p.len <= le; }
+  bool operator==(const PrefixFilter&) const = default;
+};
+
+struct NeighborConfig {
+  std::string name;
+  std::string description;
+  IpAddress address;
+  uint16_t port = 179;
+  std::optional<IpAddress> local_address;
+  uint32_t local_asn = 0;
+  uint32_t remote_asn = 0;
+  uint32_t router_id = 0;  // host order
+  std::chrono::seconds hold_time{90};
+  std::optional<std::chrono::seconds> keepalive;
+  std::chrono::seconds connect_retry{5};
+  bool passive = false;
+  int ttl = 1;           // outgoing TTL / hop limit
+  int min_ttl = 0;       // GTSM; 0: off
+  std::string md5_key;   // the key file's contents; empty: no MD5
+  bool ipv4_unicast = true;
+  bool ipv6_unicast = false;
+  bool graceful_restart = false;
+  uint16_t restart_time = 120;
+  std::chrono::seconds stale_time{360};
+  uint32_t max_prefixes = 0;  // 0: no limit
+  // Routes held from this neighbour at most, whatever max_prefixes says: max(max_prefixes, the
+  // default). Announcements of further prefixes are discarded, so a flooding peer costs no memory.
+  uint32_t max_routes = kDefaultMaxRoutes;
+  bool max_prefixes_stop = true;
+  std::chrono::seconds max_prefixes_restart{0};
+  bool keep_routes = false;
+  std::vector<PrefixFilter> import_filter;
+  bool shutdown = false;
+  bool extended_messages = true;
+  std::optional<IpAddress> next_hop;   // IPv4 routes
+  std::optional<IpAddress> next_hop6;  // IPv6 routes
+
+  bool operator==(const NeighborConfig&) const = default;
+};
+
+}  // namespace vane::bgp
