@@ -324,8 +324,7 @@ std::string render_reload_plan(const control::ReloadPlan& p) {
       out += "  " + s.service() + ": " + std::to_string(s.buckets_moved()) + " of " + std::to_string(s.table_size()) +
              " buckets move\n";
       for (const auto& b : s.servers())
-        out += "    " + b.server() + " " + std::to_string(b.buckets_before()) + " -> " +
-               std::to_string(b.buckets_after()) + "\n";
+        out += "    " + b.server() + " " + (b.buckets_delta() > 0 ? "+" : "") + std::to_string(b.buckets_delta()) + "\n";
     }
   }
   if (!p.programs().empty()) {

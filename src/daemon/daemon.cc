@@ -392,27 +392,13 @@ std::expected<void, std::string> Daemon::apply_forwarding(const config::Loaded& 
     forwarding_.reset();
     return {};
   }
-  if (forwarding_ && program_changes(cfg_.proto, next.proto).empty()) {
-    if (auto r = forwarding_->apply(next, weights); !r) {
-      // Put back the maps a partial apply may have written.
-      if (auto back = forwarding_->apply(cfg_, current_weights()); !back)
-        spdlog::error("forwarding: restoring the previous tables: {}", back.error());
-      return std::unexpected("forwarding: " + r.error());
-    }
+  if (forwarding_) {
+    // All or nothing (Forwarding::apply): on error the programs, maps and tables are as they were.
+    if (auto r = forwarding_->apply(next, weights); !r) return std::unexpected("forwarding: " + r.error());
     return {};
   }
-  const bool had = forwarding_ != nullptr;
-  if (had) spdlog::info("forwarding: data-path settings changed; reloading the programs");
-  forwarding_.reset();
   auto fw = Forwarding::start(next, weights);
-  if (!fw) {
-    if (had) {
-      // The previous programs and tables come back from the previous config.
-      if (auto old = Forwarding::start(cfg_, current_weights())) forwarding_ = std::move(*old);
-      else spdlog::critical("forwarding: restoring the previous data path: {}", old.error());
-    }
-    return std::unexpected("forwarding: " + fw.error());
-  }
+  if (!fw) return std::unexpected("forwarding: " + fw.error());
   forwarding_ = std::move(*fw);
   return {};
 }
@@ -427,6 +413,8 @@ ReloadPlan Daemon::plan_for(const config::Loaded& next) const {
   in.weights_now = current_weights();
   in.weights_next = site_state(next.proto).effective;
   in.forwarding_now = forwarding_ != nullptr;
+  if (next.proto.forwarding().enabled())
+    in.forwarding = forwarding_ ? forwarding_->plan(next, in.weights_next) : Forwarding::plan_start(next, in.weights_next);
   return make_plan(in);
 }
 

@@ -1,6 +1,13 @@
 #pragma once
 // The daemon's side of the data path: from the config and site health to the XDP loader's VIPs,
 // servers and Maglev tables. One table per service, in config order.
+//
+// A change is a plan, then an apply of it (plan() and apply() run the same code). Each server keeps
+// its index in the data path's server map ("slot") for as long as it stays in the site, so a server
+// added or removed renumbers nobody, this node's own index included; what the programs hold fixed
+// (this node's addresses and index, GUE port, hash seed, MTU, the program itself) changes by
+// loading new programs on the same maps and swapping them in atomically.
+#include <cstdint>
 #include <expected>
 #include <map>
 #include <memory>
@@ -11,6 +18,7 @@
 #include "config/config.h"
 #include "daemon/sysctl.h"
 #include "steer/maglev.h"
+#include "steer/tables.h"
 #include "xdp/loader.h"
 
 namespace vane::daemon {
@@ -24,9 +32,24 @@ struct VipCounters {
 };
 
 // Effective weight of each server, by server name, for one service (site health applied).
-using ServiceWeights = std::map<std::string, uint32_t>;
+using ServiceWeights = steer::ServiceWeights;
 // By service name. A service left out uses the configured weights.
-using SiteWeights = std::map<std::string, ServiceWeights>;
+using SiteWeights = steer::SiteWeights;
+
+// One service's table in a plan.
+struct TableChange {
+  std::string service;
+  uint32_t table_size = 0;     // 0: the service has no table after the change (removed, or none buildable)
+  uint32_t buckets_moved = 0;  // buckets whose first hop changes
+  std::map<std::string, int64_t> buckets_delta;  // by server: + gained, - lost (first hops)
+};
+
+struct ForwardingPlan {
+  bool programs_reload = false;  // new programs are loaded and swapped in
+  std::string programs_reason;   // which settings make them reload
+  bool identity_changed = false; // this node's index or fabric addresses change
+  std::vector<TableChange> tables;  // every service with a table before or after, config order first
+};
 
 class Forwarding {
  public:
@@ -34,14 +57,22 @@ class Forwarding {
   // backend-only node runs the redirector alone; every other role the combined program.
   static std::expected<std::unique_ptr<Forwarding>, std::string> start(const config::Loaded& cfg,
                                                                        const SiteWeights& weights = {});
+  // What start() would install (forwarding not running yet): every table is new.
+  static std::expected<ForwardingPlan, std::string> plan_start(const config::Loaded& next,
+                                                               const SiteWeights& weights = {});
   // Detaches (unless keep_on_exit) and restores the sysctls it changed (unless keep_on_exit: the
   // attached program still needs them).
   ~Forwarding();
   // Forwarding turned off: detaches and unpins whatever keep_on_exit says, restores the sysctls.
   void stop();
 
-  // Recomputes VIPs, servers and tables from a (reloaded) config and the site's current weights;
-  // tables are switched atomically. A service whose inputs did not change keeps its table.
+  // What apply(next, weights) would do, without changing anything. An error is what apply would
+  // refuse (a setting that needs a restart).
+  std::expected<ForwardingPlan, std::string> plan(const config::Loaded& next, const SiteWeights& weights = {}) const;
+
+  // Recomputes VIPs, servers and tables from a (reloaded) config and the site's current weights,
+  // reloading the programs if their fixed settings changed. All or nothing: on error the programs,
+  // maps and tables are as they were and the error says what failed.
   std::expected<void, std::string> apply(const config::Loaded& cfg, const SiteWeights& weights = {});
 
   std::vector<VipCounters> counters() const;
@@ -49,8 +80,16 @@ class Forwarding {
   uint32_t table_size() const { return table_size_; }
   // Site servers in table order (sorted by name), with their configured weights.
   const std::vector<steer::MaglevServer>& servers() const { return servers_; }
+  // Each server's index in the data path's server map, by name.
+  const std::map<std::string, uint32_t>& slots() const { return slots_; }
+  // The loaded programs and their maps (tests read the data path through it).
+  const xdp::Loader& loader() const { return *loader_; }
+
+  struct Prepared;
 
  private:
+  std::expected<Prepared, std::string> prepare(const config::Loaded& next, const SiteWeights& weights) const;
+  std::expected<void, std::string> install(Prepared& p, std::unique_ptr<xdp::Loader> fresh);
   void adopt_installed_tables(const config::Config& cfg);
   void restore_sysctls();
 
@@ -58,9 +97,9 @@ class Forwarding {
   std::unique_ptr<Sysctls> sysctls_;
   bool keep_on_exit_ = false;
   std::vector<steer::MaglevServer> servers_;
-  std::map<std::string, steer::MaglevTable> tables_;  // by service, the previous generation
-  // By service: the server list (with effective weights) and size its table was built from.
-  std::map<std::string, std::pair<std::vector<steer::MaglevServer>, uint32_t>> built_from_;
+  std::map<std::string, uint32_t> slots_;  // by server name
+  std::vector<xdp::Server> xservers_;      // as written to the server map
+  std::map<std::string, steer::InstalledTable> tables_;  // by service, the installed generation
   std::vector<std::pair<std::string, xdp::Vip>> vips_;
   std::vector<uint32_t> vip_slots_;  // counter slot of vips_[i]
   uint64_t generation_ = 0;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,17 +40,11 @@ struct PrefixPlan {
 };
 std::string_view to_string(PrefixPlan::Kind k);
 
-struct ServerBuckets {
-  std::string server;
-  uint32_t before = 0, after = 0;  // buckets whose first hop is this server
-  bool operator==(const ServerBuckets&) const = default;
-};
-
 struct ServicePlan {
   std::string service;
-  uint32_t table_size = 0;  // after
-  uint32_t moved = 0;       // buckets whose first hop changes (all of them when the size changes)
-  std::vector<ServerBuckets> servers;  // those whose bucket count changes, by name
+  uint32_t table_size = 0;  // after; 0: no table
+  uint32_t moved = 0;       // buckets whose first hop changes
+  std::map<std::string, int64_t> delta;  // by server: buckets gained (+) or lost (-)
   bool operator==(const ServicePlan&) const = default;
 };
 
@@ -72,6 +68,9 @@ struct PlanInputs {
   // it answers).
   SiteWeights weights_now, weights_next;
   bool forwarding_now = false;  // the data path is running
+  // The data path's own preview (Forwarding::plan / plan_start) when `next` forwards; an error is
+  // what its apply would refuse.
+  std::optional<std::expected<ForwardingPlan, std::string>> forwarding;
 };
 ReloadPlan make_plan(const PlanInputs& in);
 
@@ -82,13 +81,6 @@ NeighborPlan classify_neighbor(const bgp::NeighborConfig& before, const bgp::Nei
 // The addresses BGP listens on for a config (bgp.listen, or the local side of each neighbour).
 std::vector<IpAddress> listen_addresses(const config::Loaded& cfg);
 uint16_t listen_port(const config::Config& cfg);
-
-// The data-path settings baked into the loaded programs: a change reloads them. Empty: equal.
-std::vector<std::string> program_changes(const config::Config& before, const config::Config& after);
-
-// Buckets per server in each service's table, before and after (first hops, as Maglev builds them).
-std::vector<ServicePlan> bucket_moves(const config::Config& before, const SiteWeights& wb, const config::Config& after,
-                                      const SiteWeights& wa);
 
 struct Step {
   std::string name;

@@ -52,11 +52,10 @@ void fill_plan(const ReloadPlan& p, control::ReloadPlan* out) {
     x->set_service(s.service);
     x->set_table_size(s.table_size);
     x->set_buckets_moved(s.moved);
-    for (auto& b : s.servers) {
+    for (auto& [server, d] : s.delta) {
       auto* y = x->add_servers();
-      y->set_server(b.server);
-      y->set_buckets_before(b.before);
-      y->set_buckets_after(b.after);
+      y->set_server(server);
+      y->set_buckets_delta(d);
     }
   }
   for (auto& x : p.programs) out->add_programs(x);

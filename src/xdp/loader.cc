@@ -6,7 +6,9 @@
 #include <linux/capability.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,7 +92,47 @@ uint32_t ttl_jiffies(uint32_t ms) {
   return uint32_t(std::min<uint64_t>(j, UINT32_MAX));
 }
 
+// The test hook's armed fault: the step, and how many of its calls still succeed first.
+struct Fault {
+  std::string step;
+  unsigned after = 0;
+};
+std::optional<Fault>& armed_fault() {
+  static std::optional<Fault> f;
+  return f;
+}
+
+bool fault_at(std::string_view step) {
+  auto& f = armed_fault();
+  if (!f || f->step != step) return false;
+  if (f->after > 0) {
+    --f->after;
+    return false;
+  }
+  f.reset();
+  return true;
+}
+
+std::string injected(std::string_view step) { return "injected fault at " + std::string(step); }
+
+// Pins on anything but a bpffs fail with a bare ENOENT or EPERM deep in libbpf; say what is missing.
+Result<void> check_bpffs(const std::string& pin_dir) {
+  std::filesystem::path p(pin_dir);
+  std::error_code ec;
+  while (!p.empty() && !std::filesystem::exists(p, ec) && p != p.root_path()) p = p.parent_path();
+  struct statfs st{};
+  if (p.empty() || ::statfs(p.c_str(), &st) != 0)
+    return std::unexpected(errtext("pin dir " + pin_dir + ": statfs " + p.string(), errno));
+  if (st.f_type == BPF_FS_MAGIC) return {};
+  return std::unexpected("pin dir " + pin_dir + ": " + p.string() +
+                         " is not on a bpffs (nothing mounted one on /sys/fs/bpf, as in a fresh container or under "
+                         "`ip netns exec`); mount one first: mount -t bpf bpf /sys/fs/bpf");
+}
+
 }  // namespace
+
+void Loader::inject_fault(std::string step, unsigned after) { armed_fault() = Fault{std::move(step), after}; }
+void Loader::clear_faults() { armed_fault().reset(); }
 
 std::string_view reason_name(unsigned reason) {
   static constexpr const char* names[VANE_R_COUNT] = {
@@ -117,7 +159,7 @@ struct Loader::Skel {
   }
 };
 
-Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
+Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loader* share) {
   const Config& c = options.config;
   if (!c.self_v4 && !c.self_v6) return std::unexpected("config: no address of this server (v4 or v6)");
   if (c.self_v4 && !c.self_v4->is_v4()) return std::unexpected("config: self_v4 is not an IPv4 address");
@@ -167,7 +209,27 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
   if (int err = bpf_map__set_max_entries(s.map("vane_buckets"), c.table_slots * 2 * c.max_buckets))
     return std::unexpected(errtext("size bucket map", err));
 
+  if (share) {
+    if (share->options_.pin_dir != options.pin_dir) return std::unexpected("a reload cannot move the pinned maps");
+    // The new programs are built around the running ones' maps: the bucket map keeps its size.
+    for (const char* name : kMapNames)
+      if (int err = bpf_map__reuse_fd(s.map(name), share->map_fd(name)))
+        return std::unexpected(errtext(std::string("reuse map ") + name, err));
+    self->options_.config.table_slots = share->options_.config.table_slots;
+    self->options_.config.max_buckets = share->options_.config.max_buckets;
+    self->reused_ = true;
+    self->vip_slots_ = share->vip_slots_;
+    if (fault_at("load")) return std::unexpected(injected("load"));
+    if (int err = bpf_object__load(s.obj))
+      return std::unexpected(errtext("load BPF programs", err) +
+                             missing_capability_hint(err, {CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON}));
+    // The pins stay the running maps'; unpinning at shutdown goes by path.
+    for (const char* name : kMapNames)
+      if (!options.pin_dir.empty()) (void)bpf_map__set_pin_path(s.map(name), (options.pin_dir + "/" + name).c_str());
+    return self;
+  }
   if (!options.pin_dir.empty()) {
+    if (auto r = check_bpffs(options.pin_dir); !r) return std::unexpected(r.error());
     std::error_code ec;
     std::filesystem::create_directories(options.pin_dir, ec);
     if (ec)
@@ -215,7 +277,8 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options) {
     }
     aside.emplace_back(path, fd);
   }
-  if (int err = bpf_object__load(s.obj)) {
+  int load_err = fault_at("load") ? -EINVAL : bpf_object__load(s.obj);
+  if (int err = load_err) {
     put_back();
     // Map and program creation need CAP_BPF, an XDP program CAP_NET_ADMIN as well (EPERM); the
     // verifier refuses the forwarder's packet-pointer arithmetic without CAP_PERFMON (EACCES).
@@ -286,6 +349,7 @@ struct SiteKeyLess {
 }  // namespace
 
 Result<void> Loader::set_servers(std::span<const Server> servers) {
+  if (fault_at("set_servers")) return std::unexpected(injected("set_servers"));
   int fd = map_fd("vane_servers");
   std::vector<vane_server> all(VANE_MAX_SERVERS);
   std::map<vane_site_key, __u32, SiteKeyLess> site;
@@ -363,6 +427,7 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
 }
 
 Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
+  if (fault_at("set_vips")) return std::unexpected(injected("set_vips"));
   if (vips.size() > VANE_MAX_VIPS / 2) return std::unexpected("too many VIPs");
   std::map<VipIdent, vane_vip_value> want;
   auto key_of = [](const Vip& v) {
@@ -494,6 +559,14 @@ static_assert(VANE_MAX_SERVERS - 1 <= VANE_BUCKET_HOP_MASK, "server indexes must
 static_assert((VANE_BUCKET_F_MOVED & VANE_BUCKET_HOP_MASK) == 0);
 
 Result<void> Loader::set_table(uint32_t table_id, const Table& table) {
+  if (auto r = stage_table(table_id, table); !r) return r;
+  const uint32_t id[] = {table_id};
+  if (auto r = commit_tables(id, {}); !r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
+  if (fault_at("stage_table")) return std::unexpected(injected("stage_table"));
   const Config& c = options_.config;
   if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id " + std::to_string(table_id) + " out of range");
   if (table.empty() || table.size() > c.max_buckets)
@@ -543,12 +616,65 @@ Result<void> Loader::set_table(uint32_t table_id, const Table& table) {
     for (size_t i = 0; i < table.size(); ++i)
       if (int err = bpf_map_update_elem(bfd, &keys[i], &vals[i], BPF_ANY)) return std::unexpected(errtext("write buckets", err));
   }
-  // First describe the filled half (the active half's bytes are unchanged), then flip.
+  // Describe the filled half; packets read only the active one, whose bytes are unchanged.
   ctl.half[inactive] = {offset, uint32_t(table.size())};
   if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY)) return std::unexpected(errtext("write table control", err));
-  ctl.active = inactive;
-  ctl.generation += 1;
-  if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY)) return std::unexpected(errtext("switch table", err));
+  return {};
+}
+
+Result<Loader::Commit> Loader::commit_tables(std::span<const uint32_t> flip, std::span<const uint32_t> remove) {
+  const int ctl_fd = map_fd("vane_table_ctl");
+  Commit done;
+  auto fail = [&](std::string why) -> Result<Commit> {
+    (void)revert_tables(done);
+    return std::unexpected(std::move(why));
+  };
+  auto change = [&](uint32_t id, bool clear) -> Result<void> {
+    if (id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+    vane_table_ctl before{};
+    if (int err = bpf_map_lookup_elem(ctl_fd, &id, &before)) return std::unexpected(errtext("read table control", err));
+    if (fault_at("commit_tables")) return std::unexpected(injected("commit_tables"));
+    // A flip changes only which half is active (the staged one is described already).
+    vane_table_ctl after{};
+    if (!clear) {
+      after = before;
+      after.active = (before.active & 1) ^ 1;
+      after.generation += 1;
+    }
+    if (int err = bpf_map_update_elem(ctl_fd, &id, &after, BPF_ANY))
+      return std::unexpected(errtext(clear ? "clear table control" : "switch table", err));
+    done.changed.emplace_back(id, before);
+    return {};
+  };
+  for (uint32_t id : remove)
+    if (auto r = change(id, true); !r) return fail(r.error());
+  for (uint32_t id : flip)
+    if (auto r = change(id, false); !r) return fail(r.error());
+  return done;
+}
+
+Result<vane_table_ctl> Loader::table_ctl(uint32_t table_id) const {
+  vane_table_ctl ctl{};
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  return ctl;
+}
+
+Result<void> Loader::restore_table_ctl(uint32_t table_id, const vane_table_ctl& ctl) {
+  if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
+  if (int err = bpf_map_update_elem(map_fd("vane_table_ctl"), &table_id, &ctl, BPF_ANY))
+    return std::unexpected(errtext("restore table control", err));
+  return {};
+}
+
+Result<void> Loader::revert_tables(const Commit& commit) {
+  // The old halves were not written: their control words as they were bring each table back.
+  const int ctl_fd = map_fd("vane_table_ctl");
+  std::string errors;
+  for (auto it = commit.changed.rbegin(); it != commit.changed.rend(); ++it)
+    if (int err = bpf_map_update_elem(ctl_fd, &it->first, &it->second, BPF_ANY))
+      errors += errtext(" restore table " + std::to_string(it->first), err);
+  if (!errors.empty()) return std::unexpected("revert:" + errors);
   return {};
 }
 
@@ -588,6 +714,68 @@ Result<void> Loader::attach() {
                            missing_capability_hint(err, {CAP_NET_ADMIN}));
   attached_ = true;
   return {};
+}
+
+Result<void> Loader::attach_replacing(Loader& old) {
+  if (fault_at("attach")) return std::unexpected(injected("attach"));
+  if (options_.interface.empty()) return std::unexpected("no interface to attach to");
+  if (!old.attached_ || old.options_.interface != options_.interface) {
+    if (auto r = attach(); !r) return r;
+    if (old.attached_) (void)old.detach();
+    return {};
+  }
+  if (old.options_.generic != options_.generic)
+    return std::unexpected("cannot switch between native and generic XDP in place");
+  ifindex_ = old.ifindex_;
+  __u32 flags = (options_.generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE) | XDP_FLAGS_REPLACE;
+  bpf_xdp_attach_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.old_prog_fd = old.prog_fd();
+  if (int err = bpf_xdp_attach(ifindex_, prog_fd(), flags, &opts))
+    return std::unexpected(errtext("replace the XDP program on " + options_.interface, err) +
+                           (err == -EEXIST ? " (another program than vane's is attached there)" : ""));
+  attached_ = true;
+  old.attached_ = false;
+  return {};
+}
+
+void Loader::disown() {
+  attached_ = false;
+  options_.keep_on_exit = true;
+}
+
+Result<std::vector<Server>> Loader::read_pinned_servers(const std::string& pin_dir) {
+  std::vector<Server> out;
+  if (pin_dir.empty()) return out;
+  const std::string path = pin_dir + "/vane_servers";
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) {
+    if (errno == ENOENT) return out;
+    return std::unexpected(errtext("open pinned " + path, errno));
+  }
+  for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i) {
+    vane_server e{};
+    if (bpf_map_lookup_elem(fd, &i, &e) != 0) break;
+    if (!(e.flags & (VANE_SERVER_F_V4 | VANE_SERVER_F_V6))) continue;
+    Server sv;
+    sv.index = i;
+    if (e.flags & VANE_SERVER_F_V4) {
+      IpAddress a;
+      a.family = IpAddress::Family::v4;
+      std::memcpy(a.bytes.data(), &e.addr4, 4);
+      sv.v4 = a;
+    }
+    if (e.flags & VANE_SERVER_F_V6) {
+      IpAddress a;
+      a.family = IpAddress::Family::v6;
+      std::memcpy(a.bytes.data(), e.addr6, 16);
+      sv.v6 = a;
+    }
+    sv.draining = (e.flags & VANE_SERVER_F_DRAINING) != 0;
+    out.push_back(sv);
+  }
+  ::close(fd);
+  return out;
 }
 
 Result<void> Loader::detach() {

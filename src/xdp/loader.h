@@ -80,8 +80,12 @@ std::string_view reason_name(unsigned reason);
 class Loader {
  public:
   // Opens the skeleton, sets the config, reuses maps pinned under pin_dir (or pins new ones),
-  // loads. Does not attach.
-  static Result<std::unique_ptr<Loader>> open(const Options& options);
+  // loads. Does not attach. With `share`, the new programs use share's maps (a reload: the new
+  // programs are loaded and verified while share's still run); its pin_dir must be share's.
+  // pin_dir must be on a mounted bpffs: vaned does not mount one itself.
+  static Result<std::unique_ptr<Loader>> open(const Options& options, const Loader* share = nullptr);
+  // The server map pinned under pin_dir (a previous vaned's), its filled slots only; empty if none.
+  static Result<std::vector<Server>> read_pinned_servers(const std::string& pin_dir);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -99,14 +103,36 @@ class Loader {
   // table or the new one, never a mix.
   Result<void> set_table(uint32_t table_id, const Table& table);
   Result<void> remove_table(uint32_t table_id);
+  // A table switch in two steps, so that several tables switch together or not at all:
+  // stage_table writes the inactive half and describes it (packets still see the active one);
+  // commit_tables flips the staged tables and clears the removed ones; revert_tables undoes a
+  // commit (the old halves were not written, so each table is exactly what it was).
+  Result<void> stage_table(uint32_t table_id, const Table& table);
+  struct Commit {
+    // Tables switched or cleared, with their control words before.
+    std::vector<std::pair<uint32_t, vane_table_ctl>> changed;
+  };
+  Result<Commit> commit_tables(std::span<const uint32_t> flip, std::span<const uint32_t> remove);
+  Result<void> revert_tables(const Commit& commit);
+  // A table's control word as it is, and put back (a rollback of staged or committed tables).
+  Result<vane_table_ctl> table_ctl(uint32_t table_id) const;
+  Result<void> restore_table_ctl(uint32_t table_id, const vane_table_ctl& ctl);
   // Active half of a table as the data plane sees it.
   Result<Table> read_table(uint32_t table_id) const;
 
   // Native XDP (generic if Options::generic); atomically replaces a program already there
   // (a previous instance that kept it on exit).
   Result<void> attach();
+  // Takes over from `old`'s attached program: on the same interface and mode, one atomic
+  // replace that fails if old's program is no longer the one attached (never detach, then
+  // attach); on another interface, attach here first, then detach old's.
+  Result<void> attach_replacing(Loader& old);
   // Detaches our program (only if it is still the one attached).
   Result<void> detach();
+  // Another Loader took over the program's place and the maps: this one's destructor leaves both.
+  void disown();
+  void set_keep_on_exit(bool keep) { options_.keep_on_exit = keep; }
+  bool attached() const { return attached_; }
   // Detach and unpin, regardless of keep_on_exit (the destructor calls it unless keep_on_exit).
   void shutdown();
 
@@ -120,6 +146,11 @@ class Loader {
   // empty ones: only counters ever are (their counts are lost); see kReplaceableMaps.
   const std::vector<std::string>& replaced_pinned_maps() const { return replaced_; }
   const Options& options() const { return options_; }
+
+  // Test hook (unit and bpf tests): the call of `step` after `after` successful ones fails, once.
+  // Steps: "load", "set_servers", "stage_table", "commit_tables", "set_vips", "attach".
+  static void inject_fault(std::string step, unsigned after = 0);
+  static void clear_faults();
 
  private:
   Loader() = default;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +17,16 @@
 #include "xdp_pass.skel.h"
 
 namespace vane::test {
+
+std::string private_bpffs() {
+  if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+  // Nothing mounted from here on may propagate back to the machine's namespace.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return std::string("make / private: ") + std::strerror(errno);
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
+    return std::string("mount bpffs on /sys/fs/bpf: ") + std::strerror(errno);
+  return "";
+}
 
 std::string bpf_unavailable_reason() {
   static const std::string why = [] {

@@ -12,6 +12,11 @@ namespace vane::test {
 // Empty when BPF programs can be loaded here, else why not (for GTEST_SKIP).
 std::string bpf_unavailable_reason();
 
+// Gives this process a mount namespace of its own with a fresh bpffs on /sys/fs/bpf, so that the
+// tests that pin maps neither need the machine to have mounted one nor leave pins on it. Call
+// before any thread starts. Empty on success, else why not.
+std::string private_bpffs();
+
 // Runs a shell command; returns its exit status (0 = fine).
 int sh(const std::string& cmd);
 

@@ -123,7 +123,8 @@ World* world(std::string* skip) {
   // Destroyed at exit: loaders first, then the namespace is left and deleted.
   static std::unique_ptr<World> w = [] {
     auto nw = std::make_unique<World>();
-    nw->error = build(*nw);
+    nw->error = private_bpffs();
+    if (nw->error.empty()) nw->error = build(*nw);
     return nw;
   }();
   return w.get();

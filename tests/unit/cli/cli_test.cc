@@ -80,14 +80,13 @@ TEST(Vanectl, ReloadDryRunConfirm) {
   s->set_buckets_moved(510);
   auto* b = s->add_servers();
   b->set_server("s3");
-  b->set_buckets_before(510);
-  b->set_buckets_after(0);
+  b->set_buckets_delta(-510);
   a->mutable_plan()->add_restart_required("control.socket");
   o = vanectl({"reload", "--dry-run"}, plan);
   EXPECT_EQ(o.out,
             "dry run: nothing applied\n"
             "sessions:\n  reset tor1 (changed: hold_time_s)\n"
-            "tables:\n  web: 510 of 1021 buckets move\n    s3 510 -> 0\n"
+            "tables:\n  web: 510 of 1021 buckets move\n    s3 -510\n"
             "need a restart:\n  control.socket\n");
   o = vanectl({"-o", "json", "reload", "--dry-run"}, plan);
   EXPECT_NE(o.out.find("\"buckets_moved\":510"), std::string::npos) << o.out;

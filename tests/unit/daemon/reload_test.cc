@@ -128,51 +128,33 @@ TEST(ReloadPlan, ListenerChangesAreNamed) {
   EXPECT_NE(plan.restart[0].find("bgp.listen_port"), std::string::npos);
 }
 
-TEST(ReloadPlan, ProgramsReloadForBakedInSettingsAndIdentity) {
-  Planned gue(kBase, replace(kBase, "forwarding { enabled: true }", "forwarding { enabled: true gue_port: 7000 }"));
-  EXPECT_EQ(gue.plan().programs, std::vector<std::string>{"reloaded: forwarding.gue_port"});
-  // A server whose name sorts before this node's moves this node's index.
-  Planned before_me(kBase, replace(kBase, R"(server { name: "s2")", R"(server { name: "s1" address: "192.0.2.11" }
-  server { name: "s2")"));
-  EXPECT_EQ(before_me.plan().programs, std::vector<std::string>{"reloaded: this server's index in the site list"});
-  Planned after_me(kBase, replace(kBase, R"(server { name: "s3")", R"(server { name: "s4" address: "192.0.2.14" }
-  server { name: "s3")"));
-  EXPECT_TRUE(after_me.plan().programs.empty());
+TEST(ReloadPlan, TheDataPathSaysWhatItReloadsAndMoves) {
+  Planned p(kBase, kBase);
+  ForwardingPlan f;
+  f.programs_reload = true;
+  f.programs_reason = "forwarding.gue_port";
+  f.tables.push_back({"web", 1021, 510, {{"s2", 510}, {"s3", -510}}});
+  f.tables.push_back({"dns", 1021, 0, {}});
+  p.in.forwarding = f;
+  auto plan = p.plan();
+  EXPECT_EQ(plan.programs, std::vector<std::string>{"reloaded: forwarding.gue_port"});
+  ASSERT_EQ(plan.services.size(), 1u) << "a table that does not move is left out";
+  EXPECT_EQ(plan.services[0], (ServicePlan{"web", 1021, 510, {{"s2", 510}, {"s3", -510}}}));
+}
+
+TEST(ReloadPlan, WhatTheDataPathWouldRefuseIsNamed) {
+  Planned p(kBase, kBase);
+  p.in.forwarding = std::unexpected(std::string("forwarding.pin_path changed: needs a restart of vaned"));
+  EXPECT_EQ(p.plan().restart, std::vector<std::string>{"data path: forwarding.pin_path changed: needs a restart of vaned"});
+}
+
+TEST(ReloadPlan, ForwardingTurnedOnAndOff) {
+  Planned on(replace(kBase, "forwarding { enabled: true }", "forwarding { enabled: false }"), kBase);
+  on.in.forwarding_now = false;
+  on.in.forwarding = ForwardingPlan{};
+  EXPECT_EQ(on.plan().programs, std::vector<std::string>{"loaded: forwarding enabled"});
   Planned off(kBase, replace(kBase, "forwarding { enabled: true }", "forwarding { enabled: false }"));
   EXPECT_EQ(off.plan().programs, std::vector<std::string>{"detached: forwarding disabled"});
-}
-
-TEST(ReloadPlan, BucketsFollowTheWeights) {
-  Planned p(kBase, kBase);
-  p.in.weights_now = {{"web", {{"s2", 100}, {"s3", 100}}}};
-  p.in.weights_next = {{"web", {{"s2", 100}, {"s3", 0}}}};
-  auto plan = p.plan();
-  ASSERT_EQ(plan.services.size(), 1u);
-  const auto& s = plan.services[0];
-  EXPECT_EQ(s.table_size, 1021u);
-  ASSERT_EQ(s.servers.size(), 2u);
-  EXPECT_EQ(s.servers[0].server, "s2");
-  EXPECT_EQ(s.servers[1].server, "s3");
-  EXPECT_EQ(s.servers[0].before + s.servers[1].before, 1021u);
-  EXPECT_EQ(s.servers[0].after, 1021u);
-  EXPECT_EQ(s.servers[1].after, 0u);
-  EXPECT_EQ(s.moved, s.servers[1].before) << "exactly s3's buckets move";
-  EXPECT_GT(s.moved, 400u);
-}
-
-TEST(ReloadPlan, AnAddedServerAtWeightZeroMovesNoBucket) {
-  auto next = replace(kBase, R"(server { name: "s3")", R"(server { name: "s4" address: "192.0.2.14" }
-  server { name: "s3")");
-  Planned p(kBase, next);
-  p.in.weights_now = {{"web", {{"s2", 100}, {"s3", 100}}}};
-  p.in.weights_next = {{"web", {{"s2", 100}, {"s3", 100}, {"s4", 0}}}};
-  EXPECT_TRUE(p.plan().services.empty());
-  p.in.weights_next["web"]["s4"] = 100;
-  auto plan = p.plan();
-  ASSERT_EQ(plan.services.size(), 1u);
-  EXPECT_GT(plan.services[0].moved, 0u);
-  EXPECT_EQ(plan.services[0].servers.back().server, "s4");
-  EXPECT_EQ(plan.services[0].servers.back().before, 0u);
 }
 
 // Each fake step owns one piece of state; the transaction must put every piece back whichever
