@@ -34,7 +34,6 @@ constexpr uint8_t kAdminReset = 4;
 constexpr uint8_t kCollisionResolution = 7;
 
 constexpr uint8_t kBgpVersion = 4;
-constexpr std::size_t kMaxShutdownCommunication = 255;  // RFC 9003 raised RFC 8203's 128
 
 std::optional<Timer> timer_of(Event event) {
   switch (event) {
@@ -164,19 +163,6 @@ std::optional<NotificationInfo> check_open(const FsmConfig& config, const PeerOp
   if (open.bgp_id == 0 || open.bgp_id == 0xffffffff || (ibgp && open.bgp_id == config.local_bgp_id))
     return NotificationInfo{kOpenError, kBadBgpId, {}};
   return std::nullopt;
-}
-
-std::vector<uint8_t> encode_shutdown_communication(std::string_view text) {
-  if (text.empty()) return {};
-  std::size_t n = std::min(text.size(), kMaxShutdownCommunication);
-  // Back off while the first byte left out continues the character before it.
-  if (n < text.size())
-    while (n > 0 && (static_cast<uint8_t>(text[n]) & 0xc0) == 0x80) --n;
-  std::vector<uint8_t> out;
-  out.reserve(n + 1);
-  out.push_back(static_cast<uint8_t>(n));
-  out.insert(out.end(), text.begin(), text.begin() + static_cast<std::ptrdiff_t>(n));
-  return out;
 }
 
 CollisionResult resolve_collision(uint32_t local_id, uint32_t remote_id, State existing_state,
@@ -441,8 +427,16 @@ Actions Fsm::in_idle(Event event, const Payload& payload) {
       stop_timer(out, Timer::IdleHold);
       start(out, is_passive_start(event), event);
       break;
-    case Event::AutomaticStart:
     case Event::AutomaticStart_with_PassiveTcpEstablishment:
+      // The peer calls during IdleHold after a fall it did not cause (it closed the session or
+      // restarted, the connection broke): take the call; the backoff paces only our own calls.
+      if (config_.allow_automatic_start && !admin_down_ && timer_running(Timer::IdleHold) && !damped_) {
+        stop_timer(out, Timer::IdleHold);
+        start(out, true, event);
+        break;
+      }
+      [[fallthrough]];
+    case Event::AutomaticStart:
     case Event::AutomaticStart_with_DampPeerOscillations:
     case Event::AutomaticStart_with_DampPeerOscillations_and_PassiveTcpEstablishment:
       // While IdleHold runs the restart is already scheduled; starting now would defeat the damping.
@@ -786,6 +780,8 @@ void Fsm::fall(Actions& out, const Down& down, Event cause) {
   out.emplace_back(ReleaseResources{});
   out.emplace_back(DropConnection{});
   if (down.count_failure) ++counters_.connect_retry_counter;
+  damped_ = down.reason == DownReason::MessageError || down.reason == DownReason::FsmError ||
+            down.reason == DownReason::AutomaticStop;
   peer_open_.reset();
   negotiated_.reset();
   set_state(State::Idle, cause);
@@ -845,6 +841,12 @@ void Fsm::stop_timer(Actions& out, Timer timer) {
 
 void Fsm::restart_hold(Actions& out) {
   if (negotiated_ && negotiated_->hold_time > seconds{0}) start_timer(out, Timer::Hold, negotiated_->hold_time);
+}
+
+void Fsm::set_connect_retry(seconds connect_retry) {
+  if (connect_retry <= seconds{0}) return;
+  config_.connect_retry = connect_retry;
+  config_.max_backoff = std::max(config_.max_backoff, connect_retry);
 }
 
 void Fsm::advance_backoff() {

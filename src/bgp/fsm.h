@@ -18,6 +18,10 @@
 //  - Automatic restart is built in: after a fall to Idle that the operator did not ask for, the FSM
 //    arms IdleHold with an exponential backoff and restarts itself when it expires (the RFC leaves
 //    damping to the implementation). The same backoff paces the ConnectRetry timer.
+//    Damping belongs to the side that calls: the peer's own call during IdleHold
+//    (AutomaticStart_with_PassiveTcpEstablishment) is taken at once, unless the fall was the
+//    peer's fault (we sent it a NOTIFICATION for a malformed message, an FSM error or too many
+//    prefixes): then it waits for IdleHold like our own calls (damped()).
 //  - A passive neighbour never starts ConnectRetry and never connects, even from Active.
 //  - Every fall to Idle stops every timer (the RFC leaves ConnectRetry running after a failure in
 //    Active, where it can only fire uselessly).
@@ -38,6 +42,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "bgp/wire/notification.h"
 
 namespace vane::bgp {
 
@@ -217,11 +223,10 @@ NegotiatedTimers negotiate_timers(std::chrono::seconds local_hold, uint16_t peer
 // RFC 4271 §6.2 checks of a decoded OPEN; the NOTIFICATION to send, or nullopt when acceptable.
 std::optional<NotificationInfo> check_open(const FsmConfig& config, const PeerOpen& open);
 
-// RFC 8203/9003 shutdown communication: a length byte then UTF-8, at most 255 bytes, cut on a
-// character boundary. Empty text encodes as no data at all, which every peer understands. The text
-// is expected to be valid UTF-8 already (the control API checks it). Decoding a received one is the
-// codec's job (wire::shutdown_communication), which also checks the UTF-8.
-std::vector<uint8_t> encode_shutdown_communication(std::string_view text);
+// RFC 8203/9003 shutdown communication (the codec's one encoder). The text is expected to be valid
+// UTF-8 already (the control API checks it). Decoding a received one is the codec's job
+// (wire::shutdown_communication), which also checks the UTF-8.
+using wire::encode_shutdown_communication;
 
 // RFC 4271 §6.8 with RFC 6286 §2.3 for equal identifiers.
 enum class Initiator : uint8_t { Local, Remote };  // who opened the TCP connection
@@ -261,6 +266,10 @@ class Fsm {
   bool timer_running(Timer timer) const { return running_[static_cast<std::size_t>(timer)]; }
   // Shut down by the operator (ManualStop), so no automatic restart.
   bool admin_down() const { return admin_down_; }
+  // In IdleHold after a fall that was the peer's fault: its connections are refused until then.
+  bool damped() const { return damped_ && timer_running(Timer::IdleHold); }
+  // A new ConnectRetry (and first restart delay) for the next waits; what runs is left alone.
+  void set_connect_retry(std::chrono::seconds connect_retry);
 
   void set_clock(std::function<std::chrono::steady_clock::time_point()> now) { now_ = std::move(now); }
   // Called on every state change, after the FSM's own bookkeeping; for logging.
@@ -300,6 +309,7 @@ class Fsm {
   std::chrono::seconds backoff_;
   std::array<bool, kTimerCount> running_{};
   bool admin_down_ = false;
+  bool damped_ = false;  // the last fall was the peer's fault
   std::function<std::chrono::steady_clock::time_point()> now_;
   std::function<void(State, State, Event)> hook_;
 };

@@ -11,11 +11,13 @@
 #include <deque>
 #include <set>
 
+#include "bgp/neighbor_change.h"
 #include "bgp/rib.h"
 #include "common/caps.h"
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
+#include "bgp/wire/reader.h"
 #include "common/sanitize.h"
 
 namespace vane::bgp {
@@ -53,38 +55,44 @@ IpAddress address_of(const asio::ip::address& a) {
 std::vector<uint8_t> attrs_without_mp(std::span<const uint8_t> field) {
   std::vector<uint8_t> out;
   out.reserve(field.size());
-  size_t i = 0;
-  while (i + 3 <= field.size()) {
-    uint8_t flags = field[i], type = field[i + 1];
-    size_t hl = (flags & 0x10) ? 4 : 3;
-    if (i + hl > field.size()) break;
-    size_t len = (flags & 0x10) ? (size_t(field[i + 2]) << 8 | field[i + 3]) : field[i + 2];
-    if (i + hl + len > field.size()) break;
-    if (type == 14 && len >= 5 && size_t(field[i + hl + 3]) + 5 <= len) {
+  wire::Reader r(field);
+  while (!r.empty()) {
+    const wire::Bytes whole = r.rest();
+    uint8_t flags = 0, type = 0, len8 = 0;
+    uint16_t len = 0;
+    if (!r.u8(flags) || !r.u8(type)) break;
+    const bool extended = flags & 0x10;
+    if (extended ? !r.u16(len) : !r.u8(len8)) break;
+    if (!extended) len = len8;
+    wire::Bytes value;
+    if (!r.bytes(len, value)) break;
+    if (type == 14) {
       // MP_REACH_NLRI without its NLRI: AFI, SAFI, next hop, reserved byte. The next hop is
       // part of the route's attributes; the prefixes are stored apart.
-      size_t keep = 5 + field[i + hl + 3];
+      wire::Reader v(value);
+      uint8_t nh_len = 0;
+      if (!v.skip(3) || !v.u8(nh_len) || !v.skip(size_t(nh_len) + 1)) continue;
+      const size_t keep = 5 + size_t(nh_len);
       if (keep <= 255)
         out.insert(out.end(), {uint8_t(flags & ~0x10), type, uint8_t(keep)});
       else
         out.insert(out.end(), {uint8_t(flags | 0x10), type, uint8_t(keep >> 8), uint8_t(keep)});
-      out.insert(out.end(), field.begin() + i + hl, field.begin() + i + hl + keep);
-    } else if (type != 14 && type != 15) {
-      out.insert(out.end(), field.begin() + i, field.begin() + i + hl + len);
+      out.insert(out.end(), value.begin(), value.begin() + long(keep));
+    } else if (type != 15) {
+      const size_t header = extended ? 4 : 3;
+      out.insert(out.end(), whole.begin(), whole.begin() + long(header + len));
     }
-    i += hl + len;
   }
   return out;
 }
 
 // The path attribute field of an UPDATE body whose lengths the decoder has already checked.
 std::span<const uint8_t> attribute_field(std::span<const uint8_t> body) {
-  if (body.size() < 4) return {};
-  size_t wl = size_t(body[0]) << 8 | body[1];
-  if (2 + wl + 2 > body.size()) return {};
-  size_t al = size_t(body[2 + wl]) << 8 | body[3 + wl];
-  if (4 + wl + al > body.size()) return {};
-  return body.subspan(4 + wl, al);
+  wire::Reader r(body);
+  uint16_t withdrawn = 0, attrs = 0;
+  wire::Bytes field;
+  if (!r.u16(withdrawn) || !r.skip(withdrawn) || !r.u16(attrs) || !r.bytes(attrs, field)) return {};
+  return field;
 }
 
 std::string describe_attrs(const wire::PathAttributes& a) {
@@ -150,7 +158,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void set_stall_timeout(std::chrono::seconds t) { stall_timeout_ = t; }
   void send(std::vector<uint8_t> bytes) {
     if (closed_ || bytes.empty()) return;
-    bytes_sent_ += bytes.size();
     queued_ += bytes.size();
     out_.push_back(std::move(bytes));
     if (!writing_) {
@@ -280,7 +287,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  public:
   std::optional<wire::Notification> pending_header_error_;
-  uint64_t bytes_sent_ = 0;
 
  private:
   tcp::socket sock_;
@@ -301,11 +307,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 // ---------------------------------------------------------------------------------------------
-class Speaker::Listener {
+// Shared, so that an accept completed just before close() finds the listener still there; it then
+// sees closed_ and touches neither the socket nor the speaker (which may be gone).
+class Speaker::Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& io, Speaker& sp, IpAddress local) : acc_(io), retry_(io), sp_(sp), local_(local) {}
 
   std::string open(uint16_t port, const std::vector<std::pair<IpAddress, std::string>>& md5) {
+    port_ = port;
     error_code ec;
     auto ep = endpoint(local_, port);
     acc_.open(ep.protocol(), ec);
@@ -326,38 +335,49 @@ class Speaker::Listener {
     accept();
     return {};
   }
-  void add_md5(const IpAddress& peer, const std::string& key) {
-    if (peer.family == local_.family && acc_.is_open()) set_md5(acc_.native_handle(), peer, key);
+  // An empty key removes the peer's key (TCP_MD5SIG with key length 0): its unsigned SYNs are
+  // then accepted by the kernel, and the speaker checks who it is.
+  void set_key(const IpAddress& peer, const std::string& key) {
+    if (peer.family != local_.family || !acc_.is_open()) return;
+    auto ec = set_md5(acc_.native_handle(), peer, key);
+    // ENOENT: there was no key to remove.
+    if (ec && !(key.empty() && ec.value() == ENOENT))
+      spdlog::error("bgp: TCP MD5 key for {} on the listener {}: {}", peer.str(), local_.str(), ec.message());
   }
   void close() {
+    closed_ = true;
     error_code ec;
     acc_.close(ec);
     retry_.cancel();
   }
   const IpAddress& local() const { return local_; }
+  uint16_t port() const { return port_; }
 
  private:
   void accept() {
-    acc_.async_accept([this](error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acc_.is_open()) return;
-      if (!ec) {
-        sp_.accept(local_, std::move(s));
-        return accept();
-      }
-      // The connection that failed (EMFILE, ENFILE, ENOBUFS) is still queued, so an immediate
-      // retry fails the same way and spins a core; wait for descriptors to be freed instead.
-      ++sp_.accept_errors_;
-      spdlog::warn("bgp: accept on {}: {}; retrying in {} ms", local_.str(), ec.message(), kAcceptRetry.count());
-      retry_.expires_after(kAcceptRetry);
-      retry_.async_wait([this](error_code e) {
-        if (!e && acc_.is_open()) accept();
-      });
+    acc_.async_accept([self = shared_from_this()](error_code ec, tcp::socket s) { self->on_accept(ec, std::move(s)); });
+  }
+  void on_accept(error_code ec, tcp::socket s) {
+    if (closed_ || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      sp_.accept(local_, std::move(s));
+      return accept();
+    }
+    // The connection that failed (EMFILE, ENFILE, ENOBUFS) is still queued, so an immediate
+    // retry fails the same way and spins a core; wait for descriptors to be freed instead.
+    ++sp_.accept_errors_;
+    spdlog::warn("bgp: accept on {}: {}; retrying in {} ms", local_.str(), ec.message(), kAcceptRetry.count());
+    retry_.expires_after(kAcceptRetry);
+    retry_.async_wait([self = shared_from_this()](error_code e) {
+      if (!e && !self->closed_) self->accept();
     });
   }
   tcp::acceptor acc_;
   asio::steady_timer retry_;
   Speaker& sp_;
   IpAddress local_;
+  uint16_t port_ = 0;
+  bool closed_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -414,7 +434,10 @@ class Speaker::Peer {
           run(*main_, main_->fsm.handle(Event::ManualStart_with_PassiveTcpEstablishment));
         }
         if (main_->fsm.state() == State::Idle) {
-          spdlog::debug("bgp {}: refusing connection during restart backoff", cfg_.name);
+          spdlog::info("bgp {}: refusing connection: damped after its error, for {} more second(s)", cfg_.name,
+                       std::chrono::ceil<std::chrono::seconds>(
+                           main_->timers[size_t(Timer::IdleHold)]->expiry() - std::chrono::steady_clock::now())
+                           .count());
           return;
         }
       }
@@ -511,23 +534,40 @@ class Speaker::Peer {
       s.graceful_restart = cfg_.graceful_restart && neg_->peer_graceful_restart.has_value();
     }
     s.stale_routes = stale_;
+    if (main_ && main_->fsm.damped()) s.damped_until = main_->timers[size_t(Timer::IdleHold)]->expiry();
     return s;
+  }
+
+  // An edit that the running session can take (classify_neighbor_change said kInPlace): the
+  // session, its Adj-RIB-Out and what the router installed stay as they are.
+  void reconfigure(NeighborConfig next, const std::vector<std::string>& fields) {
+    const NeighborConfig before = std::exchange(cfg_, std::move(next));
+    auto changed = [&](std::string_view f) { return std::ranges::find(fields, f) != fields.end(); };
+    if (changed("connect_retry"))
+      for (Link* l : {main_.get(), pending_.get()})
+        if (l) l->fsm.set_connect_retry(cfg_.connect_retry);
+    if (changed("ttl") || changed("min_ttl"))
+      for (Link* l : {main_.get(), pending_.get()})
+        if (l && l->conn) configure_socket(l->conn->socket());
+    if (changed("import_prefix") || changed("max_prefixes") || changed("keep_received_routes"))
+      reevaluate_adj_in(before);
+    if (changed("next_hop") || changed("next_hop6")) {
+      // New attribute sets: the sync walk sends the routes whose next hop moved, nothing else.
+      attr_cache_.clear();
+      nh_warned_.clear();
+      sync();
+    }
+    if (changed("shutdown")) {
+      if (cfg_.shutdown) shutdown({}, false);
+      else enable();
+    }
   }
 
   std::vector<ReceivedRoute> routes(size_t limit) const {
     std::vector<std::pair<Prefix, uint32_t>> all;
     all.reserve(received_);
     in4_.for_each([&](uint32_t a, uint8_t l, uint32_t v) { all.emplace_back(Prefix{IpAddress::v4(a), l}, v); });
-    in6_.for_each([&](const V6Table::Key& k, uint32_t v) {
-      Prefix p;
-      p.addr.family = IpAddress::Family::v6;
-      for (int i = 0; i < 8; ++i) {
-        p.addr.bytes[i] = uint8_t(k.hi >> (56 - 8 * i));
-        p.addr.bytes[8 + i] = uint8_t(k.lo >> (56 - 8 * i));
-      }
-      p.len = k.len;
-      all.emplace_back(p, v);
-    });
+    in6_.for_each([&](const V6Table::Key& k, uint32_t v) { all.emplace_back(prefix6(k), v); });
     size_t n = std::min(limit, all.size());
     std::partial_sort(all.begin(), all.begin() + n, all.end(), [](auto& a, auto& b) { return a.first < b.first; });
     std::vector<ReceivedRoute> out;
@@ -565,14 +605,12 @@ class Speaker::Peer {
   std::unique_ptr<Link> make_link() {
     auto l = std::make_unique<Link>(fsm_config());
     for (auto& t : l->timers) t = std::make_unique<asio::steady_timer>(sp_.io_);
-    Link* raw = l.get();
     l->fsm.set_clock([] { return std::chrono::steady_clock::now(); });
-    l->fsm.set_transition_hook([this, raw](State from, State to, Event cause) {
+    l->fsm.set_transition_hook([this](State from, State to, Event cause) {
       spdlog::info("bgp {}: {} -> {} ({})", cfg_.name, to_string(from), to_string(to), to_string(cause));
       if (to == State::OpenSent || to == State::OpenConfirm || to == State::Established) only_connects_failed_ = false;
       if (to == State::Idle && (from == State::Connect || from == State::Active) && cause == Event::TcpConnectionFails)
         only_connects_failed_ = true;
-      if (raw == main_.get() && sp_.state_hook_) sp_.state_hook_(cfg_.name, from, to);
     });
     return l;
   }
@@ -927,11 +965,11 @@ class Speaker::Peer {
     return (p.is_v4() ? in4_.get(v4(p), p.len) : in6_.get(key6(p))) != 0;
   }
 
-  bool accept(const wire::WirePrefix& p) const {
+  bool accept(const wire::WirePrefix& p) const { return cfg_.import_filter.empty() || accept(p.to_prefix()); }
+  bool accept(const Prefix& p) const {
     if (cfg_.import_filter.empty()) return true;
-    Prefix pp = p.to_prefix();
     for (auto& f : cfg_.import_filter)
-      if (f.matches(pp)) return true;
+      if (f.matches(p)) return true;
     return false;
   }
 
@@ -1040,6 +1078,70 @@ class Speaker::Peer {
       }
     if (!keep4 || !keep6) sweep_stale(!keep4, !keep6);
     if (stale_) arm_stale_timer(cfg_.stale_time, true, true);
+  }
+
+  // A changed import filter, limit or keep_received_routes applied to what is held. Prefixes are
+  // held whether or not keep_received_routes is on (without it, with no attributes), so a tighter
+  // filter or a lower limit needs nothing from the peer. What an earlier filter refused was never
+  // stored: a looser filter, or attributes now to be kept, ask the peer to send its routes again
+  // (ROUTE-REFRESH, when it negotiated it; otherwise they arrive with its next UPDATEs).
+  void reevaluate_adj_in(const NeighborConfig& before) {
+    uint64_t dropped = 0;
+    if (cfg_.import_filter != before.import_filter && !cfg_.import_filter.empty()) {
+      std::vector<std::pair<uint32_t, uint8_t>> v4s;
+      in4_.for_each([&](uint32_t a, uint8_t l, uint32_t) {
+        if (!accept(wire::WirePrefix::v4(a, l))) v4s.emplace_back(a, l);
+      });
+      for (auto& [a, l] : v4s) remove_route(wire::WirePrefix::v4(a, l));
+      std::vector<V6Table::Key> v6s;
+      in6_.for_each([&](const V6Table::Key& k, uint32_t) {
+        if (!accept(prefix6(k))) v6s.push_back(k);
+      });
+      for (auto& k : v6s) forget(in6_.erase(k));
+      dropped = v4s.size() + v6s.size();
+      filtered_ += dropped;
+    }
+    if (before.keep_routes && !cfg_.keep_routes) drop_attributes();
+    bool looser = loosened(before.import_filter, cfg_.import_filter);
+    bool want_again = looser || (cfg_.keep_routes && !before.keep_routes) ||
+                      (cfg_.max_routes > before.max_routes && discarded_ > 0);
+    spdlog::info("bgp {}: import policy changed in place: {} route(s) no longer accepted, {} held{}", cfg_.name,
+                 dropped, received_, want_again && established() && neg_->route_refresh ? "; asking for a route refresh" : "");
+    max_warned_ = full_warned_ = false;
+    if (!established()) return;
+    if (want_again && neg_->route_refresh) {
+      if (neg_->families.ipv4_unicast) send(*main_, wire::encode_route_refresh({wire::kIpv4Unicast, 0}));
+      if (neg_->families.ipv6_unicast) send(*main_, wire::encode_route_refresh({wire::kIpv6Unicast, 0}));
+    }
+    check_max_prefixes(*main_, false);
+  }
+  // Some prefix the old filter refused may pass the new one: any new range, or none at all.
+  static bool loosened(const std::vector<PrefixFilter>& before, const std::vector<PrefixFilter>& after) {
+    if (after.empty()) return !before.empty();
+    if (before.empty()) return false;
+    for (auto& f : after)
+      if (std::ranges::find(before, f) == before.end()) return true;
+    return false;
+  }
+  static Prefix prefix6(const V6Table::Key& k) {
+    Prefix p;
+    p.addr.family = IpAddress::Family::v6;
+    for (int i = 0; i < 8; ++i) {
+      p.addr.bytes[i] = uint8_t(k.hi >> (56 - 8 * i));
+      p.addr.bytes[8 + i] = uint8_t(k.lo >> (56 - 8 * i));
+    }
+    p.len = k.len;
+    return p;
+  }
+  // keep_received_routes turned off: the prefixes stay (they are counted), their attributes go.
+  void drop_attributes() {
+    std::vector<std::pair<uint32_t, uint8_t>> v4s;
+    in4_.for_each([&](uint32_t a, uint8_t l, uint32_t) { v4s.emplace_back(a, l); });
+    for (auto& [a, l] : v4s) in4_.put(a, l, in4_.get(a, l) & ~kIdMask);
+    std::vector<V6Table::Key> v6s;
+    in6_.for_each([&](const V6Table::Key& k, uint32_t) { v6s.push_back(k); });
+    for (auto& k : v6s) in6_.put(k, in6_.get(k) & ~kIdMask);
+    attrs_ = AttrStore();
   }
 
   // `discarded`: the last UPDATE brought prefixes beyond max_routes (>= max_prefixes), so the
@@ -1416,10 +1518,51 @@ class Speaker::Peer {
 };
 
 // ---------------------------------------------------------------------------------------------
-Speaker::Speaker(asio::io_context& io, SpeakerOptions options) : io_(io), options_(std::move(options)) {}
+Speaker::Speaker(asio::io_context& io, SpeakerOptions options)
+    : io_(io), options_(std::move(options)), shutdown_timer_(io) {}
 
 Speaker::~Speaker() {
   for (auto& l : listeners_) l->close();
+}
+
+std::vector<std::pair<IpAddress, std::string>> Speaker::md5_keys() const {
+  std::vector<std::pair<IpAddress, std::string>> keys;
+  for (auto& [n, p] : peers_)
+    if (!p->cfg().md5_key.empty()) keys.emplace_back(p->cfg().address, p->cfg().md5_key);
+  return keys;
+}
+
+std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress> listen, uint16_t port) {
+  if (shutting_down_) return {};
+  std::set<IpAddress> want;
+  if (port) want.insert(listen.begin(), listen.end());
+  std::set<IpAddress> have;
+  for (auto& l : listeners_)
+    if (l->port() == port) have.insert(l->local());
+  // Open what is missing first, each with every neighbour's key; any failure undoes them all.
+  std::vector<std::shared_ptr<Listener>> opened;
+  for (auto& a : want) {
+    if (have.count(a)) continue;
+    auto l = std::make_shared<Listener>(io_, *this, a);
+    if (auto e = l->open(port, md5_keys()); !e.empty()) {
+      for (auto& o : opened) o->close();
+      return std::unexpected(e);
+    }
+    opened.push_back(std::move(l));
+  }
+  std::erase_if(listeners_, [&](const std::shared_ptr<Listener>& l) {
+    if (l->port() == port && want.count(l->local())) return false;
+    spdlog::info("bgp: no longer listening on {} port {}", l->local().str(), l->port());
+    l->close();
+    return true;
+  });
+  for (auto& l : opened) {
+    spdlog::info("bgp: listening on {} port {}", l->local().str(), port);
+    listeners_.push_back(std::move(l));
+  }
+  options_.listen = std::move(listen);
+  options_.listen_port = port;
+  return {};
 }
 
 std::vector<std::string> Speaker::start() {
@@ -1427,10 +1570,8 @@ std::vector<std::string> Speaker::start() {
   if (options_.listen_port == 0) return errors;
   std::set<IpAddress> addrs(options_.listen.begin(), options_.listen.end());
   for (auto& a : addrs) {
-    std::vector<std::pair<IpAddress, std::string>> keys;
-    for (auto& [n, p] : peers_)
-      if (!p->cfg().md5_key.empty()) keys.emplace_back(p->cfg().address, p->cfg().md5_key);
-    auto l = std::make_unique<Listener>(io_, *this, a);
+    auto keys = md5_keys();
+    auto l = std::make_shared<Listener>(io_, *this, a);
     if (auto e = l->open(options_.listen_port, keys); !e.empty()) {
       errors.push_back(e);
       continue;
@@ -1460,7 +1601,7 @@ void Speaker::accept(const IpAddress& local, tcp::socket s) {
 void Speaker::add_neighbor(NeighborConfig cfg) {
   std::string name = cfg.name;
   if (!cfg.md5_key.empty())
-    for (auto& l : listeners_) l->add_md5(cfg.address, cfg.md5_key);
+    for (auto& l : listeners_) l->set_key(cfg.address, cfg.md5_key);
   auto p = std::make_unique<Peer>(*this, std::move(cfg));
   Peer* raw = p.get();
   peers_[name] = std::move(p);
@@ -1471,23 +1612,34 @@ void Speaker::remove_neighbor(const std::string& name) {
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
   it->second->close(wire::CeaseSubcode::peer_deconfigured, "neighbor removed from the configuration");
-  // Keep the peer object until its NOTIFICATION has gone out.
-  auto p = std::shared_ptr<Peer>(std::move(it->second));
+  // A key left on a listener would keep accepting whoever holds it.
+  if (!it->second->cfg().md5_key.empty())
+    for (auto& l : listeners_) l->set_key(it->second->cfg().address, {});
+  // The connection flushes the NOTIFICATION by itself (it keeps itself alive, bounded by
+  // close_after_flush's deadline); the peer has nothing left to do.
   peers_.erase(it);
-  auto t = std::make_shared<asio::steady_timer>(io_, 2s);
-  t->async_wait([p, t](error_code) {});
 }
 
 void Speaker::update_neighbor(NeighborConfig cfg) {
   auto it = peers_.find(cfg.name);
   if (it == peers_.end()) return add_neighbor(std::move(cfg));
-  if (it->second->cfg() == cfg) return;
-  spdlog::info("bgp {}: configuration changed: restarting the session", cfg.name);
-  remove_neighbor(cfg.name);
-  add_neighbor(std::move(cfg));
+  auto change = classify_neighbor_change(it->second->cfg(), cfg);
+  std::string fields;
+  for (auto& f : change.fields) fields += (fields.empty() ? "" : ", ") + f;
+  switch (change.kind) {
+    case NeighborChange::kNone:
+      return;
+    case NeighborChange::kInPlace:
+      spdlog::info("bgp {}: configuration changed ({}): applied to the running session", cfg.name, fields);
+      it->second->reconfigure(std::move(cfg), change.fields);
+      return;
+    case NeighborChange::kReset:
+      spdlog::info("bgp {}: configuration changed ({}): {}; restarting the session", cfg.name, fields, change.reason);
+      remove_neighbor(cfg.name);
+      add_neighbor(std::move(cfg));
+      return;
+  }
 }
-
-bool Speaker::has_neighbor(const std::string& name) const { return peers_.count(name) > 0; }
 
 void Speaker::set_exports(ExportSet exports) {
   if (exports == exports_) return;
@@ -1531,24 +1683,25 @@ void Speaker::shutdown(const std::string& message, std::chrono::milliseconds dea
   shutting_down_ = true;
   for (auto& l : listeners_) l->close();
   for (auto& [n, p] : peers_) p->shutdown(message, false);
-  // Poll until every NOTIFICATION and withdraw has been written, bounded by the deadline.
-  auto t = std::make_shared<asio::steady_timer>(io_);
-  auto until = std::chrono::steady_clock::now() + deadline;
-  auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, t, until, poll, done] {
-    bool busy = false;
-    for (auto& [n, p] : peers_) busy |= p->flushing();
-    if (!busy || std::chrono::steady_clock::now() >= until) {
-      done();
-      *poll = nullptr;  // break the cycle
-      return;
-    }
-    t->expires_after(10ms);
-    t->async_wait([poll](error_code) {
-      if (*poll) (*poll)();
-    });
-  };
-  asio::post(io_, [poll] { (*poll)(); });
+  shutdown_done_ = std::move(done);
+  shutdown_until_ = std::chrono::steady_clock::now() + deadline;
+  // done() is called from the io_context, never from inside this call.
+  shutdown_timer_.expires_after(0ms);
+  shutdown_timer_.async_wait([this](error_code ec) { on_shutdown_poll(ec); });
+}
+
+// Polls until every NOTIFICATION and withdrawal has been written, bounded by the deadline. The
+// timer is a member: if the io_context stops first, nothing is left holding anything.
+void Speaker::on_shutdown_poll(error_code ec) {
+  if (ec || !shutdown_done_) return;
+  bool busy = false;
+  for (auto& [n, p] : peers_) busy |= p->flushing();
+  if (busy && std::chrono::steady_clock::now() < shutdown_until_) {
+    shutdown_timer_.expires_after(10ms);
+    shutdown_timer_.async_wait([this](error_code e) { on_shutdown_poll(e); });
+    return;
+  }
+  std::exchange(shutdown_done_, nullptr)();
 }
 
 std::vector<NeighborStatus> Speaker::status() const {

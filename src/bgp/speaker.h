@@ -6,7 +6,9 @@
 // Only the ExportSet given by the daemon is ever announced: nothing received is re-advertised.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <expected>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -59,6 +61,9 @@ struct NeighborStatus {
   uint16_t hold_time = 0;  // negotiated
   bool graceful_restart = false;  // negotiated both ways
   uint64_t stale_routes = 0;
+  // Set while its connections are refused after a fall that was its fault (we sent it a
+  // NOTIFICATION for a malformed message, an FSM error or too many prefixes): until then.
+  std::optional<std::chrono::steady_clock::time_point> damped_until;
 };
 
 class Speaker {
@@ -70,14 +75,22 @@ class Speaker {
 
   // Starts listeners; errors (e.g. address in use) are returned, nothing is thrown.
   std::vector<std::string> start();
+  // Makes the listeners follow a reload: one per address of `listen` on `port` (0: none).
+  // Missing ones are opened first, each with every neighbour's TCP MD5 key; if one cannot be
+  // opened, those just opened are closed and the error is returned: nothing changed. Then the
+  // listeners no longer wanted are closed. Neighbours added afterwards put their keys on them.
+  std::expected<void, std::string> apply_listeners(std::vector<IpAddress> listen, uint16_t port);
 
+  // Its TCP MD5 key, if any, goes on every listener (for its address only).
   void add_neighbor(NeighborConfig cfg);
-  // Closes the session with Cease / Peer De-configured.
+  // Closes the session with Cease / Peer De-configured and removes its key from the listeners.
   void remove_neighbor(const std::string& name);
-  // Applies a changed config: a change of session parameters resets the session, a change of
-  // nothing that the session negotiated keeps it up.
+  // Applies a changed config as classify_neighbor_change (bgp/neighbor_change.h) decides: a
+  // change of what the session negotiated (addresses, ASNs, router id, families and capabilities,
+  // hold time, the MD5 key, passive) resets it; any other change applies to the running session
+  // without a withdrawal: a new import filter or limit is applied to the held routes, a new next
+  // hop re-announces the routes it changes. An unknown name is added.
   void update_neighbor(NeighborConfig cfg);
-  bool has_neighbor(const std::string& name) const;
 
   // What should be announced now. Diffs against each neighbour's Adj-RIB-Out and sends only the
   // difference, packed by attribute set.
@@ -113,10 +126,6 @@ class Speaker {
   static constexpr size_t kStepBytes = 64 * 1024;
   static constexpr size_t kSendQueueLimit = 512 * 1024;
   std::vector<ReceivedRoute> received_routes(const std::string& neighbor, size_t limit) const;
-  // Called on every session state change (for logs and metrics).
-  void on_state_change(std::function<void(const std::string& neighbor, State from, State to)> f) {
-    state_hook_ = std::move(f);
-  }
 
   class Peer;
 
@@ -124,17 +133,21 @@ class Speaker {
   friend class Peer;
   class Listener;
   void accept(const IpAddress& local, boost::asio::ip::tcp::socket socket);
+  std::vector<std::pair<IpAddress, std::string>> md5_keys() const;
   void sync_all();
+  void on_shutdown_poll(boost::system::error_code ec);
 
   boost::asio::io_context& io_;
   SpeakerOptions options_;
   std::map<std::string, std::unique_ptr<Peer>> peers_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::shared_ptr<Listener>> listeners_;
   ExportSet exports_;
   bool exports_ready_ = false;
   bool shutting_down_ = false;
   uint64_t accept_errors_ = 0;
-  std::function<void(const std::string&, State, State)> state_hook_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::function<void()> shutdown_done_;
+  std::chrono::steady_clock::time_point shutdown_until_{};
 };
 
 }  // namespace vane::bgp

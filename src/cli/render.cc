@@ -138,7 +138,8 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       t.add({"Description", or_dash(n.description())});
       t.add({"Address", n.address()});
       t.add({"Remote AS", std::to_string(n.remote_asn())});
-      t.add({"State", n.state() + (n.admin_shutdown() ? " (admin shutdown)" : "")});
+      t.add({"State", n.state() + (n.admin_shutdown() ? " (admin shutdown)" : "") +
+                          (n.damped_s() ? " (damped " + std::to_string(n.damped_s()) + "s: its error)" : "")});
       t.add({"Uptime", n.state() == "Established" ? format_duration(n.uptime_s()) : "-"});
       t.add({"Families", or_dash(join(n.families(), " "))});
       t.add({"Prefixes sent", std::to_string(n.prefixes_sent())});
@@ -159,7 +160,7 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
   for (const auto& n : r.neighbors()) {
     std::string last = n.last_error();
     if (last.empty() && n.has_last_notification()) last = notification_summary(n.last_notification());
-    t.add({n.name(), n.address(), std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : ""),
+    t.add({n.name(), n.address(), std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : n.damped_s() ? "(Damped)" : ""),
            n.state() == "Established" ? format_duration(n.uptime_s()) : "-", std::to_string(n.prefixes_sent()),
            std::to_string(n.prefixes_received()), or_dash(last)});
   }

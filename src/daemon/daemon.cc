@@ -428,6 +428,17 @@ std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const
   // the steps that cannot fail. So no session is reset and no check restarted for a reload that
   // is then rolled back.
   const std::vector<Step> steps = {
+      // Missing listeners are opened before unwanted ones close; a bind failure changes nothing.
+      {"bgp listeners",
+       [&]() -> std::expected<void, std::string> {
+         if (auto r = speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto)); !r)
+           return std::unexpected("bgp: " + r.error());
+         return {};
+       },
+       [&] {
+         if (auto r = speaker_->apply_listeners(listen_addresses(cfg_), listen_port(cfg_.proto)); !r)
+           spdlog::error("reload: reopening the previous bgp listeners: {}", r.error());
+       }},
       {"metrics endpoint",
        [&]() -> std::expected<void, std::string> {
          const auto& listen = next.proto.metrics().listen();

@@ -101,10 +101,15 @@ ReloadPlan make_plan(const PlanInputs& in) {
   }
   for (auto& [name, _] : before) plan.neighbors.push_back({name, NeighborPlan::Kind::Remove, {}, {}});
 
-  // Listeners: opened at start only, for now.
+  // Listeners.
   const auto la = listen_addresses(cur), lb = listen_addresses(next);
-  if (la != lb || listen_port(cur.proto) != listen_port(next.proto))
-    plan.restart.push_back("bgp listeners (bgp.listen, bgp.listen_port, a neighbor's local side): opened at start");
+  const uint16_t pa = listen_port(cur.proto), pb_ = listen_port(next.proto);
+  for (auto& a : la)
+    if (pa != pb_ || !std::ranges::binary_search(lb, a))
+      plan.listeners.push_back("close " + a.str() + " port " + std::to_string(pa));
+  for (auto& b : lb)
+    if (pa != pb_ || !std::ranges::binary_search(la, b))
+      plan.listeners.push_back("open " + b.str() + " port " + std::to_string(pb_));
 
   // Prefixes.
   for (auto& [p, attrs] : in.exports_next) {

@@ -127,6 +127,9 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_admin_shutdown(n.admin_down);
         x->set_prefixes_discarded(n.prefixes_discarded);
         x->set_send_queue_bytes(n.send_queue_bytes);
+        if (n.damped_until)
+          x->set_damped_s(uint64_t(std::max<int64_t>(
+              1, std::chrono::ceil<std::chrono::seconds>(*n.damped_until - std::chrono::steady_clock::now()).count())));
         for (auto& f : n.families) x->add_families(f);
         if (n.last_notification) {
           auto* nn = x->mutable_last_notification();

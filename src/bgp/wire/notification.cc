@@ -39,16 +39,21 @@ std::vector<uint8_t> encode_notification(const Notification& n) {
   return out;
 }
 
-Notification make_shutdown(CeaseSubcode subcode, std::string_view message) {
-  size_t n = message.size() < kMaxShutdownCommunication ? message.size() : kMaxShutdownCommunication;
+std::vector<uint8_t> encode_shutdown_communication(std::string_view text) {
+  if (text.empty()) return {};
+  size_t n = text.size() < kMaxShutdownCommunication ? text.size() : kMaxShutdownCommunication;
   // Never cut inside a multi-byte character: back up over continuation bytes.
-  if (n < message.size())
-    while (n > 0 && (uint8_t(message[n]) & 0xc0) == 0x80) --n;
+  if (n < text.size())
+    while (n > 0 && (uint8_t(text[n]) & 0xc0) == 0x80) --n;
   std::vector<uint8_t> data;
   data.reserve(n + 1);
   data.push_back(uint8_t(n));
-  data.insert(data.end(), message.begin(), message.begin() + long(n));
-  return Notification::make(ErrorCode::cease, subcode, data);
+  data.insert(data.end(), text.begin(), text.begin() + long(n));
+  return data;
+}
+
+Notification make_shutdown(CeaseSubcode subcode, std::string_view message) {
+  return Notification::make(ErrorCode::cease, subcode, encode_shutdown_communication(message));
 }
 
 Notification make_max_prefixes(AfiSafi family, uint32_t limit) {

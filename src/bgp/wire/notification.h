@@ -22,6 +22,10 @@ std::vector<uint8_t> encode_notification(const Notification& n);
 // Cease with subcode 2 or 4 and a shutdown communication: cut to 255 bytes at a UTF-8 character
 // boundary. RFC 9003 asks for at most 128 bytes unless the peer is known to accept 255; that
 // choice is the caller's.
+// RFC 8203/9003 shutdown communication: a length byte then UTF-8, at most 255 bytes, cut on a
+// character boundary. Empty text encodes as no data at all, which every peer understands. The
+// only encoder: the FSM's administrative stops and make_shutdown use it.
+std::vector<uint8_t> encode_shutdown_communication(std::string_view text);
 Notification make_shutdown(CeaseSubcode subcode, std::string_view message);
 // Cease/Maximum Number of Prefixes Reached with the RFC 4486 data (AFI, SAFI, upper bound).
 Notification make_max_prefixes(AfiSafi family, uint32_t limit);

@@ -354,6 +354,61 @@ TEST(FsmStart, OperatorStartDuringRestartDelayConnectsAtOnce) {
             (Actions{StopTimer{Timer::IdleHold}, StartTimer{Timer::ConnectRetry, 5s}, Connect{}}));
 }
 
+// Damping belongs to the side that calls: the peer's call after a fall it did not cause is taken.
+TEST(FsmDamping, ThePeersCallAfterItClosedTheSessionIsTakenAtOnce) {
+  Fsm f = in_state(State::Established, passive());
+  f.handle(Event::TcpConnectionFails);
+  ASSERT_TRUE(f.timer_running(Timer::IdleHold));
+  EXPECT_FALSE(f.damped());
+  EXPECT_EQ(f.handle(Event::AutomaticStart_with_PassiveTcpEstablishment), (Actions{StopTimer{Timer::IdleHold}}));
+  EXPECT_EQ(f.state(), State::Active);
+  // Twice in a row: still at once, whatever the backoff has grown to.
+  f.handle(Event::TcpConnectionConfirmed);
+  f.handle(Event::BGPOpen, router_open());
+  f.handle(Event::KeepAliveMsg);
+  ASSERT_EQ(f.state(), State::Established);
+  f.handle(Event::NotifMsg, NotificationInfo{6, 4, {}});
+  EXPECT_FALSE(f.damped());
+  f.handle(Event::AutomaticStart_with_PassiveTcpEstablishment);
+  EXPECT_EQ(f.state(), State::Active);
+}
+
+TEST(FsmDamping, ThePeersCallAfterItsMalformedMessageWaitsForIdleHold) {
+  Fsm f = in_state(State::Established, passive());
+  f.handle(Event::UpdateMsgErr, NotificationInfo{3, 1, {}});
+  ASSERT_TRUE(f.timer_running(Timer::IdleHold));
+  EXPECT_TRUE(f.damped());
+  EXPECT_EQ(f.handle(Event::AutomaticStart_with_PassiveTcpEstablishment), Actions{});
+  EXPECT_EQ(f.state(), State::Idle);
+  f.handle(Event::IdleHoldTimer_Expires);
+  EXPECT_FALSE(f.damped());
+  EXPECT_EQ(f.state(), State::Active);
+}
+
+TEST(FsmDamping, TooManyPrefixesAndFsmErrorsDampToo) {
+  Fsm a = in_state(State::Established, passive());
+  a.handle(Event::AutomaticStop, NotificationInfo{6, 1, {}});
+  EXPECT_TRUE(a.damped());
+  Fsm b = in_state(State::OpenConfirm, passive());
+  b.handle(Event::UpdateMsg);  // no UPDATE before the KEEPALIVE: FSM error
+  EXPECT_TRUE(b.damped());
+  // Our own calls are paced by the backoff whatever the cause.
+  Fsm c = in_state(State::Connect);
+  c.handle(Event::TcpConnectionFails);
+  EXPECT_FALSE(c.damped());
+  EXPECT_EQ(c.handle(Event::AutomaticStart), Actions{});
+}
+
+TEST(FsmStart, ANewConnectRetryAppliesToTheNextWait) {
+  Fsm f = in_state(State::Connect);
+  f.set_connect_retry(20s);
+  f.handle(Event::TcpConnectionFails);
+  f.handle(Event::ManualStop, AdminStop{.kind = AdminStop::Kind::Reset});
+  EXPECT_EQ(f.next_backoff(), 20s);
+  f.set_connect_retry(0s);  // refused: kept
+  EXPECT_EQ(f.next_backoff(), 20s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connect and Active
 

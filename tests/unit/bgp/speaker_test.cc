@@ -850,3 +850,215 @@ TEST_F(ScriptedPeerWalk, APeerThatStopsReadingCannotGrowTheSendQueueAndIsDropped
 
 }  // namespace
 }  // namespace vane::bgp
+
+// ---------------------------------------------------------------------------------------------
+// Reload: edits applied to the running session, listeners and keys that follow the config.
+namespace vane::bgp {
+namespace {
+
+uint16_t unused_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+// Connects to 127.0.0.1:port within 1 s; false when nothing answers (refused or dropped SYN).
+bool tcp_connects(uint16_t port) {
+  asio::io_context io;
+  tcp::socket s(io);
+  bool ok = false;
+  s.async_connect({asio::ip::make_address("127.0.0.1"), port}, [&](boost::system::error_code ec) { ok = !ec; });
+  io.run_for(1s);
+  return ok;
+}
+
+TEST_F(ScriptedPeer, PolicyEditsApplyToTheRunningSessionAndTheHeldRoutes) {
+  on_io([&] {
+    auto c = neighbor();
+    c.keep_routes = true;
+    speaker_->add_neighbor(c);
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  auto s = accept_session();
+  expect<wire::Update>(s);
+  expect<wire::Update>(s);  // End-of-RIB
+  send_routes(s, v4_routes(50));
+  eventually([&] { return status().prefixes_received == 50; });
+  ASSERT_EQ(status().prefixes_received, 50u);
+  on_io([&] {
+    auto c = neighbor();
+    c.description = "edited";
+    c.keep_routes = false;
+    c.max_prefixes = 40;  // above what the filter leaves
+    c.import_filter.push_back({*Prefix::parse("198.51.100.0/26"), 26, 32});
+    speaker_->update_neighbor(c);
+  });
+  auto st = status();
+  EXPECT_EQ(st.state, State::Established);
+  EXPECT_EQ(st.established_count, 1u);
+  EXPECT_EQ(st.description, "edited");
+  EXPECT_EQ(st.prefixes_received, 16u);  // the /30s inside 198.51.100.0/26
+  EXPECT_EQ(st.prefixes_filtered, 34u);
+  std::vector<ReceivedRoute> routes;
+  on_io([&] { routes = speaker_->received_routes("peer", 100); });
+  ASSERT_EQ(routes.size(), 16u);
+  EXPECT_TRUE(routes[0].attributes.empty());  // keep_received_routes is off now
+  // The same connection carries on: nothing withdrawn, the next change arrives on it.
+  on_io([&] { speaker_->set_exports(one_prefix(70)); });
+  auto u = expect<wire::Update>(s);
+  EXPECT_TRUE(u.withdrawn.empty());
+  EXPECT_EQ(u.attrs.med, 70u);
+  // A looser filter cannot recover what was never stored: the router is asked to send again.
+  on_io([&] {
+    auto c = neighbor();
+    c.description = "edited";
+    c.max_prefixes = 40;
+    speaker_->update_neighbor(c);
+  });
+  auto rr = expect<wire::RouteRefresh>(s);
+  EXPECT_EQ(rr.afi_safi, wire::kIpv4Unicast);
+  send_routes(s, v4_routes(30));
+  eventually([&] { return status().prefixes_received == 30; });
+  EXPECT_EQ(status().prefixes_received, 30u);
+  EXPECT_EQ(status().established_count, 1u);
+}
+
+TEST_F(ScriptedPeer, ALowerMaxPrefixesBelowWhatIsHeldClosesTheSessionWithCease1) {
+  on_io([&] { speaker_->add_neighbor(neighbor()); });
+  auto s = accept_session();
+  send_routes(s, v4_routes(20));
+  eventually([&] { return status().prefixes_received == 20; });
+  on_io([&] {
+    auto c = neighbor();
+    c.max_prefixes = 10;
+    speaker_->update_neighbor(c);
+  });
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 6);
+  EXPECT_EQ(n.subcode, 1);
+}
+
+TEST_F(ScriptedPeer, AChangedHoldTimeResetsTheSession) {
+  on_io([&] { speaker_->add_neighbor(neighbor()); });
+  auto s = accept_session();
+  on_io([&] {
+    auto c = neighbor();
+    c.hold_time = 30s;
+    speaker_->update_neighbor(c);
+  });
+  auto n = expect<wire::Notification>(s);
+  EXPECT_EQ(n.code, 6);
+  EXPECT_EQ(n.subcode, 3);  // peer de-configured
+  tcp::socket s2(peer_io_);
+  acceptor_.accept(s2);
+  timeval tv{5, 0};
+  setsockopt(s2.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_EQ(expect<wire::OpenMessage>(s2).hold_time, 30);
+}
+
+// A passive speaker whose router drops the session (a reboot) takes its next call at once, every
+// time; after the router's own error (vaned sent it a NOTIFICATION) its calls wait for IdleHold.
+TEST_F(ScriptedPeer, APassiveSpeakerTakesTheRoutersCallAtOnceUnlessTheRouterWasAtFault) {
+  uint16_t listen = unused_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    ASSERT_TRUE(speaker_->start().empty());
+    auto c = neighbor();
+    c.passive = true;
+    c.connect_retry = 5s;
+    speaker_->add_neighbor(c);
+  });
+  auto call = [&] {
+    tcp::socket s(peer_io_);
+    s.connect({asio::ip::make_address("127.0.0.1"), listen});
+    timeval tv{3, 0};
+    setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    boost::system::error_code ec;  // a refused call may be closed before the OPEN is written
+    asio::write(s, asio::buffer(wire::encode_open(wire::OpenMessage::make(65000, 9, 0xC0000201, default_caps()))), ec);
+    return s;
+  };
+  for (int restart = 0; restart < 3; ++restart) {
+    auto s = call();
+    expect<wire::OpenMessage>(s);
+    asio::write(s, asio::buffer(wire::encode_keepalive()));
+    expect<wire::Keepalive>(s);
+    eventually([&] { return status().state == State::Established; });
+    ASSERT_EQ(status().state, State::Established) << restart;
+    s.close();  // the router reboots
+    eventually([&] { return status().state == State::Idle; });
+    EXPECT_FALSE(status().damped_until.has_value());
+  }
+  EXPECT_EQ(status().established_count, 3u);
+  // Now the router sends a malformed UPDATE: vaned answers 3/1 and damps its calls.
+  auto s = call();
+  expect<wire::OpenMessage>(s);
+  asio::write(s, asio::buffer(wire::encode_keepalive()));
+  expect<wire::Keepalive>(s);
+  std::vector<uint8_t> bad(16, 0xff);
+  bad.insert(bad.end(), {0, 27, 2, 0, 0, 0, 200, 0x40, 1, 1, 0});
+  asio::write(s, asio::buffer(bad));
+  EXPECT_EQ(expect<wire::Notification>(s).code, 3);
+  eventually([&] { return status().state == State::Idle; });
+  EXPECT_TRUE(status().damped_until.has_value());
+  auto refused = call();
+  std::array<uint8_t, 19> buf;
+  boost::system::error_code ec;
+  asio::read(refused, asio::buffer(buf), ec);
+  EXPECT_TRUE(ec) << "a damped router's call was answered";
+  EXPECT_EQ(status().state, State::Idle);
+}
+
+TEST_F(ScriptedPeer, ListenersFollowTheConfigAndABindFailureChangesNothing) {
+  uint16_t a = unused_port(), b = unused_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = a});
+    ASSERT_TRUE(speaker_->start().empty());
+  });
+  ASSERT_TRUE(tcp_connects(a));
+  // Port b taken by someone else: refused, and the listener on a stays.
+  asio::io_context other;
+  tcp::acceptor squatter(other, {asio::ip::make_address("127.0.0.1"), b});
+  std::expected<void, std::string> r;
+  on_io([&] { r = speaker_->apply_listeners({*IpAddress::parse("127.0.0.1")}, b); });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().find(std::to_string(b)), std::string::npos) << r.error();
+  EXPECT_TRUE(tcp_connects(a));
+  squatter.close();
+  on_io([&] { r = speaker_->apply_listeners({*IpAddress::parse("127.0.0.1")}, b); });
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_TRUE(tcp_connects(b));
+  EXPECT_FALSE(tcp_connects(a));
+  on_io([&] { r = speaker_->apply_listeners({}, b); });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(tcp_connects(b));
+}
+
+// The kernel drops an unsigned SYN from an address the listener holds a key for; once the
+// neighbour is removed its key goes, and the SYN is answered (the speaker then closes the
+// connection of an unconfigured peer itself).
+TEST_F(ScriptedPeer, ARemovedNeighboursKeyIsClearedFromTheListener) {
+  uint16_t listen = unused_port();
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    ASSERT_TRUE(speaker_->start().empty());
+    auto c = neighbor();
+    c.passive = true;
+    c.md5_key = "rotate me";
+    speaker_->add_neighbor(c);
+  });
+  EXPECT_FALSE(tcp_connects(listen));
+  on_io([&] { speaker_->remove_neighbor("peer"); });
+  EXPECT_TRUE(tcp_connects(listen));
+  // Added again by a reload: the key is back on the listener.
+  on_io([&] {
+    auto c = neighbor();
+    c.passive = true;
+    c.md5_key = "rotated";
+    speaker_->add_neighbor(c);
+  });
+  EXPECT_FALSE(tcp_connects(listen));
+}
+
+}  // namespace
+}  // namespace vane::bgp

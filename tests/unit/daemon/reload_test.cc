@@ -124,8 +124,11 @@ TEST(ReloadPlan, TheControlSocketNeedsARestart) {
 TEST(ReloadPlan, ListenerChangesAreNamed) {
   Planned p(kBase, std::string(kBase) + "bgp { listen_port: 1179 }\n");
   auto plan = p.plan();
-  ASSERT_EQ(plan.restart.size(), 1u);
-  EXPECT_NE(plan.restart[0].find("bgp.listen_port"), std::string::npos);
+  EXPECT_TRUE(plan.restart.empty());
+  EXPECT_EQ(plan.listeners, (std::vector<std::string>{"close 192.0.2.12 port 179", "open 192.0.2.12 port 1179"}))
+      << "without bgp.listen, the neighbours' local side (node.address)";
+  Planned q(std::string(kBase) + "bgp { listen: \"192.0.2.12\" }\n", std::string(kBase) + "bgp { listen: \"192.0.2.12\" listen_port: 1179 }\n");
+  EXPECT_EQ(q.plan().listeners, (std::vector<std::string>{"close 192.0.2.12 port 179", "open 192.0.2.12 port 1179"}));
 }
 
 TEST(ReloadPlan, TheDataPathSaysWhatItReloadsAndMoves) {
