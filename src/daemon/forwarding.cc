@@ -115,6 +115,7 @@ void Forwarding::restore_sysctls() {
 struct Forwarding::Prepared {
   steer::SiteTables site;
   std::map<std::string, uint32_t> slots;  // by server name
+  std::map<std::string, uint32_t> table_ids;  // by service name
   std::vector<xdp::Server> xservers;      // the new generation's server map
   std::vector<xdp::Server> xunion;        // old and new together, while the tables switch
   std::vector<std::pair<std::string, xdp::Vip>> vips;
@@ -156,7 +157,25 @@ std::expected<Forwarding::Prepared, std::string> Forwarding::prepare(const confi
                                                                      const SiteWeights& weights) const {
   const auto& cfg = loaded.proto;
   Prepared p;
-  p.site = steer::compute_tables(cfg, weights, tables_);
+  // Table ids: a service keeps its id; a new one takes the lowest id no service of the previous
+  // generation held (its VIPs may point there until they switch).
+  {
+    std::set<uint32_t> used;
+    for (auto& [name, id] : table_ids_) used.insert(id);
+    uint32_t next = 0;
+    for (auto& svc : cfg.service()) {
+      if (svc.vip().empty()) continue;
+      if (auto it = table_ids_.find(svc.name()); it != table_ids_.end()) {
+        p.table_ids[svc.name()] = it->second;
+        continue;
+      }
+      while (used.count(next)) ++next;
+      if (next >= VANE_MAX_TABLES) return std::unexpected("no free table id (" + std::to_string(VANE_MAX_TABLES) + ")");
+      p.table_ids[svc.name()] = next;
+      used.insert(next);
+    }
+  }
+  p.site = steer::compute_tables(cfg, weights, tables_, p.table_ids);
   if (!std::ranges::any_of(p.site.servers, [&](auto& s) { return s.key == cfg.node().name(); }))
     return std::unexpected("node is not in the site's server list");
   auto slots = assign_slots(p.site.servers, slots_);
@@ -205,7 +224,8 @@ std::expected<Forwarding::Prepared, std::string> Forwarding::prepare(const confi
   for (auto& [i, s] : merged) p.xunion.push_back(s);
 
   for (auto& st : p.site.services) {
-    const auto& svc = cfg.service(int(st.table_id));
+    const auto& svc = *std::find_if(cfg.service().begin(), cfg.service().end(),
+                                    [&](auto& s) { return s.name() == st.service; });
     for (auto& v : svc.vip()) {
       xdp::Vip x;
       x.addr = *IpAddress::parse(v.address());
@@ -294,6 +314,14 @@ std::expected<void, std::string> Forwarding::install(Prepared& p, std::unique_pt
     if (!ctl) return fail("table: " + ctl.error());
     ctl_before.emplace_back(st.table_id, *ctl);
   }
+  // A service gone from the config: its table goes with the switch (its VIPs a moment later).
+  for (auto& [name, id] : table_ids_) {
+    if (p.table_ids.count(name)) continue;
+    auto ctl = maps.table_ctl(id);
+    if (!ctl) return fail("table: " + ctl.error());
+    ctl_before.emplace_back(id, *ctl);
+    remove.push_back(id);
+  }
   undo.push_back([&]() -> std::string {
     std::string e;
     for (auto& [id, ctl] : ctl_before)
@@ -357,6 +385,7 @@ std::expected<void, std::string> Forwarding::install(Prepared& p, std::unique_pt
   servers_ = p.site.servers;
   table_size_ = p.site.table_size;
   slots_ = p.slots;
+  table_ids_ = p.table_ids;
   xservers_ = p.xservers;
   std::map<std::string, steer::InstalledTable> tables;
   for (auto& st : p.site.services)
@@ -393,6 +422,21 @@ std::expected<std::unique_ptr<Forwarding>, std::string> Forwarding::start(const 
                  m, o.pin_dir);
   if (fw->loader_->reused_pinned_maps()) {
     spdlog::info("forwarding: took over the pinned maps in {}", o.pin_dir);
+    // Each service's table id is the one its VIPs point at in the map.
+    if (auto vips = fw->loader_->installed_vips()) {
+      std::set<uint32_t> taken;
+      for (auto& svc : cfg.service())
+        for (auto& v : svc.vip()) {
+          auto a = IpAddress::parse(v.address());
+          const uint8_t proto = v.protocol() == config::UDP ? IPPROTO_UDP : IPPROTO_TCP;
+          auto it = std::find_if(vips->begin(), vips->end(), [&](const xdp::Vip& x) {
+            return a && x.addr == *a && x.port == uint16_t(v.port()) && x.proto == proto;
+          });
+          if (it == vips->end() || fw->table_ids_.count(svc.name()) || taken.count(it->table_id)) continue;
+          fw->table_ids_[svc.name()] = it->table_id;
+          taken.insert(it->table_id);
+        }
+    }
     fw->adopt_installed_tables(cfg);
     // The adopted tables are the previous generation the first build starts from.
     auto again = fw->prepare(loaded, weights);
@@ -433,7 +477,9 @@ void Forwarding::adopt_installed_tables(const config::Config& cfg) {
   for (int i = 0; i < cfg.service_size(); ++i) {
     const auto& svc = cfg.service(i);
     if (svc.vip().empty()) continue;
-    auto t = loader_->read_table(uint32_t(i));
+    auto id = table_ids_.find(svc.name());
+    if (id == table_ids_.end()) continue;
+    auto t = loader_->read_table(id->second);
     if (!t || t->size() != size) continue;
     std::vector<steer::MaglevEntry> entries;
     entries.reserve(t->size());
@@ -453,7 +499,7 @@ void Forwarding::adopt_installed_tables(const config::Config& cfg) {
     }
     if (!ok) continue;
     if (auto m = steer::MaglevTable::from_entries(servers, std::move(entries))) {
-      tables_[svc.name()] = {std::move(*m), {}, size, uint32_t(i)};
+      tables_[svc.name()] = {std::move(*m), {}, size, id->second};
       spdlog::info("forwarding: service {}: the installed table seeds the second hops", svc.name());
     }
   }

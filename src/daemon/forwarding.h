@@ -98,6 +98,9 @@ class Forwarding {
   bool keep_on_exit_ = false;
   std::vector<steer::MaglevServer> servers_;
   std::map<std::string, uint32_t> slots_;  // by server name
+  // Each service's table id, by name: kept while the service stays, so that a service added or
+  // moved in the config does not make another's VIPs read its table.
+  std::map<std::string, uint32_t> table_ids_;
   std::vector<xdp::Server> xservers_;      // as written to the server map
   std::map<std::string, steer::InstalledTable> tables_;  // by service, the installed generation
   std::vector<std::pair<std::string, xdp::Vip>> vips_;

@@ -17,7 +17,8 @@ std::vector<MaglevServer> site_servers(const config::Config& cfg) {
 }
 
 SiteTables compute_tables(const config::Config& cfg, const SiteWeights& weights,
-                          const std::map<std::string, InstalledTable>& installed) {
+                          const std::map<std::string, InstalledTable>& installed,
+                          const std::map<std::string, uint32_t>& table_ids) {
   SiteTables out;
   out.servers = site_servers(cfg);
   out.table_size = table_size_for(out.servers.size(), cfg.site().table_size());
@@ -26,7 +27,8 @@ SiteTables compute_tables(const config::Config& cfg, const SiteWeights& weights,
     if (svc.vip().empty()) continue;
     ServiceTable st;
     st.service = svc.name();
-    st.table_id = uint32_t(i);
+    auto id = table_ids.find(svc.name());
+    st.table_id = id == table_ids.end() ? uint32_t(i) : id->second;
     st.inputs = out.servers;
     if (auto w = weights.find(svc.name()); w != weights.end())
       for (auto& s : st.inputs)

@@ -23,7 +23,7 @@ struct InstalledTable {
   MaglevTable table;
   std::vector<MaglevServer> inputs;  // sorted, effective weights
   uint32_t table_size = 0;
-  uint32_t table_id = 0;  // the service's position in the config it was installed for
+  uint32_t table_id = 0;
 };
 
 struct ServiceTable {
@@ -44,8 +44,10 @@ struct SiteTables {
 // The site's servers with their configured weights, sorted by name.
 std::vector<MaglevServer> site_servers(const config::Config& cfg);
 
+// table_ids: each service's table id, by name; a service left out gets its position in the config.
 SiteTables compute_tables(const config::Config& cfg, const SiteWeights& weights,
-                          const std::map<std::string, InstalledTable>& installed);
+                          const std::map<std::string, InstalledTable>& installed,
+                          const std::map<std::string, uint32_t>& table_ids = {});
 
 // Buckets whose first hop is each server, by name.
 std::map<std::string, int64_t> first_hop_counts(const MaglevTable& t);

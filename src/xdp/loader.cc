@@ -292,6 +292,29 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loade
   return self;
 }
 
+Result<std::vector<Vip>> Loader::installed_vips() const {
+  std::vector<Vip> out;
+  int fd = map_fd("vane_vips");
+  vane_vip_key key{}, next{};
+  vane_vip_value val{};
+  const void* prev = nullptr;
+  for (uint32_t n = 0; n < 2 * VANE_MAX_VIPS && bpf_map_get_next_key(fd, prev, &next) == 0; ++n) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, &val) != 0) return std::unexpected(errtext("read VIP map", errno));
+    if (val.flags & VANE_VIP_F_FRAG_ONLY) continue;
+    Vip v;
+    v.addr.family = key.family == VANE_AF_INET ? IpAddress::Family::v4 : IpAddress::Family::v6;
+    std::memcpy(v.addr.bytes.data(), key.addr, v.addr.is_v4() ? 4 : 16);
+    v.port = ntohs(key.port);
+    v.proto = key.proto;
+    v.table_id = val.table_id;
+    v.flags = val.flags;
+    out.push_back(v);
+  }
+  return out;
+}
+
 void Loader::adopt_vip_slots() {
   // The running data path's VIPs keep counting where they counted: their slots come from the map.
   int fd = map_fd("vane_vips");

@@ -117,6 +117,8 @@ class Loader {
   // A table's control word as it is, and put back (a rollback of staged or committed tables).
   Result<vane_table_ctl> table_ctl(uint32_t table_id) const;
   Result<void> restore_table_ctl(uint32_t table_id, const vane_table_ctl& ctl);
+  // The VIPs in the map (a previous vaned's, after a takeover), fragment-only entries left out.
+  Result<std::vector<Vip>> installed_vips() const;
   // Active half of a table as the data plane sees it.
   Result<Table> read_table(uint32_t table_id) const;
 

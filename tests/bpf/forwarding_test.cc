@@ -27,13 +27,15 @@ struct Site {
   std::string address = "192.0.2.60";
   std::vector<std::tuple<std::string, std::string, uint32_t>> servers = {
       {"m", "192.0.2.61", 100}, {"n", "192.0.2.60", 100}, {"p", "192.0.2.62", 100}};
+  std::string services_before;  // config text placed before web and dns
 };
 
 std::string pin_dir() { return "/sys/fs/bpf/vane-fwd-" + std::to_string(getpid()); }
 
 config::Loaded load(const Site& s) {
   std::string text = "node { name: \"" + s.node + "\" router_id: \"192.0.2.60\" asn: 65001 address: \"" + s.address +
-                     "\" interface: \"vd0\" }\n"
+                     "\" interface: \"vd0\" }\n" +
+                     s.services_before +
                      "service { name: \"web\" vip { address: \"203.0.113.50\" port: 80 protocol: TCP } }\n"
                      "service { name: \"dns\" vip { address: \"203.0.113.51\" port: 53 protocol: UDP } }\n"
                      "site {\n";
@@ -220,6 +222,35 @@ TEST(Forwarding, ChangedAddressSwapsProgramsInOneReplace) {
   // The maps stay the pinned ones.
   struct stat st {};
   EXPECT_EQ(::stat((pin_dir() + "/vane_servers").c_str(), &st), 0);
+}
+
+// A service inserted before the others in the config takes a new table id; theirs stay, so their
+// VIPs never read another service's table.
+TEST(Forwarding, ServiceInsertedFirstKeepsTheOthersTableIds) {
+  VANE_WORLD_OR_SKIP(w);
+  (void)w;
+  Fixture f(Site{});
+  ASSERT_EQ(f.error, "");
+  const auto tables = state(*f.fw).tables;
+  Site s;
+  s.services_before = "service { name: \"api\" vip { address: \"203.0.113.52\" port: 443 protocol: TCP } }\n";
+  auto r = f.fw->apply(load(s));
+  ASSERT_TRUE(r) << r.error();
+  auto vips = f.fw->loader().installed_vips();
+  ASSERT_TRUE(vips) << vips.error();
+  std::map<std::string, uint32_t> ids;
+  for (auto& v : *vips) ids[v.addr.str()] = v.table_id;
+  EXPECT_EQ(ids, (std::map<std::string, uint32_t>{{"203.0.113.50", 0}, {"203.0.113.51", 1}, {"203.0.113.52", 2}}));
+  auto after = state(*f.fw).tables;
+  EXPECT_EQ(after.at(0), tables.at(0));
+  EXPECT_EQ(after.at(1), tables.at(1));
+  // Removed again: its table goes, the others stay.
+  auto back = f.fw->apply(load(Site{}));
+  ASSERT_TRUE(back) << back.error();
+  auto gone = f.fw->loader().read_table(2);
+  ASSERT_TRUE(gone) << gone.error();
+  EXPECT_TRUE(gone->empty());
+  EXPECT_EQ(state(*f.fw).tables, tables);
 }
 
 struct Step {
