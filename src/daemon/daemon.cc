@@ -394,7 +394,10 @@ std::expected<void, std::string> Daemon::apply_forwarding(const config::Loaded& 
   }
   if (forwarding_) {
     // All or nothing (Forwarding::apply): on error the programs, maps and tables are as they were.
-    if (auto r = forwarding_->apply(next, weights); !r) return std::unexpected("forwarding: " + r.error());
+    if (auto r = forwarding_->apply(next, weights); !r) {
+      spdlog::error("forwarding: reload: {}", r.error());
+      return std::unexpected("forwarding: " + r.error());
+    }
     return {};
   }
   auto fw = Forwarding::start(next, weights);
