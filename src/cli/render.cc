@@ -343,7 +343,8 @@ std::string render_action(const control::ActionReply& r) {
   std::string out = r.message().empty() ? "ok" : r.message();
   out += '\n';
   for (const auto& c : r.changes()) out += "  " + c + "\n";
-  if (r.has_plan()) out += render_reload_plan(r.plan());
+  // The plan in full for a dry run; a real reload lists its changes (-o json has its plan too).
+  if (r.has_plan() && r.plan().dry_run()) out += render_reload_plan(r.plan());
   return out;
 }
 

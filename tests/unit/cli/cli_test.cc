@@ -70,6 +70,7 @@ TEST(Vanectl, ReloadDryRunConfirm) {
   Response plan;
   auto* a = plan.mutable_action();
   a->set_message("dry run: nothing applied");
+  a->mutable_plan()->set_dry_run(true);
   auto* n = a->mutable_plan()->add_neighbors();
   n->set_name("tor1");
   n->set_action("reset");
@@ -88,6 +89,9 @@ TEST(Vanectl, ReloadDryRunConfirm) {
             "sessions:\n  reset tor1 (changed: hold_time_s)\n"
             "tables:\n  web: 510 of 1021 buckets move\n    s3 -510\n"
             "need a restart:\n  control.socket\n");
+  a->mutable_plan()->set_dry_run(false);
+  a->set_message("configuration reloaded");
+  EXPECT_EQ(vanectl({"reload"}, plan).out, "configuration reloaded\n") << "a real reload lists its changes only";
   o = vanectl({"-o", "json", "reload", "--dry-run"}, plan);
   EXPECT_NE(o.out.find("\"buckets_moved\":510"), std::string::npos) << o.out;
 }
