@@ -2,7 +2,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <ostream>
+#include <sstream>
 
 #include "cli/render.h"
 #include "cli/router_config.h"
@@ -111,7 +114,36 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   app.add_subcommand("undrain", "undo a drain")
       ->callback([&] { req.mutable_undrain()->set_service(undrain_service); })
       ->add_option("service", undrain_service, "service name; omitted: every service");
-  app.add_subcommand("reload", "re-read and apply the config file")->callback([&] { req.mutable_reload(); });
+  bool reload_dry_run = false, reload_confirm = false;
+  uint32_t reload_confirm_within = 0;
+  std::string reload_file;
+  auto* reload = app.add_subcommand("reload", "re-read and apply the config file (as a transaction)");
+  auto* dry = reload->add_flag("--dry-run", reload_dry_run, "print what the reload would change; apply nothing");
+  reload->add_option("file", reload_file, "with --dry-run: plan against this file instead of vaned's own")
+      ->check(CLI::ExistingFile);
+  auto* within = reload->add_option("--confirm-within", reload_confirm_within,
+                                    "apply, then roll back after SECONDS unless `vanectl reload --confirm` comes")
+                     ->check(CLI::Range(1u, 86400u));
+  auto* confirm = reload->add_flag("--confirm", reload_confirm, "keep the reload that awaits confirmation");
+  confirm->excludes(within);
+  confirm->excludes(dry);
+  within->excludes(dry);
+  reload->callback([&] {
+    auto* r = req.mutable_reload();
+    r->set_dry_run(reload_dry_run);
+    r->set_confirm(reload_confirm);
+    r->set_confirm_within_s(reload_confirm_within);
+    if (reload_file.empty()) return;
+    if (!reload_dry_run) throw CLI::ValidationError("file", "a file other than vaned's own is for --dry-run only");
+    std::ifstream in(reload_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) throw CLI::ValidationError("file", "cannot read " + reload_file);
+    r->set_config_text(text.str());
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(reload_file, ec);
+    r->set_config_path(ec ? reload_file : abs.string());
+  });
 
   std::string nb_name, nb_action, nb_message;
   auto* nb = app.add_subcommand("neighbor", "shut down, enable or reset a BGP session");

@@ -324,10 +324,56 @@ std::string render_received(const control::ReceivedReply& r) {
   return out + t.str();
 }
 
+std::string render_reload_plan(const control::ReloadPlan& p) {
+  std::string out;
+  auto section = [&](const char* title) { out += std::string(title) + ":\n"; };
+  if (!p.neighbors().empty()) {
+    section("sessions");
+    for (const auto& n : p.neighbors()) {
+      out += "  " + n.action() + " " + n.name();
+      if (!n.reason().empty()) out += " (" + n.reason() + ")";
+      else if (!n.fields().empty()) {
+        std::string f;
+        for (const auto& x : n.fields()) f += (f.empty() ? "" : ", ") + x;
+        out += " (" + f + ")";
+      }
+      out += "\n";
+    }
+  }
+  if (!p.listeners().empty()) {
+    section("listeners");
+    for (const auto& l : p.listeners()) out += "  " + l + "\n";
+  }
+  if (!p.prefixes().empty()) {
+    section("prefixes");
+    for (const auto& x : p.prefixes()) out += "  " + x.action() + " " + x.prefix() + "\n";
+  }
+  if (!p.services().empty()) {
+    section("tables");
+    for (const auto& s : p.services()) {
+      out += "  " + s.service() + ": " + std::to_string(s.buckets_moved()) + " of " + std::to_string(s.table_size()) +
+             " buckets move\n";
+      for (const auto& b : s.servers())
+        out += "    " + b.server() + " " + (b.buckets_delta() > 0 ? "+" : "") + std::to_string(b.buckets_delta()) + "\n";
+    }
+  }
+  if (!p.programs().empty()) {
+    section("programs");
+    for (const auto& x : p.programs()) out += "  " + x + "\n";
+  }
+  if (!p.restart_required().empty()) {
+    section("need a restart");
+    for (const auto& x : p.restart_required()) out += "  " + x + "\n";
+  }
+  return out;
+}
+
 std::string render_action(const control::ActionReply& r) {
   std::string out = r.message().empty() ? "ok" : r.message();
   out += '\n';
   for (const auto& c : r.changes()) out += "  " + c + "\n";
+  // The plan in full for a dry run; a real reload lists its changes (-o json has its plan too).
+  if (r.has_plan() && r.plan().dry_run()) out += render_reload_plan(r.plan());
   return out;
 }
 

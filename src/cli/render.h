@@ -36,6 +36,8 @@ std::string render_forwarding(const control::ForwardingReply& r);
 std::string render_received(const control::ReceivedReply& r);
 std::string render_action(const control::ActionReply& r);
 std::string render_bfd(const control::BfdReply& r);
+// A reload's plan, one section per kind of change (only those that change).
+std::string render_reload_plan(const control::ReloadPlan& p);
 // "error: ..." plus one indented line per detail ("FILE:LINE:COLUMN: message").
 std::string render_error(const control::Response& r);
 

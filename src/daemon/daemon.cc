@@ -33,24 +33,6 @@ void notify(const char* state) {
 #endif
 }
 
-std::vector<IpAddress> listen_addresses(const config::Loaded& cfg) {
-  std::set<IpAddress> out;
-  for (auto& l : cfg.proto.bgp().listen())
-    if (auto a = IpAddress::parse(l)) out.insert(*a);
-  if (cfg.proto.bgp().listen().empty()) {
-    // Only addresses that face a configured neighbour: never a wildcard.
-    for (auto& n : cfg.proto.neighbor()) {
-      auto nc = neighbor_config(cfg, n);
-      if (nc.local_address) out.insert(*nc.local_address);
-    }
-  }
-  return {out.begin(), out.end()};
-}
-
-uint16_t listen_port(const config::Loaded& cfg) {
-  return uint16_t(cfg.proto.bgp().has_listen_port() ? cfg.proto.bgp().listen_port() : 179);
-}
-
 // How long start-up may wait for every check's first verdict before End-of-RIB goes out anyway:
 // long enough for the slowest check to rise or fall.
 std::chrono::milliseconds ready_deadline(const config::Config& cfg) {
@@ -70,6 +52,7 @@ Daemon::Daemon(config::Loaded cfg, Options opts)
       watchdog_(io_),
       ready_timer_(io_),
       drain_timer_(io_),
+      confirm_timer_(io_),
       cfg_(std::move(cfg)),
       opts_(std::move(opts)) {
   signals_.add(SIGUSR1);
@@ -104,7 +87,7 @@ int Daemon::run() {
 
   bgp::SpeakerOptions so;
   so.listen = listen_addresses(cfg_);
-  so.listen_port = listen_port(cfg_);
+  so.listen_port = listen_port(cfg_.proto);
   so.restarting = restarting;
   speaker_ = std::make_unique<bgp::Speaker>(io_, so);
   bfd_ = std::make_unique<BfdLink>(io_, *speaker_);
@@ -183,17 +166,12 @@ void Daemon::start_metrics() {
 
 void Daemon::apply_admin(const config::Config& before) {
   using pb = google::protobuf::util::MessageDifferencer;
+  // The metrics endpoint was switched by the reload's own step (bound before anything changed).
   if (!pb::Equals(before.log(), cfg_.proto.log())) {
     const std::string level = opts_.log_level.empty() ? cfg_.proto.log().level() : opts_.log_level;
     const std::string format = opts_.log_format.empty() ? cfg_.proto.log().format() : opts_.log_format;
     if (setup_logging(level, format)) spdlog::info("reload: logging now at level {}, format {}", level.empty() ? "info" : level,
                                                     format.empty() ? "text" : format);
-  }
-  if (!pb::Equals(before.metrics(), cfg_.proto.metrics())) {
-    if (metrics_) metrics_->stop();
-    metrics_.reset();
-    start_metrics();
-    spdlog::info("reload: metrics endpoint {}", cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
   }
   if (!pb::Equals(before.control(), cfg_.proto.control()))
     // Moving the socket from under the request that asked for this reload would drop its answer.
@@ -269,29 +247,37 @@ void Daemon::apply_site() {
   site_->configure(settings, peers);
 }
 
+Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
+  SiteState out;
+  const auto report =
+      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+  const health::SiteView* view = site_ && config::site_health(cfg).enabled() ? &site_->view() : nullptr;
+  // Without its agent this server cannot vouch for itself: the others count it unreachable (or
+  // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
+  // A forwarder-only server is never queried, so its agent vouches for nothing.
+  const bool agent_down = site_ && !site_->listening() && config::node_role(cfg) != config::FORWARDER_ONLY;
+  for (auto& svc : cfg.service()) {
+    auto w = health::service_weights(cfg, svc.name(), report, view);
+    if (agent_down)
+      for (auto& x : w)
+        if (x.name == cfg.node().name() && x.why != "forwarder only") x = {x.name, 0, false, "site agent not listening"};
+    const uint32_t need = min_healthy_servers(cfg, svc);
+    const uint32_t have = health::healthy_servers(w);
+    out.gates[svc.name()] = !agent_down && (need == 0 || have >= need);
+    for (auto& x : w) out.effective[svc.name()][x.name] = x.weight;
+    out.weights.emplace(svc.name(), std::move(w));
+  }
+  return out;
+}
+
 void Daemon::update_site() {
   // set_site_gate below runs the engine's handlers, which call back here.
   if (!health_ || updating_site_) return;
   updating_site_ = true;
   site_report_ = local_report();
-  const health::SiteView* view = site_ ? &site_->view() : nullptr;
-  std::map<std::string, std::vector<health::ServerWeight>> all;
-  SiteWeights weights;
-  // Without its agent this server cannot vouch for itself: the others count it unreachable (or
-  // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
-  // A forwarder-only server is never queried, so its agent vouches for nothing.
-  const bool agent_down = site_ && !site_->listening() && config::node_role(cfg_.proto) != config::FORWARDER_ONLY;
-  for (auto& svc : cfg_.proto.service()) {
-    auto w = health::service_weights(cfg_.proto, svc.name(), site_report_, view);
-    if (agent_down)
-      for (auto& x : w)
-        if (x.name == cfg_.proto.node().name() && x.why != "forwarder only") x = {x.name, 0, false, "site agent not listening"};
-    const uint32_t need = min_healthy_servers(svc);
-    const uint32_t have = health::healthy_servers(w);
-    health_->set_site_gate(svc.name(), !agent_down && (need == 0 || have >= need));
-    for (auto& x : w) weights[svc.name()][x.name] = x.weight;
-    all.emplace(svc.name(), std::move(w));
-  }
+  auto st = site_state(cfg_.proto);
+  for (auto& [svc, open] : st.gates) health_->set_site_gate(svc, open);
+  auto& all = st.weights;
   if (all != site_weights_) {
     // One line per server whose standing changed, so the log says why a table moved.
     for (auto& [svc, ws] : all) {
@@ -312,16 +298,16 @@ void Daemon::update_site() {
     }
     site_weights_ = std::move(all);
     if (forwarding_) {
-      if (auto r = forwarding_->apply(cfg_, weights); !r) spdlog::error("forwarding: site change: {}", r.error());
+      if (auto r = forwarding_->apply(cfg_, st.effective); !r) spdlog::error("forwarding: site change: {}", r.error());
       else spdlog::info("site: forwarding tables now at generation {}", forwarding_->generation());
     }
   }
   updating_site_ = false;
 }
 
-uint32_t Daemon::min_healthy_servers(const config::Service& svc) const {
+uint32_t Daemon::min_healthy_servers(const config::Config& cfg, const config::Service& svc) const {
   // A forwarder-only server has nothing to offer when no server can take the traffic.
-  if (site_ && config::node_role(cfg_.proto) == config::FORWARDER_ONLY) return std::max(svc.min_healthy_servers(), 1u);
+  if (site_ && config::node_role(cfg) == config::FORWARDER_ONLY) return std::max(svc.min_healthy_servers(), 1u);
   return svc.min_healthy_servers();
 }
 
@@ -375,7 +361,7 @@ void Daemon::on_signal(int sig) {
       stop();
       break;
     case SIGHUP:
-      reload();
+      (void)reload();
       break;
     case SIGUSR1:
       spdlog::info("SIGUSR1: draining every service");
@@ -390,86 +376,203 @@ void Daemon::on_signal(int sig) {
   }
 }
 
-void Daemon::apply_neighbors(const config::Loaded& next) {
+void Daemon::apply_neighbors(const config::Loaded& before, const config::Loaded& next) {
   bfd_->apply(next);
   std::set<std::string> keep;
   for (auto& n : next.proto.neighbor()) {
     keep.insert(n.name());
     speaker_->update_neighbor(neighbor_config(next, n));
   }
-  for (auto& n : cfg_.proto.neighbor())
+  for (auto& n : before.proto.neighbor())
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
 }
 
-void Daemon::apply_forwarding(const config::Loaded& next) {
-  bool want = next.proto.forwarding().enabled();
-  if (!want) {
+std::expected<void, std::string> Daemon::apply_forwarding(const config::Loaded& next, const SiteWeights& weights) {
+  if (!next.proto.forwarding().enabled()) {
     if (forwarding_) {
       spdlog::info("forwarding: disabled by reload; detaching");
       forwarding_->stop();
     }
     forwarding_.reset();
-    return;
+    return {};
   }
   if (forwarding_) {
-    // Settings the programs hold fixed are applied too (new programs swapped in atomically); apply
-    // refuses, changing nothing, what needs a restart.
-    if (auto r = forwarding_->apply(next, current_weights()); !r) spdlog::error("forwarding: reload: {}", r.error());
-    return;
+    // All or nothing (Forwarding::apply): on error the programs, maps and tables are as they were.
+    if (auto r = forwarding_->apply(next, weights); !r) {
+      spdlog::error("forwarding: reload: {}", r.error());
+      return std::unexpected("forwarding: " + r.error());
+    }
+    return {};
   }
-  auto fw = Forwarding::start(next, current_weights());
-  if (!fw) {
-    spdlog::error("forwarding: {}", fw.error());
-    return;
-  }
+  auto fw = Forwarding::start(next, weights);
+  if (!fw) return std::unexpected("forwarding: " + fw.error());
   forwarding_ = std::move(*fw);
+  return {};
 }
 
-config::Diagnostics Daemon::reload() {
+ReloadPlan Daemon::plan_for(const config::Loaded& next) const {
+  PlanInputs in;
+  in.current = &cfg_;
+  in.next = &next;
+  in.exports_now = speaker_ ? speaker_->exports() : bgp::ExportSet{};
+  if (health_ && config::node_role(next.proto) != config::BACKEND_ONLY)
+    in.exports_next = steer::exports(next.proto, health_->preview_prefixes(next.proto));
+  in.weights_now = current_weights();
+  in.weights_next = site_state(next.proto).effective;
+  in.forwarding_now = forwarding_ != nullptr;
+  if (next.proto.forwarding().enabled())
+    in.forwarding = forwarding_ ? forwarding_->plan(next, in.weights_next) : Forwarding::plan_start(next, in.weights_next);
+  return make_plan(in);
+}
+
+std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const ReloadPlan& plan) {
+  (void)plan;
+  const auto weights = site_state(next.proto).effective;
+  const bool metrics_changed =
+      !google::protobuf::util::MessageDifferencer::Equals(cfg_.proto.metrics(), next.proto.metrics());
+  std::unique_ptr<metrics::HttpServer> new_metrics;
+  // What can fail comes first, each undoable; the data path last (all or nothing itself); then
+  // the steps that cannot fail. So no session is reset and no check restarted for a reload that
+  // is then rolled back.
+  const std::vector<Step> steps = {
+      // Missing listeners are opened before unwanted ones close; a bind failure changes nothing.
+      {"bgp listeners",
+       [&]() -> std::expected<void, std::string> {
+         if (auto r = speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto)); !r)
+           return std::unexpected("bgp: " + r.error());
+         return {};
+       },
+       [&] {
+         if (auto r = speaker_->apply_listeners(listen_addresses(cfg_), listen_port(cfg_.proto)); !r)
+           spdlog::error("reload: reopening the previous bgp listeners: {}", r.error());
+       }},
+      {"metrics endpoint",
+       [&]() -> std::expected<void, std::string> {
+         const auto& listen = next.proto.metrics().listen();
+         if (!metrics_changed || listen.empty()) return {};
+         new_metrics = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = listen},
+                                                             [this](metrics::Registry& reg) { collect(reg); });
+         if (auto r = new_metrics->start(); !r) {
+           new_metrics.reset();
+           return std::unexpected("metrics on " + listen + ": " + r.error());
+         }
+         return {};
+       },
+       [&] {
+         if (new_metrics) new_metrics->stop();
+         new_metrics.reset();
+       }},
+      {"forwarding", [&] { return apply_forwarding(next, weights); }, {}},
+      {"commit",
+       [&]() -> std::expected<void, std::string> {
+         commit_config(std::move(next), std::move(new_metrics), metrics_changed);
+         return {};
+       },
+       {}},
+  };
+  return run_steps(steps);
+}
+
+void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpServer> new_metrics, bool metrics_changed) {
+  const config::Loaded before = std::move(cfg_);
+  cfg_ = std::move(next);
+  if (metrics_changed) {
+    if (metrics_) metrics_->stop();
+    metrics_ = std::move(new_metrics);
+    spdlog::info("reload: metrics endpoint {}", cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
+  }
+  apply_neighbors(before, cfg_);
+  health_->apply(cfg_.proto);
+  apply_admin(before.proto);
+  apply_site();
+  // Recomputed for the new config; tables are rebuilt where a weight differs from what the
+  // forwarding step used.
+  update_site();
+  update_exports();
+}
+
+ReloadResult Daemon::reload(ReloadRequest req) {
+  ReloadResult out;
+  if (stopping_) {
+    out.refused = "vaned is stopping";
+    return out;
+  }
+  std::optional<config::Loaded> next = std::move(req.candidate);
+  const std::string source = next ? next->path.string() : opts_.config_path.string();
+  if (!next) {
+    auto l = config::load_file(opts_.config_path);
+    if (!l) {
+      spdlog::error("reload refused: {} error(s) in {}; nothing changed", l.error().size(), source);
+      for (auto& d : l.error()) spdlog::error("{}", d.str());
+      out.errors = std::move(l.error());
+      return out;
+    }
+    next = std::move(*l);
+  }
+  out.plan = plan_for(*next);
+  if (req.dry_run) {
+    spdlog::info("reload dry run: {} change(s) in {}; nothing applied", out.plan.changes.size(), source);
+    return out;
+  }
+  if (confirm_previous_) {
+    const auto left = std::chrono::ceil<std::chrono::seconds>(confirm_deadline_ - std::chrono::steady_clock::now());
+    out.refused = "the last reload awaits confirmation (vanectl reload --confirm); it rolls back in " +
+                  std::to_string(std::max<int64_t>(left.count(), 0)) + "s";
+    spdlog::warn("reload refused: {}", out.refused);
+    return out;
+  }
+  if (out.plan.empty()) {
+    spdlog::info("reload: {} is valid and unchanged", source);
+    return out;
+  }
   notify("RELOADING=1");
   struct Done {
     ~Done() { notify("READY=1"); }
   } done;
-  auto next = config::load_file(opts_.config_path);
-  if (!next) {
-    spdlog::error("reload refused: {} error(s) in {}; nothing changed", next.error().size(), opts_.config_path.string());
-    for (auto& d : next.error()) spdlog::error("{}", d.str());
-    return next.error();
+  spdlog::info("reload: {} is valid; applying {} change(s):", source, out.plan.changes.size());
+  for (auto& c : out.plan.changes) spdlog::info("  {}", c);
+  for (auto& r : out.plan.restart) spdlog::warn("reload: {} changed; takes effect when vaned restarts", r);
+  config::Loaded previous = cfg_;
+  if (auto r = apply_config(std::move(*next), out.plan); !r) {
+    spdlog::error("reload failed at {}: {}; rolled back, {} stays current", r.error().step, r.error().error,
+                  opts_.config_path.string());
+    out.failed = std::move(r.error());
+    return out;
   }
-  auto changes = config::diff(cfg_.proto, next->proto);
-  // The key file's contents are not in the config text: a rotation changes them alone.
-  if (next->site_keys != cfg_.site_keys && next->proto.site().key_file() == cfg_.proto.site().key_file())
-    changes.push_back("site keys: changed");
-  if (next->md5_keys != cfg_.md5_keys) changes.push_back("neighbor md5 keys: changed");
-  if (changes.empty()) {
-    spdlog::info("reload: {} is valid and unchanged", opts_.config_path.string());
-    return {};
-  }
-  spdlog::info("reload: {} is valid; applying {} change(s):", opts_.config_path.string(), changes.size());
-  for (auto& c : changes) spdlog::info("  {}", c);
-  // A key rotation touches the site agent alone: no session, check or table is rebuilt for it.
-  const bool only_keys = std::ranges::all_of(changes, [](const std::string& c) { return c.starts_with("site key"); });
-  if (!stopping_ && !only_keys) {
-    // Listeners first: a bind that fails refuses the reload before anything has changed.
-    if (auto r = speaker_->apply_listeners(listen_addresses(*next), listen_port(*next)); !r) {
-      spdlog::error("reload refused: bgp: {}; nothing changed", r.error());
-      return {config::Diagnostic{opts_.config_path.string(), 0, 0, "bgp: " + r.error()}};
-    }
-    apply_neighbors(*next);
-    health_->apply(next->proto);
-    apply_forwarding(*next);
-  }
-  const config::Config before = cfg_.proto;
-  cfg_ = std::move(*next);
-  if (!stopping_) {
-    apply_admin(before);
-    apply_site();
-    // Recomputed for the new config; tables are rebuilt where a weight differs from what
-    // apply_forwarding used.
-    update_site();
-  }
-  update_exports();
-  return {};
+  out.applied = true;
+  if (req.confirm_within.count() > 0) arm_confirm(std::move(previous), req.confirm_within);
+  return out;
+}
+
+void Daemon::arm_confirm(config::Loaded previous, std::chrono::seconds within) {
+  confirm_previous_ = std::move(previous);
+  confirm_deadline_ = std::chrono::steady_clock::now() + within;
+  spdlog::info("reload: rolls back in {}s unless confirmed (vanectl reload --confirm)", within.count());
+  confirm_timer_.expires_after(within);
+  confirm_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) roll_back_unconfirmed();
+  });
+}
+
+bool Daemon::confirm_reload() {
+  if (!confirm_previous_) return false;
+  confirm_previous_.reset();
+  confirm_timer_.cancel();
+  spdlog::info("reload: confirmed");
+  return true;
+}
+
+void Daemon::roll_back_unconfirmed() {
+  if (!confirm_previous_ || stopping_) return;
+  config::Loaded previous = std::move(*confirm_previous_);
+  confirm_previous_.reset();
+  auto plan = plan_for(previous);
+  spdlog::warn("reload: not confirmed in time; rolling back {} change(s)", plan.changes.size());
+  if (plan.empty()) return;
+  if (auto r = apply_config(std::move(previous), plan); !r)
+    spdlog::error("reload: rollback failed at {}: {}; the unconfirmed config stays current", r.error().step,
+                  r.error().error);
+  else spdlog::info("reload: rolled back to the previous config");
 }
 
 void Daemon::stop() {
@@ -505,6 +608,7 @@ void Daemon::finish() {
   watchdog_.cancel();
   ready_timer_.cancel();
   drain_timer_.cancel();
+  confirm_timer_.cancel();
   io_.stop();
 }
 

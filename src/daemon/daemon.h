@@ -14,10 +14,27 @@
 #include "control/metrics_http.h"
 #include "control/server.h"
 #include "daemon/forwarding.h"
+#include "daemon/reload.h"
 #include "health/engine.h"
 #include "health/site_agent.h"
 
 namespace vane::daemon {
+
+struct ReloadRequest {
+  bool dry_run = false;
+  // Plan against this config instead of the file's (dry runs only).
+  std::optional<config::Loaded> candidate;
+  // Roll back by itself unless confirm_reload() comes within this long; 0: no confirmation.
+  std::chrono::seconds confirm_within{0};
+};
+
+struct ReloadResult {
+  config::Diagnostics errors;  // the new config was refused; nothing changed
+  std::string refused;         // refused for another reason; nothing changed
+  ReloadPlan plan;
+  std::optional<StepFailure> failed;  // applying failed; everything was put back
+  bool applied = false;
+};
 
 struct Options {
   std::filesystem::path config_path;
@@ -32,9 +49,12 @@ class Daemon {
   // Runs until SIGTERM/SIGINT; returns the process exit code.
   int run();
 
-  // Reload from the config file: validated whole, then applied as a difference. Returns the
-  // errors (with line and column) when the new file is refused; nothing changes then.
-  config::Diagnostics reload();
+  // Reload from the config file (or plan against a candidate): validated whole, resolved into a
+  // plan, then applied as a transaction (see daemon/reload.h). A refused file, a failed step or a
+  // pending confirmation leave everything as it was, the previous config current.
+  ReloadResult reload(ReloadRequest req = {});
+  // Keeps the reload that awaits confirmation; false when none does.
+  bool confirm_reload();
 
  private:
   void arm_signals();
@@ -44,15 +64,23 @@ class Daemon {
   void finish();
   void update_exports();
   void check_ready();
-  void apply_neighbors(const config::Loaded& next);
+  void apply_neighbors(const config::Loaded& before, const config::Loaded& next);
+  ReloadPlan plan_for(const config::Loaded& next) const;
+  std::expected<void, StepFailure> apply_config(config::Loaded next, const ReloadPlan& plan);
+  // The infallible last step: the new config becomes current and every part follows it.
+  void commit_config(config::Loaded next, std::unique_ptr<metrics::HttpServer> new_metrics, bool metrics_changed);
+  void arm_confirm(config::Loaded previous, std::chrono::seconds within);
+  void roll_back_unconfirmed();
   void start_control();
   void start_control_socket();
   void start_metrics();
   // Applies log and metrics changes of a reload (control socket changes wait for a restart).
   void apply_admin(const config::Config& before);
   void handle(const control::Request& req, control::Server::Reply reply);
+  control::Response reload_response(const control::Reload& q);
   void collect(metrics::Registry& reg);
-  void apply_forwarding(const config::Loaded& next);
+  // All or nothing: on error the data path is as it was.
+  std::expected<void, std::string> apply_forwarding(const config::Loaded& next, const SiteWeights& weights);
   // Site health: starts or adjusts the site agent for the current config.
   void apply_site();
   // Recomputes every service's server weights from this server's health and the site view; gives
@@ -60,13 +88,21 @@ class Daemon {
   void update_site();
   health::SiteReport local_report() const;
   SiteWeights current_weights() const;
+  // Every service's server weights and site gate under `cfg`, from this server's health and the
+  // site view as they are now.
+  struct SiteState {
+    std::map<std::string, std::vector<health::ServerWeight>> weights;  // by service
+    SiteWeights effective;
+    std::map<std::string, bool> gates;  // open, by service
+  };
+  SiteState site_state(const config::Config& cfg) const;
   // The service's min_healthy_servers as applied on this node (at least 1 on a forwarder-only one).
-  uint32_t min_healthy_servers(const config::Service& svc) const;
+  uint32_t min_healthy_servers(const config::Config& cfg, const config::Service& svc) const;
   std::filesystem::path marker_path() const;
 
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer watchdog_, ready_timer_, drain_timer_;
+  boost::asio::steady_timer watchdog_, ready_timer_, drain_timer_, confirm_timer_;
   config::Loaded cfg_;
   Options opts_;
   health::SteadyClock clock_;
@@ -86,6 +122,9 @@ class Daemon {
   bool ready_ = false;
   bool draining_for_stop_ = false;
   int exit_code_ = 0;
+  // The config to go back to unless the last reload is confirmed in time.
+  std::optional<config::Loaded> confirm_previous_;
+  std::chrono::steady_clock::time_point confirm_deadline_{};
 };
 
 }  // namespace vane::daemon

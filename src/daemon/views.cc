@@ -34,6 +34,48 @@ std::string ext_str(uint64_t v) {
   return kind + ":" + std::to_string((v >> 32) & 0xffff) + ":" + std::to_string(v & 0xffffffff);
 }
 
+void fill_plan(const ReloadPlan& p, control::ReloadPlan* out) {
+  for (auto& n : p.neighbors) {
+    auto* x = out->add_neighbors();
+    x->set_name(n.name);
+    x->set_action(std::string(to_string(n.kind)));
+    for (auto& f : n.fields) x->add_fields(f);
+    x->set_reason(n.reason);
+  }
+  for (auto& q : p.prefixes) {
+    auto* x = out->add_prefixes();
+    x->set_prefix(q.prefix);
+    x->set_action(std::string(to_string(q.kind)));
+  }
+  for (auto& s : p.services) {
+    auto* x = out->add_services();
+    x->set_service(s.service);
+    x->set_table_size(s.table_size);
+    x->set_buckets_moved(s.moved);
+    for (auto& [server, d] : s.delta) {
+      auto* y = x->add_servers();
+      y->set_server(server);
+      y->set_buckets_delta(d);
+    }
+  }
+  for (auto& x : p.programs) out->add_programs(x);
+  for (auto& x : p.restart) out->add_restart_required(x);
+  for (auto& x : p.listeners) out->add_listeners(x);
+}
+
+control::Response invalid_config(const config::Diagnostics& errors, const std::string& where) {
+  auto r = control::error_response(control::ERROR_CODE_INVALID_CONFIG,
+                                   std::to_string(errors.size()) + " error(s) in " + where + "; nothing changed");
+  for (auto& d : errors) {
+    auto* e = r.add_error_details();
+    e->set_file(d.file);
+    e->set_line(uint32_t(d.line));
+    e->set_column(uint32_t(d.column));
+    e->set_message(d.message);
+  }
+  return r;
+}
+
 control::RouteState route_state(health::PrefixState s) {
   switch (s) {
     case health::PrefixState::Announced: return control::ROUTE_STATE_ANNOUNCED;
@@ -268,7 +310,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         y->set_service(svc.name());
         auto it = site_weights_.find(svc.name());
         y->set_healthy_servers(it == site_weights_.end() ? 0 : health::healthy_servers(it->second));
-        y->set_min_healthy_servers(min_healthy_servers(svc));
+        y->set_min_healthy_servers(min_healthy_servers(cfg_.proto, svc));
         y->set_gate_open(health_->site_gate_open(svc.name()));
       }
       if (forwarding_) {
@@ -309,24 +351,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       break;
     }
     case control::Request::kReload: {
-      auto before = cfg_.proto;
-      auto errors = reload();
-      if (!errors.empty()) {
-        r = control::error_response(control::ERROR_CODE_INVALID_CONFIG,
-                                    std::to_string(errors.size()) + " error(s) in " + opts_.config_path.string() +
-                                        "; nothing changed");
-        for (auto& d : errors) {
-          auto* e = r.add_error_details();
-          e->set_file(d.file);
-          e->set_line(uint32_t(d.line));
-          e->set_column(uint32_t(d.column));
-          e->set_message(d.message);
-        }
-        break;
-      }
-      auto changes = config::diff(before, cfg_.proto);
-      r.mutable_action()->set_message(changes.empty() ? "configuration unchanged" : "configuration reloaded");
-      for (auto& c : changes) r.mutable_action()->add_changes(c);
+      r = reload_response(req.reload());
       break;
     }
     case control::Request::kShowBfd:
@@ -497,6 +522,51 @@ void Daemon::collect(metrics::Registry& reg) {
       }
     }
   }
+}
+
+control::Response Daemon::reload_response(const control::Reload& q) {
+  control::Response r;
+  if (q.confirm()) {
+    if (!confirm_reload()) return control::error_response(control::ERROR_CODE_CONFLICT, "no reload awaits confirmation");
+    r.mutable_action()->set_message("reload confirmed");
+    return r;
+  }
+  ReloadRequest rq;
+  rq.dry_run = q.dry_run();
+  rq.confirm_within = std::chrono::seconds(q.confirm_within_s());
+  if (rq.dry_run && rq.confirm_within.count() > 0)
+    return control::error_response(control::ERROR_CODE_BAD_REQUEST, "a dry run applies nothing to confirm");
+  if (!q.config_text().empty() || !q.config_path().empty()) {
+    // A real reload always reads vaned's own file: that is what the next start reads too.
+    if (!rq.dry_run)
+      return control::error_response(control::ERROR_CODE_BAD_REQUEST, "another config file is for --dry-run only");
+    const std::string path = q.config_path().empty() ? "dry-run.conf" : q.config_path();
+    auto l = config::load_string(q.config_text(), path);
+    if (!l) return invalid_config(l.error(), path);
+    rq.candidate = std::move(*l);
+  }
+  auto res = reload(std::move(rq));
+  if (!res.errors.empty()) return invalid_config(res.errors, opts_.config_path.string());
+  if (!res.refused.empty()) return control::error_response(control::ERROR_CODE_CONFLICT, res.refused);
+  if (res.failed) {
+    r = control::error_response(control::ERROR_CODE_RELOAD_FAILED,
+                                "reload failed at " + res.failed->step + ": " + res.failed->error +
+                                    "; everything was rolled back and the previous config stays current");
+    for (auto& u : res.failed->undone) r.add_error_details()->set_message("undone: " + u);
+    return r;
+  }
+  auto* a = r.mutable_action();
+  if (q.dry_run()) a->set_message(res.plan.empty() ? "dry run: configuration unchanged" : "dry run: nothing applied");
+  else if (!res.applied) a->set_message("configuration unchanged");
+  else if (confirm_previous_)
+    a->set_message("configuration reloaded; rolls back in " + std::to_string(q.confirm_within_s()) +
+                   "s unless confirmed (vanectl reload --confirm)");
+  else a->set_message("configuration reloaded");
+  for (auto& c : res.plan.changes) a->add_changes(c);
+  fill_plan(res.plan, a->mutable_plan());
+  a->mutable_plan()->set_dry_run(q.dry_run());
+  if (res.applied && confirm_previous_) a->mutable_plan()->set_confirm_within_s(q.confirm_within_s());
+  return r;
 }
 
 }  // namespace vane::daemon

@@ -394,6 +394,22 @@ void Engine::undrain_all() {
   commit(now, {}, before);
 }
 
+std::map<std::string, PrefixState> Engine::preview_prefixes(const config::Config& cfg) const {
+  Decider d = decider_;
+  const TimePoint now = clock_.now();
+  std::set<std::string, std::less<>> wanted;
+  for (const auto& svc : cfg.service()) wanted.insert(svc.name());
+  for (const auto& [name, _] : services_)
+    if (!wanted.contains(name)) d.remove_service(name);
+  for (const auto& svc : cfg.service()) {
+    d.set_service(svc.name(), decider_spec(svc, cfg.node().drain_time_s()));
+    auto it = services_.find(svc.name());
+    d.set_healthy(svc.name(), it != services_.end() && it->second.healthy && !site_gate_closed_.contains(svc.name()));
+  }
+  d.evaluate(now);
+  return d.states();
+}
+
 std::vector<LocalService> Engine::local_services() const {
   std::vector<LocalService> out;
   for (const auto& [name, s] : services_) out.push_back({name, s.healthy, decider_.drained(name), s.weight});

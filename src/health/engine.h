@@ -121,6 +121,9 @@ class Engine {
   // What the site agent reports: each service's own health, drain and agent weight (no site gate).
   std::vector<LocalService> local_services() const;
   std::map<std::string, PrefixState> prefixes() const { return decider_.states(); }
+  // What prefixes() would be right after apply(cfg), without applying it: services keep their
+  // current health, new ones start unhealthy (their checks have no verdict yet). For reload plans.
+  std::map<std::string, PrefixState> preview_prefixes(const config::Config& cfg) const;
   // Seeds the jitter; for reproducible tests.
   void seed(uint64_t s) { rng_.seed(s); }
 

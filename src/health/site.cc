@@ -321,7 +321,7 @@ SiteReport local_report(std::string node, const std::vector<LocalService>& servi
   return r;
 }
 
-void SiteView::set_peers(const std::vector<std::string>& names) {
+void SiteView::set_peers(const std::vector<std::string>& names, bool new_ones_joined) {
   std::map<std::string, Peer> next;
   for (auto& n : names) {
     auto it = peers_.find(n);
@@ -329,6 +329,7 @@ void SiteView::set_peers(const std::vector<std::string>& names) {
     else {
       Peer p{PeerStatus{}, CheckVerdict(rise_, fall_)};
       p.st.name = n;
+      p.st.joined = new_ones_joined;
       next.emplace(n, std::move(p));
     }
   }
@@ -407,7 +408,10 @@ std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::
       continue;
     }
     const PeerStatus* p = view->find(s.name());
-    if (!p || (p->reach == Verdict::Unknown && !p->last)) {
+    if (!p || (p->joined && p->reach == Verdict::Unknown && !p->last)) {
+      // Not in the view: a reload is adding it (the plan is computed before the agent learns of it).
+      out.push_back({s.name(), 0, false, "added, not answered yet"});
+    } else if (p->reach == Verdict::Unknown && !p->last) {
       out.push_back({s.name(), weight, false, "not reached yet"});
     } else if (p->reach == Verdict::Down || !p->last) {
       out.push_back({s.name(), 0, false, "unreachable"});

@@ -122,6 +122,9 @@ struct PeerStatus {
   // reason (to_string(SiteRefusal)).
   std::string refusal;
   std::map<std::string, uint64_t> refused;
+  // Added after the first peer list (a reload added the server, or moved it to a new address): it
+  // may not exist yet, so no table counts it before its first valid reply.
+  bool joined = false;
 };
 
 // Every other server's status, fed one query result at a time.
@@ -130,8 +133,9 @@ class SiteView {
   SiteView(uint32_t rise, uint32_t fall) : rise_(rise), fall_(fall) {}
 
   // The peers to follow (by name; this node and forwarder-only servers are left out by the
-  // caller). Peers not listed are forgotten; new ones start Unknown; kept ones keep their state.
-  void set_peers(const std::vector<std::string>& names);
+  // caller). Peers not listed are forgotten; new ones start Unknown (`joined` when so marked);
+  // kept ones keep their state.
+  void set_peers(const std::vector<std::string>& names, bool new_ones_joined = false);
   void set_thresholds(uint32_t rise, uint32_t fall);
 
   // One query's outcome. A reply from a server that names itself differently counts as a failure
@@ -166,7 +170,8 @@ struct ServerWeight {
 //   - forwarder-only servers: 0;
 //   - this node: configured weight x percent when its service is up, else 0;
 //   - another server: until its first valid reply (vaned just started), its configured weight, so
-//     that a restarting vaned builds the same table as the running ones; from then on what its last
+//     that a restarting vaned builds the same table as the running ones, unless a reload added it
+//     (joined, or not in the view yet): then 0 until it answers; from then on what its last
 //     reply says (a service it does not list is down), even before `rise` replies make it
 //     reachable: a reply is first-hand; when unreachable (`fall` failed queries), 0.
 // A percentage above 100 counts as 100, this node's included: no server takes more than its

@@ -287,7 +287,7 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
     next.emplace(p.name, std::make_shared<Poll>(io_, p));
   }
   // A server at a new address is a new peer: what the old address answered does not carry over.
-  view_.set_peers(kept);
+  view_.set_peers(kept, configured_);
   for (auto& [_, p] : polls_) {  // gone or moved to another address
     p->removed = true;
     p->timer.cancel();
@@ -296,7 +296,9 @@ void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& pe
     p->socket.close(ec);
   }
   polls_ = std::move(next);
-  view_.set_peers(names);
+  // After the first configure, a new peer was added by a reload (or moved): it may not serve yet.
+  view_.set_peers(names, configured_);
+  configured_ = true;
   // First queries spread over half an interval so that a site restarting together does not query
   // in lockstep.
   for (auto& [_, p] : polls_) {

@@ -124,6 +124,7 @@ class SiteAgent {
   ChangeFn on_change_;
   SiteSettings settings_;
   SiteView view_{2, 3};
+  bool configured_ = false;  // configure() ran once: peers added later are `joined`
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::map<std::string, std::shared_ptr<Poll>> polls_;
   size_t clients_ = 0;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "cli/sample.h"
@@ -39,6 +41,59 @@ Outcome vanectl(std::vector<std::string> args, CallResult answer = Response{}) {
   o.out = out.str();
   o.err = err.str();
   return o;
+}
+
+TEST(Vanectl, ReloadDryRunConfirm) {
+  auto o = vanectl({"reload", "--dry-run"});
+  ASSERT_TRUE(o.sent && o.sent->has_reload());
+  EXPECT_TRUE(o.sent->reload().dry_run());
+  EXPECT_TRUE(o.sent->reload().config_text().empty());
+
+  const std::string file = ::testing::TempDir() + "/vanectl-dry-run.conf";
+  { std::ofstream(file) << "node { name: \"s1\" }\n"; }
+  o = vanectl({"reload", "--dry-run", file});
+  ASSERT_TRUE(o.sent);
+  EXPECT_EQ(o.sent->reload().config_text(), "node { name: \"s1\" }\n") << "vanectl reads the file, not vaned";
+  EXPECT_EQ(o.sent->reload().config_path(), std::filesystem::absolute(file).string());
+  EXPECT_EQ(vanectl({"reload", file}).rc, kExitUsage) << "a real reload reads vaned's own file";
+  EXPECT_EQ(vanectl({"reload", "--dry-run", "/nonexistent/vaned.conf"}).rc, kExitUsage);
+
+  o = vanectl({"reload", "--confirm-within", "30"});
+  ASSERT_TRUE(o.sent);
+  EXPECT_EQ(o.sent->reload().confirm_within_s(), 30u);
+  EXPECT_FALSE(o.sent->reload().dry_run());
+  EXPECT_TRUE(vanectl({"reload", "--confirm"}).sent->reload().confirm());
+  EXPECT_EQ(vanectl({"reload", "--confirm", "--confirm-within", "5"}).rc, kExitUsage);
+  EXPECT_EQ(vanectl({"reload", "--dry-run", "--confirm-within", "5"}).rc, kExitUsage);
+  EXPECT_EQ(vanectl({"reload", "--confirm-within", "0"}).rc, kExitUsage);
+
+  Response plan;
+  auto* a = plan.mutable_action();
+  a->set_message("dry run: nothing applied");
+  a->mutable_plan()->set_dry_run(true);
+  auto* n = a->mutable_plan()->add_neighbors();
+  n->set_name("tor1");
+  n->set_action("reset");
+  n->set_reason("changed: hold_time_s");
+  auto* s = a->mutable_plan()->add_services();
+  s->set_service("web");
+  s->set_table_size(1021);
+  s->set_buckets_moved(510);
+  auto* b = s->add_servers();
+  b->set_server("s3");
+  b->set_buckets_delta(-510);
+  a->mutable_plan()->add_restart_required("control.socket");
+  o = vanectl({"reload", "--dry-run"}, plan);
+  EXPECT_EQ(o.out,
+            "dry run: nothing applied\n"
+            "sessions:\n  reset tor1 (changed: hold_time_s)\n"
+            "tables:\n  web: 510 of 1021 buckets move\n    s3 -510\n"
+            "need a restart:\n  control.socket\n");
+  a->mutable_plan()->set_dry_run(false);
+  a->set_message("configuration reloaded");
+  EXPECT_EQ(vanectl({"reload"}, plan).out, "configuration reloaded\n") << "a real reload lists its changes only";
+  o = vanectl({"-o", "json", "reload", "--dry-run"}, plan);
+  EXPECT_NE(o.out.find("\"buckets_moved\":510"), std::string::npos) << o.out;
 }
 
 TEST(ExitCodes, Mapping) {

@@ -273,6 +273,22 @@ TEST(SiteWeights, OtherServersFollowWhatTheyReport) {
   EXPECT_EQ(by_name(other)["s1"], 0u) << "a service this node does not report is not served here";
 }
 
+TEST(SiteWeights, AServerAddedByAReloadGetsNoWeightBeforeItAnswers) {
+  auto cfg = site_config();
+  auto self = report("s1", {{"web", {State::Up, 100}}});
+  SiteView v(2, 2);
+  v.set_peers({"s2", "s4"});
+  // s3 is in the config but not (yet) in the view: the reload's plan runs before the agent hears of it.
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &v))["s3"], 0u);
+  v.set_peers({"s2", "s3", "s4"}, true);
+  auto w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w)["s3"], 0u) << "joined, never answered";
+  EXPECT_EQ(w[2].why, "added, not answered yet");
+  EXPECT_EQ(by_name(w)["s2"], 200u) << "kept peers keep the restart rule";
+  v.record("s3", report("s3", {{"web", {State::Up, 100}}}), t0);
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &v))["s3"], 100u) << "its first reply counts";
+}
+
 TEST(SiteWeights, AForwarderOnlyNodeIsNeverAHopItself) {
   auto cfg = site_config();
   cfg.mutable_node()->set_name("lb");
