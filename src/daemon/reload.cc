@@ -74,15 +74,22 @@ ReloadPlan make_plan(const PlanInputs& in) {
   // Key files' contents are not in the config text: a rotation changes them alone.
   if (next.site_keys != cur.site_keys && next.proto.site().key_file() == cur.proto.site().key_file())
     plan.changes.push_back("site keys: changed");
+  auto key_differs = [&](const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b,
+                          const std::string& name) {
+    auto it = a.find(name);
+    auto jt = b.find(name);
+    return (it == a.end()) != (jt == b.end()) || (it != a.end() && it->second != jt->second);
+  };
   for (auto& n : next.proto.neighbor()) {
-    auto it = cur.md5_keys.find(n.name());
-    auto jt = next.md5_keys.find(n.name());
-    const bool differ = (it == cur.md5_keys.end()) != (jt == next.md5_keys.end()) ||
-                        (it != cur.md5_keys.end() && it->second != jt->second);
     const bool text_same = std::ranges::any_of(cur.proto.neighbor(), [&](const config::Neighbor& o) {
       return o.name() == n.name() && pb::Equals(o, n);
     });
-    if (differ && text_same) plan.changes.push_back("neighbor " + n.name() + ": md5 key changed");
+    if (!text_same) continue;
+    if (key_differs(cur.md5_keys, next.md5_keys, n.name()))
+      plan.changes.push_back("neighbor " + n.name() + ": md5 key changed");
+    // The BFD service takes a new key in place (BfdLink::apply): no BGP session is reset for it.
+    if (key_differs(cur.bfd_keys, next.bfd_keys, n.name()))
+      plan.changes.push_back("neighbor " + n.name() + ": bfd key changed");
   }
 
   // Sessions.

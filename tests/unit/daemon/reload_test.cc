@@ -84,6 +84,16 @@ neighbor { name: "tor3")");
   EXPECT_EQ(plan.neighbors[2].kind, NeighborPlan::Kind::Remove);
 }
 
+TEST(ReloadPlan, ABfdKeyRotationAloneIsAChange) {
+  Planned p(kBase, kBase);
+  p.cur.bfd_keys["tor1"] = "old key";
+  p.next.bfd_keys["tor1"] = "new key";
+  auto plan = p.plan();
+  ASSERT_FALSE(plan.empty()) << "the BFD key file's contents are part of the diff";
+  EXPECT_EQ(plan.changes, std::vector<std::string>{"neighbor tor1: bfd key changed"});
+  EXPECT_TRUE(plan.neighbors.empty()) << "a BFD key does not reset the BGP session";
+}
+
 TEST(ReloadPlan, AnMd5KeyRotationAloneIsAChange) {
   Planned p(kBase, kBase);
   p.cur.md5_keys["tor1"] = "old key";
