@@ -165,6 +165,12 @@ void Session::expire(TimePoint now) {
     remote_discr_ = 0;
     remote_state_ = State::Down;
     if (state_ == State::Init || state_ == State::Up) set_state(State::Down, Diag::DetectionTimeExpired, now);
+    // A peer that asked for no packets and then fell silent asks for nothing any more: back to
+    // the initial value (RFC 5880 6.8.1), or two such sessions would never speak again.
+    if (remote_min_rx_us_ == 0) {
+      remote_min_rx_us_ = 1;
+      schedule_tx(now);
+    }
   }
   if (seq_forget_at_ && now >= *seq_forget_at_) {
     seq_forget_at_.reset();

@@ -16,6 +16,7 @@ constexpr uint8_t kUpdateError = 3;
 constexpr uint8_t kHoldTimerExpired = 4;
 constexpr uint8_t kFsmError = 5;
 constexpr uint8_t kCease = 6;
+constexpr uint8_t kCeaseBfdDown = 10;
 
 constexpr uint8_t kUnsupportedVersion = 1;
 constexpr uint8_t kBadPeerAs = 2;
@@ -780,8 +781,11 @@ void Fsm::fall(Actions& out, const Down& down, Event cause) {
   out.emplace_back(ReleaseResources{});
   out.emplace_back(DropConnection{});
   if (down.count_failure) ++counters_.connect_retry_counter;
+  // BFD down (Cease, subcode 10, RFC 9384) is an AutomaticStop too, but it says the path failed,
+  // not that the peer misbehaved: its reconnection is taken at once like any other.
+  const bool bfd_down = down.sent && down.sent->code == kCease && down.sent->subcode == kCeaseBfdDown;
   damped_ = down.reason == DownReason::MessageError || down.reason == DownReason::FsmError ||
-            down.reason == DownReason::AutomaticStop;
+            (down.reason == DownReason::AutomaticStop && !bfd_down);
   peer_open_.reset();
   negotiated_.reset();
   set_state(State::Idle, cause);

@@ -266,6 +266,8 @@ class Fsm {
   bool timer_running(Timer timer) const { return running_[static_cast<std::size_t>(timer)]; }
   // Shut down by the operator (ManualStop), so no automatic restart.
   bool admin_down() const { return admin_down_; }
+  // The operator's stop is lifted while something else (BFD) still keeps the session Idle.
+  void clear_admin_down() { admin_down_ = false; }
   // In IdleHold after a fall that was the peer's fault: its connections are refused until then.
   bool damped() const { return damped_ && timer_running(Timer::IdleHold); }
   // A new ConnectRetry (and first restart delay) for the next waits; what runs is left alone.

@@ -486,6 +486,11 @@ class Speaker::Peer {
   void enable() {
     if (!main_) return start();
     if (main_->fsm.state() != State::Idle) return;
+    if (bfd_held()) {
+      // Clear the operator's stop, but wait for BFD: bfd_up() starts the session.
+      main_->fsm.clear_admin_down();
+      return;
+    }
     run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
   }
   bool bfd_held() const {
@@ -1554,7 +1559,8 @@ std::vector<std::pair<IpAddress, std::string>> Speaker::md5_keys() const {
   return keys;
 }
 
-std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress> listen, uint16_t port) {
+std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress> listen, uint16_t port,
+                                                         bool close_unwanted) {
   if (shutting_down_) return {};
   std::set<IpAddress> want;
   if (port) want.insert(listen.begin(), listen.end());
@@ -1573,7 +1579,7 @@ std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress>
     opened.push_back(std::move(l));
   }
   std::erase_if(listeners_, [&](const std::shared_ptr<Listener>& l) {
-    if (l->port() == port && want.count(l->local())) return false;
+    if (!close_unwanted || (l->port() == port && want.count(l->local()))) return false;
     spdlog::info("bgp: no longer listening on {} port {}", l->local().str(), l->port());
     l->close();
     return true;
@@ -1582,8 +1588,10 @@ std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress>
     spdlog::info("bgp: listening on {} port {}", l->local().str(), port);
     listeners_.push_back(std::move(l));
   }
-  options_.listen = std::move(listen);
-  options_.listen_port = port;
+  if (close_unwanted) {
+    options_.listen = std::move(listen);
+    options_.listen_port = port;
+  }
   return {};
 }
 
@@ -1656,11 +1664,16 @@ void Speaker::update_neighbor(NeighborConfig cfg) {
       spdlog::info("bgp {}: configuration changed ({}): applied to the running session", cfg.name, fields);
       it->second->reconfigure(std::move(cfg), change.fields);
       return;
-    case NeighborChange::kReset:
+    case NeighborChange::kReset: {
       spdlog::info("bgp {}: configuration changed ({}): {}; restarting the session", cfg.name, fields, change.reason);
+      // The BFD hold belongs to the neighbour, not to this session: a held one stays held.
+      auto held = bfd_held_.find(cfg.name);
+      const std::optional<bool> hold = held == bfd_held_.end() ? std::nullopt : std::optional<bool>(held->second);
       remove_neighbor(cfg.name);
+      if (hold) bfd_held_[cfg.name] = *hold;
       add_neighbor(std::move(cfg));
       return;
+    }
   }
 }
 
@@ -1681,12 +1694,12 @@ void Speaker::sync_all() {
   for (auto& [n, p] : peers_) p->set_exports_changed();
 }
 
-void Speaker::set_bfd_state(const std::string& name, bool up, bool hold) {
+void Speaker::set_bfd_state(const std::string& name, bool up, bool hold, bool close) {
   bfd_held_[name] = hold && !up;
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
   if (up) it->second->bfd_up();
-  else it->second->bfd_down();
+  else if (close) it->second->bfd_down();
 }
 
 bool Speaker::neighbor_shutdown(const std::string& name, const std::string& message) {

@@ -79,7 +79,10 @@ class Speaker {
   // Missing ones are opened first, each with every neighbour's TCP MD5 key; if one cannot be
   // opened, those just opened are closed and the error is returned: nothing changed. Then the
   // listeners no longer wanted are closed. Neighbours added afterwards put their keys on them.
-  std::expected<void, std::string> apply_listeners(std::vector<IpAddress> listen, uint16_t port);
+  // close_unwanted = false only opens: a reload opens first, and closes in its commit, so that
+  // undoing it never has to bind again what it closed (the port may be taken meanwhile).
+  std::expected<void, std::string> apply_listeners(std::vector<IpAddress> listen, uint16_t port,
+                                                   bool close_unwanted = true);
 
   // Its TCP MD5 key, if any, goes on every listener (for its address only).
   void add_neighbor(NeighborConfig cfg);
@@ -103,7 +106,9 @@ class Speaker {
   // BFD beside a neighbour (RFC 5882), from the daemon; neighbours without BFD never see it.
   // Down: a session past Idle is closed at once (Cease / BFD Down, RFC 9384); with `hold` it
   // also stays Idle (no connect, connections refused) until BFD is up. Up: a held session starts.
-  void set_bfd_state(const std::string& name, bool up, bool hold);
+  // close = false: only hold (BFD just configured beside a session that is already up: that
+  // session did not fail, and a reload that adds BFD must not reset it).
+  void set_bfd_state(const std::string& name, bool up, bool hold, bool close = true);
 
   // Operator commands; false when no such neighbour.
   bool neighbor_shutdown(const std::string& name, const std::string& message);

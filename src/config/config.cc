@@ -395,7 +395,8 @@ void validate_bfd(Ctx& c, const Neighbor& n, const Where& w, Loaded& out) {
   if (b.has_key_id()) check_range(c, w, "key_id", b.key_id(), 0, 255);
   if ((b.has_key_id() || b.meticulous()) && b.key_file().empty())
     c.err(w.at(b.has_key_id() ? "key_id" : "meticulous"), "needs key_file");
-  if (b.key_file().empty()) return;
+  // Loaded without secrets (vanectl router-config): the key file is neither read nor required.
+  if (b.key_file().empty() || !out.secrets_read) return;
   auto key = read_private(c, w.at("key_file"), out.path, "bfd key_file", b.key_file(), 128);
   if (!key) return;
   while (!key->empty() && (key->back() == '\n' || key->back() == '\r')) key->pop_back();

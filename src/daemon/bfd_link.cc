@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 namespace vane::daemon {
@@ -45,11 +46,16 @@ BfdLink::BfdLink(boost::asio::io_context& io, bgp::Speaker& speaker) : speaker_(
   service_.on_state_change([this](const std::string& name, bfd::State from, bfd::State to, bfd::Diag) {
     auto it = hold_.find(name);
     const bool hold = it != hold_.end() && it->second;
-    if (to == bfd::State::Up) speaker_.set_bfd_state(name, true, hold);
-    // RFC 5882 §3.2: a peer's AdminDown says BFD is being turned off there, not that the path
-    // failed; the BGP session stays (only a held one waits).
-    else if (from == bfd::State::Up && to == bfd::State::Down)
-      speaker_.set_bfd_state(name, false, hold);
+    if (to == bfd::State::Up) {
+      speaker_.set_bfd_state(name, true, hold);
+    } else if (from == bfd::State::Up && to == bfd::State::Down) {
+      // RFC 5882 §3.2: a peer's AdminDown says BFD is being turned off there, not that the path
+      // failed; the BGP session stays (only a held one waits).
+      const bool peer_admin_down = std::ranges::any_of(service_.status(), [&](const auto& s) {
+        return s.config.name == name && s.remote_state == bfd::State::AdminDown;
+      });
+      speaker_.set_bfd_state(name, false, hold, /*close=*/!peer_admin_down);
+    }
   });
 }
 
@@ -66,7 +72,7 @@ void BfdLink::apply(const config::Loaded& cfg) {
     auto st = service_.state(n.name());
     const bool up = st && *st == bfd::State::Up;
     // A new session starts Down: a held BGP session waits for it; one not held goes on.
-    if (is_new || !up) speaker_.set_bfd_state(n.name(), up || !hold, hold);
+    if (is_new || !up) speaker_.set_bfd_state(n.name(), up || !hold, hold, /*close=*/!is_new);
   }
   for (auto it = hold_.begin(); it != hold_.end();) {
     if (keep.count(it->first)) {

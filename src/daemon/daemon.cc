@@ -428,29 +428,32 @@ ReloadPlan Daemon::plan_for(const config::Loaded& next) const {
 std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const ReloadPlan& plan) {
   (void)plan;
   const auto weights = site_state(next.proto).effective;
-  const bool metrics_changed =
-      !google::protobuf::util::MessageDifferencer::Equals(cfg_.proto.metrics(), next.proto.metrics());
+  // Only a new address needs a new endpoint; allow_remote alone changes nothing once it is bound
+  // (binding the same address beside the old server would fail with EADDRINUSE).
+  const bool metrics_changed = cfg_.proto.metrics().listen() != next.proto.metrics().listen();
   std::unique_ptr<metrics::HttpServer> new_metrics;
   // What can fail comes first, each undoable; the data path last (all or nothing itself); then
   // the steps that cannot fail. So no session is reset and no check restarted for a reload that
   // is then rolled back.
   const std::vector<Step> steps = {
-      // Missing listeners are opened before unwanted ones close; a bind failure changes nothing.
+      // Only opens (a bind failure changes nothing); the commit closes the unwanted ones, so undoing
+      // this step never has to bind a port again.
       {"bgp listeners",
        [&]() -> std::expected<void, std::string> {
-         if (auto r = speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto)); !r)
+         if (auto r = speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto), /*close_unwanted=*/false); !r)
            return std::unexpected("bgp: " + r.error());
          return {};
        },
        [&] {
          if (auto r = speaker_->apply_listeners(listen_addresses(cfg_), listen_port(cfg_.proto)); !r)
-           spdlog::error("reload: reopening the previous bgp listeners: {}", r.error());
+           spdlog::error("reload: closing the bgp listeners it opened: {}", r.error());
        }},
       {"metrics endpoint",
        [&]() -> std::expected<void, std::string> {
          const auto& listen = next.proto.metrics().listen();
          if (!metrics_changed || listen.empty()) return {};
-         new_metrics = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = listen},
+         new_metrics = std::make_unique<metrics::HttpServer>(
+             io_, metrics::HttpServerOptions{.listen = listen, .allow_remote = next.proto.metrics().allow_remote()},
                                                              [this](metrics::Registry& reg) { collect(reg); });
          if (auto r = new_metrics->start(); !r) {
            new_metrics.reset();
@@ -481,6 +484,9 @@ void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpSer
     metrics_ = std::move(new_metrics);
     spdlog::info("reload: metrics endpoint {}", cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
   }
+  // Every wanted listener is open since the first step: this only closes, so it cannot fail.
+  if (auto r = speaker_->apply_listeners(listen_addresses(cfg_), listen_port(cfg_.proto)); !r)
+    spdlog::error("reload: bgp listeners: {}", r.error());
   apply_neighbors(before, cfg_);
   health_->apply(cfg_.proto);
   apply_admin(before.proto);

@@ -222,6 +222,26 @@ TEST(BfdSession, PeerAskingForNoPacketsGetsNone) {
   }
 }
 
+TEST(BfdSession, APeerThatAskedForNoPacketsAndFellSilentIsSentToAgain) {
+  TimePoint now{};
+  Session s(5, {}, 1, now);
+  s.expire(now);
+  EXPECT_TRUE(s.take_packet());
+  Packet p;
+  p.my_discr = 9;
+  p.required_min_rx_us = 0;
+  auto w = encode(p);
+  ASSERT_EQ(s.receive(p, w, now), Verdict::Accepted);
+  (void)s.take_packet();
+  // Silent past any detection time: the request for no packets lapses with the peer.
+  bool sent = false;
+  for (int i = 1; i <= 20 && !sent; i++) {
+    s.expire(now + i * 1s);
+    sent = s.take_packet().has_value();
+  }
+  EXPECT_TRUE(sent) << "no packet after the peer's detection time expired";
+}
+
 SessionConfig keyed(AuthType type, const char* secret) {
   SessionConfig c;
   c.key = AuthKey{type, 3, V(secret, secret + std::strlen(secret))};

@@ -1034,6 +1034,34 @@ TEST_F(ScriptedPeer, ListenersFollowTheConfigAndABindFailureChangesNothing) {
   EXPECT_FALSE(tcp_connects(b));
 }
 
+// A reload opens first and closes in its commit: undoing the open closes only what it opened, so
+// the old listener never has to be bound again (another process may have taken its port).
+TEST_F(ScriptedPeer, OpeningWithoutClosingIsUndoneByClosingOnlyWhatItOpened) {
+  uint16_t a = unused_port(), b = unused_port();
+  const auto lo = *IpAddress::parse("127.0.0.1");
+  on_io([&] {
+    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {lo}, .listen_port = a});
+    ASSERT_TRUE(speaker_->start().empty());
+  });
+  std::expected<void, std::string> r;
+  on_io([&] { r = speaker_->apply_listeners({lo}, b, /*close_unwanted=*/false); });
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_TRUE(tcp_connects(a)) << "the old listener stays open until the commit";
+  EXPECT_TRUE(tcp_connects(b));
+  // Undo: back to the old set; nothing needs binding.
+  on_io([&] { r = speaker_->apply_listeners({lo}, a); });
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_TRUE(tcp_connects(a));
+  EXPECT_FALSE(tcp_connects(b));
+  // Commit instead: only closes.
+  on_io([&] { r = speaker_->apply_listeners({lo}, b, /*close_unwanted=*/false); });
+  ASSERT_TRUE(r.has_value()) << r.error();
+  on_io([&] { r = speaker_->apply_listeners({lo}, b); });
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_FALSE(tcp_connects(a));
+  EXPECT_TRUE(tcp_connects(b));
+}
+
 // The kernel drops an unsigned SYN from an address the listener holds a key for; once the
 // neighbour is removed its key goes, and the SYN is answered (the speaker then closes the
 // connection of an unconfigured peer itself).
