@@ -515,6 +515,15 @@ ReloadResult Daemon::reload(ReloadRequest req) {
     }
     next = std::move(*l);
   }
+  // The machine check of start-up, again: a reload naming an interface or an address this machine
+  // does not have is refused before anything changes (a site agent or listener that cannot bind
+  // would otherwise only show after the commit).
+  if (auto m = config::check_machine(*next); !m.empty()) {
+    spdlog::error("reload refused: {} does not fit this machine; nothing changed", source);
+    for (auto& d : m) spdlog::error("{}", d.str());
+    out.errors = std::move(m);
+    return out;
+  }
   out.plan = plan_for(*next);
   if (req.dry_run) {
     spdlog::info("reload dry run: {} change(s) in {}; nothing applied", out.plan.changes.size(), source);
