@@ -198,6 +198,18 @@ for v in json.load(sys.stdin)["forwarding"]["vips"]:
         t[k] = t.get(k, 0) + int(n)
 print(t.get("forwarded", 0), t.get("decap_syn", 0), t.get("decap_local", 0))'
 }
+# The router's ECMP route needs only each server's own check; the GUE path needs each server to
+# have heard the other one up (a site query after the other's check passed).
+site_converged() {
+  local i
+  for i in 1 2; do
+    vctl "$i" -o json show site | "$PY" -c '
+import json, sys
+s = json.load(sys.stdin)["site"]["servers"]
+sys.exit(0 if len(s) == 2 and all(int(x["weight"]) > 0 for v in s for x in v["services"] if x["service"] == "web") else 1)' || return 1
+  done
+}
+wait_for 15 "site health to converge" site_converged
 ip netns exec "$C" timeout 90 "$PY" "$HERE/xdp_client.py" bulk "$CLIENT" "$VIP:80" 20000 "$N" \
   --concurrency 32 --timeout 10 >"$RUN/bulk.json" || fail "(d) not every connection completed: $(cat "$RUN/bulk.json")"
 "$PY" -c '
