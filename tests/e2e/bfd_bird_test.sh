@@ -46,13 +46,7 @@ start_bird "$R" "$RUN/bird.conf"
 BC=$BIRD_CTL
 
 bfd_block="bfd { min_rx_ms: 100 min_tx_ms: 100 multiplier: 3 key_file: \"$key\" }"
-c1=$(bfd_vaned_conf 1 65011 "$bfd_block")
-c2=$(bfd_vaned_conf 2 65012 "")
-c3=$(bfd_vaned_conf 3 65013 "$bfd_block")
-for c in "$c1" "$c2" "$c3"; do "$VANED" --check "$c" >/dev/null || fail "$c invalid"; done
-start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
-start_vaned "${S[2]}" vaned-s2 "$c2"
-start_vaned "${S[3]}" vaned-s3 "$c3"
+start_bfd_servers "$bfd_block"
 
 established() { birdc -s "$BC" show protocols "$1" | grep -q Established; }
 bird_bfd_up() { birdc -s "$BC" show bfd sessions | grep -E "^192\.0\.2\.1$1 " | grep -q " Up "; }

@@ -61,13 +61,7 @@ bg "$R" bfdd /usr/lib/frr/bfdd -N "$FRRNS" -f "$RUN/bfdd.conf" -i "/var/run/frr/
 wait_for 10 "bfdd's vty" vtysh -N "$FRRNS" --config_dir "$RUN" -d bfdd -c 'show bfd peers'
 
 bfd_block="bfd { min_rx_ms: 100 min_tx_ms: 100 multiplier: 3 }"
-c1=$(bfd_vaned_conf 1 65011 "$bfd_block")
-c2=$(bfd_vaned_conf 2 65012 "")
-c3=$(bfd_vaned_conf 3 65013 "$bfd_block")
-for c in "$c1" "$c2" "$c3"; do "$VANED" --check "$c" >/dev/null || fail "$c invalid"; done
-start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
-start_vaned "${S[2]}" vaned-s2 "$c2"
-start_vaned "${S[3]}" vaned-s3 "$c3"
+start_bfd_servers "$bfd_block"
 
 established() {
   vty "show bgp neighbors $1 json" | /usr/bin/python3 -c '

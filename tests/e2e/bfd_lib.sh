@@ -19,6 +19,19 @@ service {
 }"
 }
 
+# start_bfd_servers BFD_BLOCK: the three servers' vaneds, as the topology above says (s1 and s3
+# with BFD_BLOCK, s2 without); each config is checked first. Sets P1 to s1's vaned's pid.
+start_bfd_servers() {
+  local c1 c2 c3 c
+  c1=$(bfd_vaned_conf 1 65011 "$1")
+  c2=$(bfd_vaned_conf 2 65012 "")
+  c3=$(bfd_vaned_conf 3 65013 "$1")
+  for c in "$c1" "$c2" "$c3"; do "$VANED" --check "$c" >/dev/null || fail "$c invalid"; done
+  start_vaned "${S[1]}" vaned-s1 "$c1"; P1=$VANED_PID
+  start_vaned "${S[2]}" vaned-s2 "$c2"
+  start_vaned "${S[3]}" vaned-s3 "$c3"
+}
+
 # fib_has I: the router's kernel route to the VIP has server I as a next hop.
 fib_has() { ip -n "$R" route show 203.0.113.10 | grep -q "via 192.0.2.1$1 "; }
 
