@@ -1,12 +1,14 @@
 #pragma once
 // One neighbour's settings as the speaker uses them: resolved from the config (defaults applied,
 // the MD5 key file read) by the daemon, so that bgp/ does not depend on config/.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bgp/fsm.h"
 #include "common/ip.h"
 
 namespace vane::bgp {
@@ -58,5 +60,21 @@ struct NeighborConfig {
 
   bool operator==(const NeighborConfig&) const = default;
 };
+
+// The session FSM's share of a neighbour's settings. A validated config always yields one that
+// check_config accepts (tests/unit/daemon/neighbor_config_test.cc pins that).
+inline FsmConfig fsm_config(const NeighborConfig& n) {
+  FsmConfig c;
+  c.local_asn = n.local_asn;
+  c.remote_asn = n.remote_asn;
+  c.local_bgp_id = n.router_id;
+  c.hold_time = n.hold_time;
+  c.keepalive = n.keepalive;
+  c.connect_retry = n.connect_retry;
+  // The restart delay doubles up to max_backoff: a retry interval above it is its own ceiling.
+  c.max_backoff = std::max(c.max_backoff, n.connect_retry);
+  c.passive = n.passive;
+  return c;
+}
 
 }  // namespace vane::bgp

@@ -616,20 +616,8 @@ class Speaker::Peer {
     return describe_attrs(u->attrs);
   }
 
-  FsmConfig fsm_config() const {
-    FsmConfig c;
-    c.local_asn = cfg_.local_asn;
-    c.remote_asn = cfg_.remote_asn;
-    c.local_bgp_id = cfg_.router_id;
-    c.hold_time = cfg_.hold_time;
-    c.keepalive = cfg_.keepalive;
-    c.connect_retry = cfg_.connect_retry;
-    c.passive = cfg_.passive;
-    return c;
-  }
-
   std::unique_ptr<Link> make_link() {
-    auto l = std::make_unique<Link>(fsm_config());
+    auto l = std::make_unique<Link>(bgp::fsm_config(cfg_));
     for (auto& t : l->timers) t = std::make_unique<asio::steady_timer>(sp_.io_);
     l->fsm.set_clock([] { return std::chrono::steady_clock::now(); });
     l->fsm.set_transition_hook([this](State from, State to, Event cause) {

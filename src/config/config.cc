@@ -357,6 +357,9 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   else check_site_name(c, w, "node", n.name());
   if (auto a = need_addr(c, w, "router_id", n.router_id()); a && !a->is_v4())
     c.err(w.at("router_id"), "router_id must be an IPv4 address");
+  else if (a && (a->v4_host_order() == 0 || a->v4_host_order() == 0xffffffff))
+    // RFC 6286: a BGP Identifier of 0 is refused by every peer's OPEN check, and so by our FSM.
+    c.err(w.at("router_id"), "router_id must not be 0.0.0.0 or 255.255.255.255");
   if (n.asn() == 0) c.err(w.at("asn"), "asn is required (1..4294967295)");
   if (n.asn() == 23456) c.err(w.at("asn"), "asn 23456 is AS_TRANS and cannot be a real AS");
   if (auto a = need_addr(c, w, "address", n.address()); a && !a->is_v4())

@@ -20,7 +20,8 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   c.remote_asn = n.remote_asn();
   c.router_id = IpAddress::parse(node.router_id())->v4_host_order();
   c.hold_time = std::chrono::seconds(n.has_hold_time_s() ? n.hold_time_s() : config::kDefaultHoldTime);
-  if (n.has_keepalive_s()) c.keepalive = std::chrono::seconds(n.keepalive_s());
+  // keepalive_s 0 is allowed only beside hold_time_s 0, where no KEEPALIVE is sent at all.
+  if (n.has_keepalive_s() && n.keepalive_s() > 0) c.keepalive = std::chrono::seconds(n.keepalive_s());
   c.connect_retry = std::chrono::seconds(n.has_connect_retry_s() ? n.connect_retry_s() : config::kDefaultConnectRetry);
   c.passive = n.passive();
   bool ebgp = c.local_asn != c.remote_asn;
