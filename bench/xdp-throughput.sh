@@ -20,6 +20,13 @@
 # Frames passed to the kernel are dropped there (bad inner checksum from the varied port, or
 # no socket), so the pass cases include the kernel's receive path up to that drop.
 #
+# Two figures per case: Mpps delivered (what xd's program took in per second) and ns per packet
+# on the forwarder's core (CPU time of xd's NAPI thread per frame, so including veth's receive
+# and transmit and the drop sink's softirq, which runs in that thread), whose inverse is the
+# Mpps one core would move saturated. On this VM the delivered rate is limited by the wake-up of
+# the NAPI thread on the other CPU (it idles ~half the time while the 256-frame veth ring
+# overflows), so the ratios are taken on ns/pkt, both ends measured the same way.
+#
 # CPUs: the generator runs on GEN_CPU (taskset); xd's NAPI is threaded and its kthread pinned to
 # DUT_CPU, so the forwarder (and everything it does) runs on that one core; xg's NAPI (the drop
 # sink for XDP_TX'd frames) is threaded and pinned to GEN_CPU, off the measured core. The
@@ -27,6 +34,11 @@
 # a kthread at nice 0 gets a fraction of its core, and the figure would measure the other load.
 # (The kernel's RT throttling still leaves 5% of each CPU to everything else.)
 #
+# CASES="reflector encap_tx" runs only those cases (the counter check then needs all four of
+# vaned's: it is skipped).
+# ONE_FLOW=1 sends a single flow (no varied port: every frame hits the same bucket and cache lines).
+# PERF_CASES="encap_tx reflector" records perf profiles of the forwarder's CPU for those cases
+# (E2E_KEEP=1 keeps them in the run folder).
 # Usage: bench/xdp-throughput.sh [SECONDS [RUNS]]  (default 5 s, 3 runs, cases alternating in
 # each run; prints the median Mpps per case and the ratios). Needs root and a built tree
 # (BUILD=build). Writes bench/xdp-throughput-results.txt (or $OUT).
@@ -37,6 +49,7 @@ RUNS=${2:-3}
 GEN_CPU=${GEN_CPU:-1}
 DUT_CPU=${DUT_CPU:-0}
 PRIO=${PRIO:-20}
+
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/xdp-throughput-results.txt}
 GEN=$(pwd)/$BUILD/bench/xdp_trafficgen
@@ -116,7 +129,7 @@ vaned_stop() {
 # ---- measuring -----------------------------------------------------------------------------------
 # Threaded NAPI on both ends, each kthread pinned (veth makes its NAPI when XDP is attached, so
 # this follows every attach).
-pin_napi() {  # pin_napi NS DEV CPU
+pin_napi() {  # pin_napi NS DEV CPU PRIO
   local pid=""
   ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
   for _ in $(seq 50); do
@@ -125,19 +138,37 @@ pin_napi() {  # pin_napi NS DEV CPU
     sleep 0.1
   done
   [[ -n $pid ]] || fail "no NAPI thread for $2"
-  for p in $pid; do taskset -pc "$3" "$p" >/dev/null && chrt -f -p "$PRIO" "$p"; done
+  for p in $pid; do taskset -pc "$3" "$p" >/dev/null && chrt -f -p "$4" "$p"; done
+  NAPI_PID=$pid
 }
+cpu_ms() { awk '$1 == "se.sum_exec_runtime" { print $3 }' "/proc/$1/sched"; }  # the thread's CPU time
 rx_packets() { ip -n "$D" -s -j link show "$XD" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
 measure() {  # measure CASE FRAME PORT_OFFSET -> appends "CASE Mpps offered_Mpps" to $RUN/raw
-  pin_napi "$D" "$XD" "$DUT_CPU"
-  pin_napi "$G" "$XG" "$GEN_CPU"
-  local before after out secs sent
+  [[ -z ${CASES:-} || " $CASES " == *" $1 "* ]] || return 0
+  pin_napi "$D" "$XD" "$DUT_CPU" "$PRIO"
+  local dut=$NAPI_PID
+  if [[ ${SINK_CPU:-dut} == gen ]]; then
+    # Above the generator: the sink must drain xg's ring at once, or the forwarder's XDP_TX meets
+    # a full ring and pays for dropping (page returns contending with the generator's CPU).
+    pin_napi "$G" "$XG" "$GEN_CPU" "$((PRIO + 5))"
+  fi
+  local before after out secs sent run0 run1
   before=$(rx_packets)
-  out=$(ip netns exec "$G" chrt -f "$PRIO" taskset -c "$GEN_CPU" "$GEN" send "$XG" "$SECS" "$RUN/$2.frame" "$3")
+  run0=$(cpu_ms "$dut")
+  if [[ " ${PERF_CASES:-} " == *" $1 "* ]] && command -v perf >/dev/null; then
+    # perf record of the forwarder's CPU during this case: $RUN/perf.CASE.data (E2E_KEEP=1 keeps it)
+    (perf record -q -C "$DUT_CPU" -g -o "$RUN/perf.$1.data" -- sleep "$(("${SECS%.*}" > 2 ? "${SECS%.*}" - 1 : 1))" >/dev/null 2>&1) &
+  fi
+  out=$(ip netns exec "$G" chrt -f "$PRIO" taskset -c "$GEN_CPU" "$GEN" send "$XG" "$SECS" "$RUN/$2.frame" \
+    "$([[ ${ONE_FLOW:-} ]] && echo 0 || echo "$3")")
+  run1=$(cpu_ms "$dut")
   after=$(rx_packets)
   read -r sent secs < <(awk '{ print $2, $5 }' <<<"$out")
-  "$PY" -c 'import sys; a, b, s, n = map(float, sys.argv[1:5]); print("%s %.3f %.3f" % (sys.argv[5], (b - a) / s / 1e6, n / s / 1e6))' \
-    "$before" "$after" "$secs" "$sent" "$1" | tee -a "$RUN/raw" >&2
+  "$PY" -c '
+import sys
+a, b, s, n, c0, c1 = map(float, sys.argv[1:7])
+print("%s %.3f %.3f %.1f" % (sys.argv[7], (b - a) / s / 1e6, n / s / 1e6, (c1 - c0) * 1e6 / (b - a)))' \
+    "$before" "$after" "$secs" "$sent" "$run0" "$run1" "$1" | tee -a "$RUN/raw" >&2
 }
 baseline() {  # baseline PROG CASE FRAME PORT_OFFSET
   ip netns exec "$D" "$GEN" attach "$XD" "$1" || fail "cannot attach $1 to $XD"
@@ -161,7 +192,7 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 
 # The forwarder did what each case says (counters of the last run).
-"$PY" - "$RUN/counters.json" <<'PY' || fail "vaned's counters do not match the cases"
+[[ -n ${CASES:-} ]] || "$PY" - "$RUN/counters.json" <<'PY' || fail "vaned's counters do not match the cases"
 import json, sys
 rows = json.load(open(sys.argv[1]))["forwarding"]["vips"]
 vip = next(r["packets"] for r in rows if r["vip"] == "203.0.113.10")
@@ -178,19 +209,21 @@ PY
   echo "# bench/xdp-throughput.sh $SECS $RUNS  $(date -u +%FT%TZ)"
   echo "# $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) CPUs;" \
     "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# generator CPU $GEN_CPU, forwarder NAPI CPU $DUT_CPU; Mpps = frames xd's XDP program took in / s"
+  echo "# generator CPU $GEN_CPU, forwarder NAPI CPU $DUT_CPU; Mpps = frames xd's XDP program took in / s;" \
+    "ns/pkt = CPU time of xd's NAPI thread / those frames; Mpps/core = 1000 / ns/pkt"
   "$PY" - "$RUN/raw" <<'PY'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    c, got, offered = line.split()
-    runs.setdefault(c, []).append((float(got), float(offered)))
-med = {c: statistics.median(g for g, _ in v) for c, v in runs.items()}
-print("%-16s %8s %8s  %s" % ("case", "Mpps", "offered", "runs; ratio to the baseline"))
+    c, got, offered, ns = line.split()
+    runs.setdefault(c, []).append((float(got), float(offered), float(ns)))
+med = lambda v, k: statistics.median(x[k] for x in v)
+print("%-15s %7s %7s %8s %9s  %s" % ("case", "Mpps", "offered", "ns/pkt", "Mpps/core", "ratios (Mpps/core) and runs (Mpps, ns/pkt)"))
 for c, v in runs.items():
     base = "pass_floor_syn" if c == "gue_decap_pass" else "pass_floor" if "pass" in c else "reflector"
-    ratio = "" if c.startswith(("pass_floor", "reflector")) else "  %.2fx %s" % (med[c] / med[base], base)
-    print("%-16s %8.3f %8.3f  %s%s" % (c, med[c], statistics.median(o for _, o in v),
-                                       " ".join("%.3f" % g for g, _ in v), ratio))
+    ratio = "" if c.startswith(("pass_floor", "reflector")) or base not in runs else \
+        "%.2fx %s; " % (med(runs[base], 2) / med(v, 2), base)
+    print("%-15s %7.3f %7.3f %8.1f %9.3f  %s%s" % (c, med(v, 0), med(v, 1), med(v, 2), 1000 / med(v, 2), ratio,
+                                                  " ".join("%.3f/%.0f" % (x[0], x[2]) for x in v)))
 PY
 } | tee "$OUT"
