@@ -218,11 +218,12 @@ for line in open(sys.argv[1]):
     c, got, offered, ns = line.split()
     runs.setdefault(c, []).append((float(got), float(offered), float(ns)))
 med = lambda v, k: statistics.median(x[k] for x in v)
-print("%-15s %7s %7s %8s %9s  %s" % ("case", "Mpps", "offered", "ns/pkt", "Mpps/core", "ratios (Mpps/core) and runs (Mpps, ns/pkt)"))
+print("%-15s %7s %7s %8s %9s  %s" % ("case", "Mpps", "offered", "ns/pkt", "Mpps/core", "ratio (median of the runs' ns/pkt ratios) and runs (Mpps/ns)"))
 for c, v in runs.items():
     base = "pass_floor_syn" if c == "gue_decap_pass" else "pass_floor" if "pass" in c else "reflector"
+    # per run: the case against the baseline measured just before it (the load drifts)
     ratio = "" if c.startswith(("pass_floor", "reflector")) or base not in runs else \
-        "%.2fx %s; " % (med(runs[base], 2) / med(v, 2), base)
+        "%.2fx %s; " % (statistics.median(b[2] / x[2] for b, x in zip(runs[base], v)), base)
     print("%-15s %7.3f %7.3f %8.1f %9.3f  %s%s" % (c, med(v, 0), med(v, 1), med(v, 2), 1000 / med(v, 2), ratio,
                                                   " ".join("%.3f/%.0f" % (x[0], x[2]) for x in v)))
 PY
