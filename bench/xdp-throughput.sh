@@ -28,11 +28,13 @@
 # overflows), so the ratios are taken on ns/pkt, both ends measured the same way.
 #
 # CPUs: the generator runs on GEN_CPU (taskset); xd's NAPI is threaded and its kthread pinned to
-# DUT_CPU, so the forwarder (and everything it does) runs on that one core; xg's NAPI (the drop
-# sink for XDP_TX'd frames) is threaded and pinned to GEN_CPU, off the measured core. The
-# generator and both NAPI threads run SCHED_FIFO (priority PRIO, default 20): on a shared machine
-# a kthread at nice 0 gets a fraction of its core, and the figure would measure the other load.
-# (The kernel's RT throttling still leaves 5% of each CPU to everything else.)
+# DUT_CPU, so the forwarder (and everything it does) runs on that one core. xg's NAPI (the drop
+# sink for XDP_TX'd frames) is scheduled from that thread and runs as its softirq, on the same
+# core, at the same cost for every TX case, baseline included. (SINK_CPU=gen threads it and pins
+# it to GEN_CPU above the generator instead: with 2 CPUs the generator then no longer outpaces
+# the forwarder.) The generator and the NAPI threads run SCHED_FIFO (priority PRIO, default
+# 20): on a shared machine a kthread at nice 0 gets a fraction of its core, and the figure would
+# measure the other load. (The kernel's RT throttling still leaves 5% of each CPU to the rest.)
 #
 # CASES="reflector encap_tx" runs only those cases (the counter check then needs all four of
 # vaned's: it is skipped).
@@ -49,11 +51,11 @@ RUNS=${2:-3}
 GEN_CPU=${GEN_CPU:-1}
 DUT_CPU=${DUT_CPU:-0}
 PRIO=${PRIO:-20}
-
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/xdp-throughput-results.txt}
 GEN=$(pwd)/$BUILD/bench/xdp_trafficgen
 export VANED=${VANED:-$(pwd)/$BUILD/src/vaned}
+export VANECTL=${VANECTL:-$(pwd)/$BUILD/src/vanectl}
 E2E_NAME=xdptput
 source tests/e2e/lib.sh
 PY=/usr/bin/python3
