@@ -9,6 +9,8 @@
 //   hrw-capped hrw, then exact quotas: a server over its quota keeps its earliest-hit buckets and
 //              releases the rest, which go to the servers under quota by a second race in hit-time
 //              order (not optimised for speed; equal weights only)
+//   mg+hrwX%   Maglev V2 stopped with X% of the buckets free, the rest by weighted rendezvous:
+//              is the cascade in Maglev's end game? (a probe; double-precision scores)
 //   hrw        weighted rendezvous hashing (GLB's rows, first choice only) computed as a race:
 //              server i "hits" buckets hash(i, k) mod M at times (2k + 1) / (2 w_i), k = 0, 1, ...;
 //              a bucket belongs to the server that hits it first (ties: lower key). The first hit
