@@ -5,7 +5,11 @@
 // transmitted, so this is the program's own cost. Needs root; runs in the BPF tests' namespace
 // (tests/bpf/world.h), so fib and socket lookups are real.
 //   xdp_bench [iterations [filter]]   e.g. sudo build/bench/xdp_bench 20000
-// filter: only the cases whose name contains it (the floor always runs). bench/xdp-results.txt
+// filter: only the cases whose name contains it (the floor always runs).
+// VANE_BENCH_BEFORE=path/forwarder.bpf.o adds, after each case of the combined program, the same
+// case run by that build of it (e.g. main's), loaded over the same maps: before/after in one run.
+// Columns: p50, p10, p90 and the mean of the middle 80% (the kernel's clock may tick in 10 ns
+// steps; the mean resolves smaller differences). bench/xdp-results.txt
 // keeps the medians of several such runs, before and after the fast paths.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,13 +65,8 @@ uint16_t local_connection(const char* client, const char* vip, uint16_t port) {
   return ntohs(c.sin_port);
 }
 
-// The combined program built with the redirector's trust checks compiled out
-// (VANE_BENCH_NO_GUE_TRUST), loaded over the world forwarder's own maps so that both programs
-// see the same VIPs, servers, tables and site addresses: the difference between them is the
-// checks alone. nullptr on failure.
-forwarder_notrust* load_without_checks(const World& w) {
-  forwarder_notrust* s = forwarder_notrust__open();
-  if (!s) return nullptr;
+// The world's settings as the loader writes them into the programs' vane_cfg.
+vane_config bench_config() {
   const vane::xdp::Config c = world_config();
   vane_config cfg{};
   cfg.self_index = c.self_index;
@@ -82,6 +81,17 @@ forwarder_notrust* load_without_checks(const World& w) {
   uint64_t tick_ns = 4'000'000;
   if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0) tick_ns = uint64_t(res.tv_nsec);
   cfg.nexthop_ttl = uint32_t((uint64_t(c.nexthop_cache_ms) * 1'000'000 + tick_ns - 1) / tick_ns);
+  return cfg;
+}
+
+// The combined program built with the redirector's trust checks compiled out
+// (VANE_BENCH_NO_GUE_TRUST), loaded over the world forwarder's own maps so that both programs
+// see the same VIPs, servers, tables and site addresses: the difference between them is the
+// checks alone. nullptr on failure.
+forwarder_notrust* load_without_checks(const World& w) {
+  forwarder_notrust* s = forwarder_notrust__open();
+  if (!s) return nullptr;
+  const vane_config cfg = bench_config();
   s->rodata->vane_cfg = cfg;
   bpf_map* m;
   bpf_object__for_each_map(m, s->obj) {
@@ -98,6 +108,33 @@ forwarder_notrust* load_without_checks(const World& w) {
     return nullptr;
   }
   return s;
+}
+
+// Another build of the combined program (a forwarder.bpf.o file, e.g. main's) loaded over the
+// world forwarder's maps with the same settings: its program fd, or < 0. Stays loaded.
+int load_object(const World& w, const char* path) {
+  bpf_object* o = bpf_object__open_file(path, nullptr);
+  if (!o) return -1;
+  const vane_config cfg = bench_config();
+  bpf_map* m;
+  bpf_object__for_each_map(m, o) {
+    const char* name = bpf_map__name(m);
+    if (std::strchr(name, '.')) {
+      if (std::strstr(name, "rodata")) {
+        size_t sz = 0;
+        const void* v = bpf_map__initial_value(m, &sz);
+        if (!v || sz < sizeof(cfg)) return -2;
+        std::vector<char> buf(static_cast<const char*>(v), static_cast<const char*>(v) + sz);
+        std::memcpy(buf.data(), &cfg, sizeof(cfg));
+        if (bpf_map__set_initial_value(m, buf.data(), sz) != 0) return -5;
+      }
+      continue;
+    }
+    int fd = w.fwd->map_fd(name);
+    if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) return -3;
+  }
+  if (bpf_object__load(o) != 0) return -4;
+  return bpf_program__fd(bpf_object__find_program_by_name(o, "vane_xdp"));
 }
 
 }  // namespace
@@ -197,6 +234,25 @@ int main(int argc, char** argv) {
        gue_in(ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
   };
 
+  // Each case of the combined program again with another build of it (same maps, same run),
+  // right after its own row: before/after comparisons without a second process.
+  if (const char* before_obj = std::getenv("VANE_BENCH_BEFORE")) {
+    const int before = load_object(*w, before_obj);
+    if (before < 0) {
+      std::fprintf(stderr, "cannot load %s over the world's maps (%d)\n", before_obj, before);
+      return 1;
+    }
+    static std::vector<std::string> twin_names;
+    twin_names.reserve(cases.size());
+    std::vector<Case> with_twins;
+    for (const auto& c : cases) {
+      with_twins.push_back(c);
+      if (c.fd != fwd) continue;
+      twin_names.push_back(std::string("  before: ") + c.name);
+      with_twins.push_back({twin_names.back().c_str(), before, c.pkt, c.verdict});
+    }
+    cases = std::move(with_twins);
+  }
   utsname u{};
   uname(&u);
   double load[3] = {};
@@ -205,7 +261,7 @@ int main(int argc, char** argv) {
   std::printf("# kernel %s, %s, %ld CPUs online, load average %.2f\n", u.release, cpu_model().c_str(),
               sysconf(_SC_NPROCESSORS_ONLN), load[0]);
   std::printf("# command: %s %u%s%s (as root)\n", argv[0], iterations, filter.empty() ? "" : " ", filter.c_str());
-  std::printf("%-66s %8s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90");
+  std::printf("%-66s %8s %7s %7s %7s %7s\n", "case", "verdict", "p50", "p10", "p90", "mean80");
   int rc = 0;
   for (const auto& c : cases) {
     if (!filter.empty() && &c != &cases.front() && std::string(c.name).find(filter) == std::string::npos) continue;
@@ -223,8 +279,10 @@ int main(int argc, char** argv) {
     }
     std::sort(ns.begin(), ns.end());
     const char* names[] = {"ABORTED", "DROP", "PASS", "TX", "REDIRECT"};
-    std::printf("%-66s %8s %7u %7u %7u\n", c.name, verdict >= 0 && verdict <= 4 ? names[verdict] : "?",
-                ns[ns.size() / 2], ns[ns.size() / 10], ns[ns.size() * 9 / 10]);
+    double sum = 0;
+    for (size_t i = ns.size() / 10; i < ns.size() * 9 / 10; ++i) sum += ns[i];
+    std::printf("%-66s %8s %7u %7u %7u %7.1f\n", c.name, verdict >= 0 && verdict <= 4 ? names[verdict] : "?",
+                ns[ns.size() / 2], ns[ns.size() / 10], ns[ns.size() * 9 / 10], sum / double(ns.size() * 8 / 10));
     if (verdict != c.verdict) {
       std::fprintf(stderr, "%s: unexpected verdict %d\n", c.name, verdict);
       rc = 1;

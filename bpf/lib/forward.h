@@ -113,6 +113,9 @@ encap:
 	r = gue_encap(ctx, p, &args, s1, s2, &snd);
 	if (r)
 		return r;
+	r = vane_send_cached(ctx, &snd);
+	if (r != VANE_NH_MISS)
+		return r;
 	return vane_fib_send(ctx, &snd);
 local:
 	vane_count(slot, VANE_R_LOCAL, flen);

@@ -311,7 +311,7 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 	void *end = (void *)(long)ctx->data_end;
 	__u32 nh, v6, strip, l2;
 	__u64 flen;
-	int what;
+	int what, sent;
 
 	if (!p || !in || !g || !snd)
 		return XDP_DROP;
@@ -372,6 +372,9 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 		snd->bytes = flen;
 		snd->sport = uh->source;
 		snd->nh_slot = vane_nh_slot_addr(snd->dst, v6);
+		sent = vane_send_cached(ctx, snd);
+		if (sent != VANE_NH_MISS)
+			return sent;
 		return vane_fib_send(ctx, snd);
 	}
 
