@@ -74,6 +74,7 @@ CONF=$RUN/vaned.conf
 } >"$CONF"
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+sys_ticks() { awk '{ print $15 }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
@@ -92,6 +93,7 @@ measure() {
   sleep "$WARMUP"
   kill -0 "$pid" || fail "$label: vaned exited"
   c0=$(cpu_ticks "$pid")
+  local s0; s0=$(sys_ticks "$pid")
   t0=${EPOCHREALTIME/./}
   for ((i = 0; i < SECS; i++)); do
     sleep 1
@@ -99,13 +101,14 @@ measure() {
     ((r > rss_max)) && rss_max=$r
   done
   c1=$(cpu_ticks "$pid")
+  local s1; s1=$(sys_ticks "$pid")
   t1=${EPOCHREALTIME/./}
   local hwm; hwm=$(hwm_kib "$pid")
   local downs; downs=$(grep -c 'unknown -> down' "$RUN/vaned-$label.log" || true)
   stop_pid "$pid"
   awk -v l="$label" -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v us=$((t1 - t0)) -v r="$rss_max" -v h="$hwm" -v d="$downs" \
-    -v sm="$settle_ms" -v sc="$settle_cpu" \
-    'BEGIN { printf "%-10s idle cpu %6.2f%% of a core   rss max %6.1f MiB   peak %6.1f MiB   checks down %d   start-up to every verdict %.1f s (cpu %.2f s)\n", l, 100 * c / hz / (us / 1e6), r / 1024, h / 1024, d, sm / 1000, sc / hz }'
+    -v sm="$settle_ms" -v sc="$settle_cpu" -v sy=$((s1 - s0)) \
+    'BEGIN { printf "%-10s idle cpu %6.2f%% of a core (kernel %5.2f%%)   rss max %6.1f MiB   peak %6.1f MiB   checks down %d   start-up to every verdict %.1f s (cpu %.2f s)\n", l, 100 * c / hz / (us / 1e6), 100 * sy / hz / (us / 1e6), r / 1024, h / 1024, d, sm / 1000, sc / hz }'
 }
 
 {
