@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -105,8 +106,15 @@ int Daemon::run() {
     if (!c.check.empty())
       spdlog::info("service {} check {}: {}{}", c.service, c.check, health::to_string(c.verdict),
                    c.health_changed ? (c.healthy ? " (service healthy)" : " (service unhealthy)") : "");
-    update_site();
-    check_ready();
+    // Once for every change queued in this turn (at start-up every check's first verdict lands
+    // within a few ms): update_site looks at every service.
+    if (site_pending_) return;
+    site_pending_ = true;
+    asio::post(io_, [this] {
+      site_pending_ = false;
+      update_site();
+      check_ready();
+    });
   });
   health_->apply(cfg_.proto);
   health_->start();
@@ -271,12 +279,17 @@ Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
 }
 
 void Daemon::update_site() {
-  // set_site_gate below runs the engine's handlers, which call back here.
-  if (!health_ || updating_site_) return;
-  updating_site_ = true;
+  if (!health_) return;
   site_report_ = local_report();
   auto st = site_state(cfg_.proto);
-  for (auto& [svc, open] : st.gates) health_->set_site_gate(svc, open);
+  // The engine returns what a gate moved (it runs no handler from here, so nothing re-enters).
+  bool prefixes_moved = false;
+  for (auto& [svc, open] : st.gates)
+    for (auto& c : health_->set_site_gate(svc, open)) {
+      spdlog::info("prefix {}: {} -> {}", c.prefix, health::to_string(c.from), health::to_string(c.to));
+      prefixes_moved = true;
+    }
+  if (prefixes_moved) update_exports();
   auto& all = st.weights;
   if (all != site_weights_) {
     // One line per server whose standing changed, so the log says why a table moved.
@@ -302,7 +315,6 @@ void Daemon::update_site() {
       else spdlog::info("site: forwarding tables now at generation {}", forwarding_->generation());
     }
   }
-  updating_site_ = false;
 }
 
 uint32_t Daemon::min_healthy_servers(const config::Config& cfg, const config::Service& svc) const {
@@ -319,11 +331,7 @@ SiteWeights Daemon::current_weights() const {
 }
 
 void Daemon::check_ready() {
-  if (ready_ || !health_) return;
-  auto snap = health_->snapshot();
-  for (auto& s : snap.services)
-    for (auto& c : s.checks)
-      if (c.gating && c.verdict == health::Verdict::Unknown) return;
+  if (ready_ || !health_ || !health_->all_gating_decided()) return;
   ready_ = true;
   ready_timer_.cancel();
   spdlog::info("start-up: every check has a verdict; announcing");

@@ -114,7 +114,7 @@ class Daemon {
   std::map<std::string, std::vector<health::ServerWeight>> site_weights_;  // by service
   health::SiteReport site_report_;  // what the site agent answers; kept current by update_site
   uint16_t site_port_ = 0;
-  bool updating_site_ = false;
+  bool site_pending_ = false;  // an update_site for the engine's changes is queued
   std::unique_ptr<control::Server> control_;
   std::unique_ptr<metrics::HttpServer> metrics_;
   int64_t start_time_ = 0;

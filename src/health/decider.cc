@@ -133,34 +133,77 @@ PrefixState PrefixGate::update(std::span<const Announcer> announcers, TimePoint 
 void Decider::set_service(const std::string& name, ServiceSpec spec) {
   std::sort(spec.prefixes.begin(), spec.prefixes.end());
   spec.prefixes.erase(std::unique(spec.prefixes.begin(), spec.prefixes.end()), spec.prefixes.end());
-  services_[name].spec = std::move(spec);
+  auto [it, added] = services_.try_emplace(name);
+  if (!added) {
+    touch(it->second);
+    for (const std::string& p : it->second.spec.prefixes) {
+      auto a = announcers_.find(p);
+      if (a == announcers_.end()) continue;
+      std::erase(a->second, name);
+      if (a->second.empty()) announcers_.erase(a);
+    }
+  }
+  it->second.spec = std::move(spec);
+  for (const std::string& p : it->second.spec.prefixes) {
+    auto& names = announcers_[p];
+    names.insert(std::lower_bound(names.begin(), names.end(), name), name);
+  }
+  touch(it->second);
 }
 
-void Decider::remove_service(const std::string& name) { services_.erase(name); }
+void Decider::remove_service(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end()) return;
+  touch(it->second);
+  for (const std::string& p : it->second.spec.prefixes) {
+    auto a = announcers_.find(p);
+    if (a == announcers_.end()) continue;
+    std::erase(a->second, name);
+    if (a->second.empty()) announcers_.erase(a);
+  }
+  services_.erase(it);
+}
+
+void Decider::touch(const Service& s) { dirty_.insert(s.spec.prefixes.begin(), s.spec.prefixes.end()); }
+
+void Decider::touch_all() {
+  for (const auto& [p, _] : announcers_) dirty_.insert(p);
+}
 
 void Decider::set_healthy(const std::string& name, bool healthy) {
-  if (auto it = services_.find(name); it != services_.end()) it->second.healthy = healthy;
+  auto it = services_.find(name);
+  if (it == services_.end() || it->second.healthy == healthy) return;
+  it->second.healthy = healthy;
+  touch(it->second);
 }
 
 namespace {
-void set_drain(std::optional<TimePoint>& slot, bool on, TimePoint now) {
+// True if the slot changed.
+bool set_drain(std::optional<TimePoint>& slot, bool on, TimePoint now) {
   if (!on) {
+    if (!slot) return false;
     slot.reset();
-  } else if (!slot) {
-    slot = now;  // a second drain request does not restart the drain time
+    return true;
   }
+  if (slot) return false;  // a second drain request does not restart the drain time
+  slot = now;
+  return true;
 }
 }  // namespace
 
 void Decider::set_drained(const std::string& name, bool drained, TimePoint now) {
-  if (auto it = services_.find(name); it != services_.end()) set_drain(it->second.admin_drain, drained, now);
+  if (auto it = services_.find(name); it != services_.end() && set_drain(it->second.admin_drain, drained, now))
+    touch(it->second);
 }
 
 void Decider::set_agent_drain(const std::string& name, bool drained, TimePoint now) {
-  if (auto it = services_.find(name); it != services_.end()) set_drain(it->second.agent_drain, drained, now);
+  if (auto it = services_.find(name); it != services_.end() && set_drain(it->second.agent_drain, drained, now))
+    touch(it->second);
 }
 
-void Decider::set_node_drained(bool drained, TimePoint now) { set_drain(node_drain_, drained, now); }
+void Decider::set_node_drained(bool drained, TimePoint now) {
+  if (set_drain(node_drain_, drained, now)) touch_all();
+}
 
 std::optional<TimePoint> Decider::effective_drain(const Service& s) const {
   std::optional<TimePoint> since;
@@ -183,54 +226,77 @@ std::optional<TimePoint> Decider::drain_since(const std::string& name) const {
   return effective_drain(it->second);
 }
 
-std::vector<PrefixChange> Decider::evaluate(TimePoint now) {
-  struct Wanted {
-    std::vector<Announcer> announcers;
-    FlapPolicy policy;
-    bool have_dampening = false;
-  };
-  std::map<std::string, Wanted> wanted;
-  for (const auto& [name, svc] : services_) {  // by name, which fixes whose dampening wins
-    for (const std::string& p : svc.spec.prefixes) {
-      Wanted& w = wanted[p];
-      w.announcers.push_back({svc.healthy, effective_drain(svc), svc.spec.drain_time});
-      w.policy.hold_down = std::max(w.policy.hold_down, svc.spec.policy.hold_down);
-      if (!w.have_dampening && svc.spec.policy.dampening()) {
-        const auto hold = w.policy.hold_down;
-        w.policy = svc.spec.policy;
-        w.policy.hold_down = hold;
-        w.have_dampening = true;
-      }
-    }
-  }
+void Decider::file_wakeup(const std::string& prefix, std::optional<TimePoint> before, std::optional<TimePoint> after) {
+  if (before == after) return;
+  if (before) wakeups_.erase({*before, prefix});
+  if (after) wakeups_.emplace(*after, prefix);
+}
 
-  std::vector<PrefixChange> changes;
-  for (auto& [prefix, w] : wanted) {
-    auto [it, added] = prefixes_.try_emplace(prefix, w.policy);
-    PrefixGate& gate = it->second;
-    if (!added) gate.set_policy(w.policy);
-    const PrefixState before = gate.state();
-    if (gate.update(w.announcers, now) != before) changes.push_back({prefix, before, gate.state()});
-  }
-  // Prefixes no service announces any more: withdraw, and forget them once there is nothing left
-  // to remember (a reload that drops and re-adds a prefix must not escape its hold-down).
-  for (auto it = prefixes_.begin(); it != prefixes_.end();) {
-    if (wanted.contains(it->first)) {
-      ++it;
+std::vector<PrefixChange> Decider::evaluate(TimePoint now) {
+  // What may have moved: changed inputs, wake-ups that are due, gates left without announcers.
+  std::set<std::string> todo = std::move(dirty_);
+  dirty_.clear();
+  for (auto w = wakeups_.begin(); w != wakeups_.end() && w->first <= now; ++w) todo.insert(w->second);
+  todo.insert(orphans_.begin(), orphans_.end());
+
+  std::vector<PrefixChange> changes, orphan_changes;
+  std::vector<Announcer> announcers;
+  for (const std::string& prefix : todo) {
+    ++evaluations_;
+    const auto names = announcers_.find(prefix);
+    if (names == announcers_.end()) {
+      // No service announces it any more: withdraw, and forget it once there is nothing left to
+      // remember (a reload that drops and re-adds a prefix must not escape its hold-down).
+      auto it = prefixes_.find(prefix);
+      if (it == prefixes_.end()) {
+        orphans_.erase(prefix);
+        continue;
+      }
+      PrefixGate& gate = it->second;
+      const PrefixState before = gate.state();
+      const auto wake_before = gate.next_wakeup();
+      gate.update({}, now);
+      file_wakeup(prefix, wake_before, gate.next_wakeup());
+      if (gate.state() != before) orphan_changes.push_back({prefix, before, gate.state()});
+      if (gate.idle(now)) {
+        file_wakeup(prefix, gate.next_wakeup(), std::nullopt);
+        prefixes_.erase(it);
+        orphans_.erase(prefix);
+      } else {
+        orphans_.insert(prefix);
+      }
       continue;
     }
-    const PrefixState before = it->second.state();
-    it->second.update({}, now);
-    if (it->second.state() != before) changes.push_back({it->first, before, it->second.state()});
-    it = it->second.idle(now) ? prefixes_.erase(it) : std::next(it);
+    orphans_.erase(prefix);
+    FlapPolicy policy;
+    bool have_dampening = false;
+    announcers.clear();
+    for (const std::string& name : names->second) {  // by name, which fixes whose dampening wins
+      const Service& svc = services_.at(name);
+      announcers.push_back({svc.healthy, effective_drain(svc), svc.spec.drain_time});
+      policy.hold_down = std::max(policy.hold_down, svc.spec.policy.hold_down);
+      if (!have_dampening && svc.spec.policy.dampening()) {
+        const auto hold = policy.hold_down;
+        policy = svc.spec.policy;
+        policy.hold_down = hold;
+        have_dampening = true;
+      }
+    }
+    auto [it, added] = prefixes_.try_emplace(prefix, policy);
+    PrefixGate& gate = it->second;
+    if (!added) gate.set_policy(policy);
+    const PrefixState before = gate.state();
+    const auto wake_before = gate.next_wakeup();
+    if (gate.update(announcers, now) != before) changes.push_back({prefix, before, gate.state()});
+    file_wakeup(prefix, wake_before, gate.next_wakeup());
   }
+  changes.insert(changes.end(), orphan_changes.begin(), orphan_changes.end());
   return changes;
 }
 
 std::optional<TimePoint> Decider::next_wakeup() const {
-  std::optional<TimePoint> at;
-  for (const auto& [_, gate] : prefixes_) keep_earliest(at, gate.next_wakeup());
-  return at;
+  if (wakeups_.empty()) return std::nullopt;
+  return wakeups_.begin()->first;
 }
 
 PrefixState Decider::state(const std::string& prefix) const {
@@ -256,9 +322,7 @@ std::vector<PrefixStatus> Decider::status(TimePoint now) const {
     s.blocked_until = gate.blocked_until(now);
     s.announces = gate.announces();
     s.withdraws = gate.withdraws();
-    for (const auto& [name, svc] : services_) {
-      if (std::binary_search(svc.spec.prefixes.begin(), svc.spec.prefixes.end(), p)) s.services.push_back(name);
-    }
+    if (auto a = announcers_.find(p); a != announcers_.end()) s.services = a->second;
     out.push_back(std::move(s));
   }
   return out;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -146,10 +147,14 @@ class Decider {
   bool admin_drained(const std::string& name) const;
   std::optional<TimePoint> drain_since(const std::string& name) const;
 
-  // Brings every prefix up to date; returns the prefixes whose state changed.
+  // Brings every prefix up to date; returns the prefixes whose state changed. Only the prefixes
+  // whose inputs changed since the last call, whose wake-up time has come, or that no service
+  // announces any more are looked at: the others would come out as they are.
   std::vector<PrefixChange> evaluate(TimePoint now);
   // Earliest time evaluate() must run again with no other input change; nullopt: not needed.
   std::optional<TimePoint> next_wakeup() const;
+  // Prefix evaluations since construction: the work evaluate() did (for tests of its cost).
+  uint64_t evaluations() const { return evaluations_; }
 
   PrefixState state(const std::string& prefix) const;
   std::map<std::string, PrefixState> states() const;
@@ -162,10 +167,23 @@ class Decider {
     std::optional<TimePoint> admin_drain, agent_drain;
   };
   std::optional<TimePoint> effective_drain(const Service& s) const;
+  void touch(const Service& s);
+  void touch_all();
+  // Re-files the gate's wake-up time after an update.
+  void file_wakeup(const std::string& prefix, std::optional<TimePoint> before, std::optional<TimePoint> after);
 
   std::map<std::string, Service> services_;
   std::map<std::string, PrefixGate> prefixes_;
+  // Who announces each prefix, by service name (the order that fixes whose dampening wins).
+  std::map<std::string, std::vector<std::string>> announcers_;
+  // Prefixes whose inputs changed since the last evaluate().
+  std::set<std::string> dirty_;
+  // Every gate's pending wake-up, earliest first.
+  std::set<std::pair<TimePoint, std::string>> wakeups_;
+  // Gates no service announces any more, kept until they have nothing left to remember.
+  std::set<std::string> orphans_;
   std::optional<TimePoint> node_drain_;
+  uint64_t evaluations_ = 0;
 };
 
 }  // namespace vane::health

@@ -153,10 +153,14 @@ void Engine::on_result(const std::shared_ptr<CheckRt>& rt, Result r) {
     schedule(rt, std::max(milliseconds(0), jittered_interval(rt->interval(), rt->jitter_pct(), rng_) - spent));
   }
 
+  ++results_;
   auto sit = services_.find(rt->service);
   if (sit == services_.end()) return;
   ServiceRt& s = sit->second;
-  const auto before = drain_views();
+  // A result moves only its own service: four looks at it (drain state before and after, health,
+  // settle) however many services there are.
+  std::map<std::string, DrainView> before;
+  before.emplace(sit->first, drain_view(sit->first, s));
   const TimePoint now = clock_.now();
   const Verdict old = rt->verdict.verdict();
   const bool verdict_changed = rt->verdict.record(r, now);
@@ -169,9 +173,8 @@ void Engine::on_result(const std::shared_ptr<CheckRt>& rt, Result r) {
   const bool health_changed = refresh_service(sit->first, s, now);
 
   std::vector<Change> changes;
-  const auto after = drain_views();
-  const bool drain_changed = before.at(sit->first).drained != after.at(sit->first).drained ||
-                             before.at(sit->first).weight != after.at(sit->first).weight;
+  const DrainView after = drain_view(sit->first, s);
+  const bool drain_changed = before.at(sit->first).drained != after.drained || before.at(sit->first).weight != after.weight;
   if (verdict_changed || health_changed || drain_changed) {
     Change c = change_for(sit->first, s);
     c.health_changed = health_changed;
@@ -181,10 +184,11 @@ void Engine::on_result(const std::shared_ptr<CheckRt>& rt, Result r) {
     }
     changes.push_back(std::move(c));
   }
-  commit(now, std::move(changes), before);
+  commit(now, std::move(changes), before, /*all=*/false);
 }
 
 bool Engine::refresh_service(const std::string& name, ServiceRt& s, TimePoint now) {
+  ++services_looked_at_;
   std::vector<CheckInput> inputs;
   bool agent_drain = false;
   std::optional<uint32_t> weight;
@@ -208,9 +212,14 @@ bool Engine::refresh_service(const std::string& name, ServiceRt& s, TimePoint no
   return changed;
 }
 
+Engine::DrainView Engine::drain_view(const std::string& name, const ServiceRt& s) const {
+  ++services_looked_at_;
+  return DrainView{decider_.drained(name), s.weight};
+}
+
 std::map<std::string, Engine::DrainView> Engine::drain_views() const {
   std::map<std::string, DrainView> out;
-  for (const auto& [name, s] : services_) out.emplace(name, DrainView{decider_.drained(name), s.weight});
+  for (const auto& [name, s] : services_) out.emplace(name, drain_view(name, s));
   return out;
 }
 
@@ -223,20 +232,33 @@ Change Engine::change_for(const std::string& name, const ServiceRt& s) const {
   return c;
 }
 
-void Engine::commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before) {
+std::vector<PrefixChange> Engine::settle(TimePoint now, std::vector<Change>& changes,
+                                         const std::map<std::string, DrainView>& before, bool all) {
   // Services whose drain state moved without a change already listed (drains, node drains).
-  for (const auto& [name, s] : services_) {
+  auto note = [&](const std::string& name, const ServiceRt& s) {
+    ++services_looked_at_;
     const auto b = before.find(name);
     const bool was_drained = b != before.end() && b->second.drained;
-    if (was_drained == decider_.drained(name)) continue;
-    if (std::any_of(changes.begin(), changes.end(), [&](const Change& c) { return c.service == name; })) continue;
+    if (was_drained == decider_.drained(name)) return;
+    if (std::any_of(changes.begin(), changes.end(), [&](const Change& c) { return c.service == name; })) return;
     changes.push_back(change_for(name, s));
+  };
+  if (all) {
+    for (const auto& [name, s] : services_) note(name, s);
+  } else {
+    for (const auto& [name, _] : before)
+      if (auto it = services_.find(name); it != services_.end()) note(name, it->second);
   }
   auto prefix_changes = decider_.evaluate(now);
   for (const auto& p : prefix_changes) {
     spdlog::info("health: prefix {} {} -> {}", p.prefix, to_string(p.from), to_string(p.to));
   }
   arm_wakeup();
+  return prefix_changes;
+}
+
+void Engine::commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before, bool all) {
+  auto prefix_changes = settle(now, changes, before, all);
   // Copies: a handler may replace the handlers or reload the engine.
   auto on_change = on_change_;
   auto on_prefix = on_prefix_;
@@ -261,8 +283,8 @@ void Engine::arm_wakeup() {
 }
 
 void Engine::reevaluate() {
-  const auto before = drain_views();
-  commit(clock_.now(), {}, before);
+  // Time alone moves prefix gates (drain ends, hold-downs), never a service's drain state.
+  commit(clock_.now(), {}, {}, /*all=*/false);
 }
 
 void Engine::apply(const config::Config& cfg) {
@@ -367,17 +389,18 @@ bool Engine::undrain(std::string_view service) {
   return true;
 }
 
-void Engine::set_site_gate(const std::string& service, bool open) {
-  if (open == !site_gate_closed_.contains(service)) return;
+std::vector<PrefixChange> Engine::set_site_gate(const std::string& service, bool open) {
+  if (open == !site_gate_closed_.contains(service)) return {};
   if (open) site_gate_closed_.erase(service);
   else site_gate_closed_.insert(service);
   auto it = services_.find(service);
-  if (it == services_.end()) return;
+  if (it == services_.end()) return {};
   spdlog::info("health: service {}: site gate {} (min_healthy_servers)", service, open ? "open" : "closed");
-  const auto before = drain_views();
   const TimePoint now = clock_.now();
   refresh_service(it->first, it->second, now);
-  commit(now, {}, before);
+  // The gate moves prefix decisions only, never the service's own health or drain state.
+  std::vector<Change> none;
+  return settle(now, none, {}, /*all=*/false);
 }
 
 void Engine::drain_all() {
@@ -414,6 +437,13 @@ std::vector<LocalService> Engine::local_services() const {
   std::vector<LocalService> out;
   for (const auto& [name, s] : services_) out.push_back({name, s.healthy, decider_.drained(name), s.weight});
   return out;
+}
+
+bool Engine::all_gating_decided() const {
+  for (const auto& [_, s] : services_)
+    for (const auto& c : s.checks)
+      if (c->gating && c->verdict.verdict() == Verdict::Unknown) return false;
+  return true;
 }
 
 Snapshot Engine::snapshot() const {

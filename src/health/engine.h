@@ -109,7 +109,9 @@ class Engine {
   // Site gate (min_healthy_servers): while closed, the service's prefixes are decided as if it were
   // unhealthy, but its own health (what the site agent reports to the other servers) is untouched,
   // so that one server's gate never feeds back into another's count. Open for unknown services.
-  void set_site_gate(const std::string& service, bool open);
+  // Returns what that changed (prefix decisions only: the service's own state does not move) and
+  // runs no handler, so a handler may call it without re-entering itself.
+  std::vector<PrefixChange> set_site_gate(const std::string& service, bool open);
   bool site_gate_open(std::string_view service) const { return !site_gate_closed_.contains(service); }
 
   // Brings time-driven prefix state up to date (drain ends, hold-down and suppression ends). The
@@ -118,6 +120,17 @@ class Engine {
   std::optional<TimePoint> next_wakeup() const { return decider_.next_wakeup(); }
 
   Snapshot snapshot() const;
+  // True when every gating check has a verdict (what start-up waits for before announcing).
+  bool all_gating_decided() const;
+
+  // The work done so far, for tests that pin the cost of a probe result: services looked at (each
+  // service's health or drain state read or recomputed) and prefixes evaluated.
+  struct Work {
+    uint64_t results = 0;
+    uint64_t services = 0;
+    uint64_t prefixes = 0;
+  };
+  Work work() const { return {results_, services_looked_at_, decider_.evaluations()}; }
   // What the site agent reports: each service's own health, drain and agent weight (no site gate).
   std::vector<LocalService> local_services() const;
   std::map<std::string, PrefixState> prefixes() const { return decider_.states(); }
@@ -142,9 +155,14 @@ class Engine {
   void cancel_check(CheckRt& rt);
   // Recomputes a service's health, agent drain and weight; true if its health changed.
   bool refresh_service(const std::string& name, ServiceRt& s, TimePoint now);
+  DrainView drain_view(const std::string& name, const ServiceRt& s) const;
   std::map<std::string, DrainView> drain_views() const;
-  // Evaluates prefixes, re-arms the wake-up timer, then runs the handlers.
-  void commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before);
+  // Evaluates prefixes and re-arms the wake-up timer. Adds a Change for each service in `before`
+  // (or, with `all`, any service) whose drain state moved without one already listed.
+  std::vector<PrefixChange> settle(TimePoint now, std::vector<Change>& changes,
+                                   const std::map<std::string, DrainView>& before, bool all);
+  // settle(), then runs the handlers.
+  void commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before, bool all = true);
   void arm_wakeup();
   Change change_for(const std::string& name, const ServiceRt& s) const;
 
@@ -162,6 +180,8 @@ class Engine {
   std::shared_ptr<Engine*> alive_;
   ChangeHandler on_change_;
   PrefixHandler on_prefix_;
+  uint64_t results_ = 0;
+  mutable uint64_t services_looked_at_ = 0;
 };
 
 }  // namespace vane::health

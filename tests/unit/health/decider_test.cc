@@ -425,5 +425,49 @@ TEST(Decider, SharedPrefixUsesLongestHoldDown) {
   EXPECT_EQ(*d.next_wakeup(), t0 + 5s);
 }
 
+// evaluate() looks only at what changed (or is due): with many services, one service's flip costs
+// its own prefixes, and a hold-down's end is still seen without any input change.
+TEST(Decider, EvaluatesOnlyPrefixesWhoseInputsChangedOrAreDue) {
+  FlapPolicy p;
+  p.hold_down = 3s;
+  Decider d;
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = std::string("s").append(std::to_string(i));
+    d.set_service(name, spec(p, 0ms, {std::string("203.0.113.").append(std::to_string(i)).append("/32")}));
+    d.set_healthy(name, true);
+  }
+  EXPECT_EQ(d.evaluate(t0).size(), 100u);
+  EXPECT_EQ(d.evaluations(), 100u);
+  EXPECT_TRUE(d.evaluate(t0 + 1s).empty());
+  d.set_healthy("s5", true);  // no change
+  d.set_drained("s6", false, t0 + 1s);
+  EXPECT_TRUE(d.evaluate(t0 + 1s).empty());
+  EXPECT_EQ(d.evaluations(), 100u);
+
+  d.set_healthy("s5", false);
+  auto ch = d.evaluate(t0 + 1s);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].prefix, "203.0.113.5/32");
+  EXPECT_EQ(d.evaluations(), 101u);
+  d.set_healthy("s5", true);
+  EXPECT_TRUE(d.evaluate(t0 + 2s).empty());  // held down until t0 + 4s
+  ASSERT_TRUE(d.next_wakeup());
+  EXPECT_EQ(*d.next_wakeup(), t0 + 4s);
+  EXPECT_TRUE(d.evaluate(t0 + 3s).empty());
+  ch = d.evaluate(t0 + 4s);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].to, PrefixState::Announced);
+  EXPECT_FALSE(d.next_wakeup());
+  EXPECT_EQ(d.evaluations(), 103u);
+
+  // A node drain touches every prefix, once.
+  d.set_node_drained(true, t0 + 5s);
+  EXPECT_EQ(d.evaluate(t0 + 5s).size(), 100u);
+  EXPECT_EQ(d.evaluations(), 203u);
+  const auto st = d.status(t0 + 5s);
+  ASSERT_EQ(st.size(), 100u);
+  EXPECT_EQ(st[0].services, std::vector<std::string>{"s0"});
+}
+
 }  // namespace
 }  // namespace vane::health

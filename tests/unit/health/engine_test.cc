@@ -397,6 +397,51 @@ TEST_F(EngineTest, ClosedSiteGateWithdrawsButTheServiceStaysHealthy) {
   EXPECT_FALSE(engine.snapshot().services[0].site_gate_closed);
 }
 
+// The work of a probe result is its own service's, however many services there are: a result that
+// changes no verdict evaluates no prefix, and one that flips a service evaluates that service's
+// prefixes only (issue 16: 1,000 failing checks at 1 s kept a core busy re-deciding everything).
+TEST_F(EngineTest, AProbeResultCostsTheSameHoweverManyServicesThereAre) {
+  constexpr int kServices = 200;
+  std::string cfg;
+  for (int i = 0; i < kServices; ++i)
+    cfg += service(std::string("s").append(std::to_string(i)), std::string("203.0.113.").append(std::to_string(i)).append("/32"), {std::string("c").append(std::to_string(i))});
+  engine.apply(parse(cfg));  // no result set: every check fails
+  engine.start();
+  ASSERT_TRUE(run_until(io, [&] { return engine.all_gating_decided(); }));
+  const Engine::Work w0 = engine.work();
+  ASSERT_TRUE(run_until(io, [&] { return engine.work().results >= w0.results + 2 * kServices; }));
+  const Engine::Work w1 = engine.work();
+  const uint64_t results = w1.results - w0.results;
+  EXPECT_LE(w1.services - w0.services, 4 * results) << results << " results";
+  EXPECT_EQ(w1.prefixes - w0.prefixes, 0u) << results << " results";
+
+  // One service comes up: its own prefix is evaluated, no other.
+  st->results["c7"] = up();
+  ASSERT_TRUE(wait_for(PrefixState::Announced, "203.0.113.7/32"));
+  const Engine::Work w2 = engine.work();
+  EXPECT_EQ(w2.prefixes - w1.prefixes, 1u);
+  EXPECT_LE(w2.services - w1.services, 4 * (w2.results - w1.results));
+  EXPECT_TRUE(engine.all_gating_decided());
+}
+
+// A closed site gate is returned as a value: the handlers do not run, so a handler that sets a
+// gate (the daemon's update_site) cannot re-enter itself.
+TEST_F(EngineTest, SiteGateReturnsItsPrefixChangesWithoutRunningHandlers) {
+  engine.apply(parse(service("web", "203.0.113.0/24", {})));
+  changes.clear();
+  prefix_changes.clear();
+  const auto moved = engine.set_site_gate("web", false);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].prefix, "203.0.113.0/24");
+  EXPECT_EQ(moved[0].to, PrefixState::Withdrawn);
+  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(prefix_changes.empty());
+  EXPECT_TRUE(engine.set_site_gate("web", false).empty());  // unchanged
+  const auto back = engine.set_site_gate("web", true);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].to, PrefixState::Announced);
+}
+
 TEST(Jitter, SpreadsWithinThePercentage) {
   std::mt19937_64 rng(7);
   std::set<int64_t> seen;
