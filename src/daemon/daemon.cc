@@ -111,6 +111,7 @@ int Daemon::run() {
   health_->apply(cfg_.proto);
   health_->start();
   apply_site();
+  apply_load();
   update_site();
   update_exports();
   check_ready();
@@ -189,7 +190,7 @@ void Daemon::update_exports() {
 }
 
 health::SiteReport Daemon::local_report() const {
-  return health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+  return with_load(health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
 }
 
 void Daemon::apply_site() {
@@ -208,7 +209,7 @@ void Daemon::apply_site() {
   const bool fresh = !site_;
   const auto old_ids = site_ ? site_->key_ids() : std::vector<std::string>{};
   if (!site_) {
-    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return site_report_; }, [this] { update_site(); });
+    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return with_load(site_report_); }, [this] { update_site(); });
     site_port_ = st.port;
   }
   site_->set_keys(cfg_.site_keys);
@@ -491,6 +492,7 @@ void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpSer
   health_->apply(cfg_.proto);
   apply_admin(before.proto);
   apply_site();
+  apply_load();
   // Recomputed for the new config; tables are rebuilt where a weight differs from what the
   // forwarding step used.
   update_site();
@@ -613,6 +615,7 @@ void Daemon::stop() {
   notify("STOPPING=1");
   health_->stop();
   if (site_) site_->stop();
+  if (load_) load_->stop();
   speaker_->shutdown("vaned is shutting down", 2s, [this] { finish(); });
 }
 
