@@ -250,8 +250,8 @@ void Daemon::apply_site() {
 
 Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
   SiteState out;
-  const auto report =
-      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+  const auto report = with_load(
+      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
   const health::SiteView* view = site_ && config::site_health(cfg).enabled() ? &site_->view() : nullptr;
   // Without its agent this server cannot vouch for itself: the others count it unreachable (or
   // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
