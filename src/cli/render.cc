@@ -253,6 +253,19 @@ std::string render_site(const control::SiteReply& r) {
       ++rows;
     }
   if (rows) out += "\n" + w.str();
+  Table ld({"Server", "Utilisation", "Published", "Why"}, {A::left, A::right, A::right, A::left});
+  size_t loads = 0;
+  for (const auto& s : r.servers()) {
+    if (!s.load()) continue;
+    const auto pct = [](int32_t pm) {
+      return pm < 0 ? std::string("-") : std::to_string(pm / 10) + "." + std::to_string(pm % 10) + "%";
+    };
+    std::string why = s.load_reason();
+    if (!why.empty() && s.load_mean_permille() >= 0) why += " (site mean " + pct(s.load_mean_permille()) + ")";
+    ld.add({s.name(), pct(s.utilisation_permille()), std::to_string(s.load_weight()), or_dash(why)});
+    ++loads;
+  }
+  if (loads) out += "\nLoad-driven weights\n" + ld.str();
   std::string notes;
   for (const auto& s : r.servers())
     if (!s.error().empty()) notes += s.name() + ": " + s.error() + "\n";

@@ -628,6 +628,33 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
         c.err(hw.at("port"), "port " + std::to_string(gue) + " is the GUE port");
     }
   }
+  if (cfg.site().has_load()) {
+    const SiteLoad& l = cfg.site().load();
+    Where lw = w.child("load");
+    if (l.has_period_ms()) check_range(c, lw, "period_ms", l.period_ms(), 200, 600000);
+    const auto ls = site_load(cfg);
+    if (l.has_window_ms()) check_range(c, lw, "window_ms", l.window_ms(), 100, std::max<uint32_t>(100, ls.period_ms));
+    if (l.has_dead_band_percent()) check_range(c, lw, "dead_band_percent", l.dead_band_percent(), 1, 50);
+    if (l.has_step_percent()) check_range(c, lw, "step_percent", l.step_percent(), 1, 100);
+    if (l.has_min_percent()) check_range(c, lw, "min_percent", l.min_percent(), 1, 100);
+    if (l.has_max_percent()) check_range(c, lw, "max_percent", l.max_percent(), 100, 1000);
+    if (l.has_quantum_percent()) check_range(c, lw, "quantum_percent", l.quantum_percent(), 1, 10);
+    if (l.has_low_load_percent()) check_range(c, lw, "low_load_percent", l.low_load_percent(), 0, 90);
+    // A dead band narrower than one level would let a server hop between two levels for ever.
+    if (ls.dead_band_percent < ls.quantum_percent)
+      c.err(lw.at("dead_band_percent"), "dead_band_percent " + std::to_string(ls.dead_band_percent) +
+                                            " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) + ")");
+    if (l.source() == SiteLoad::CGROUP) {
+      if (l.cgroup_path().empty() || l.cgroup_path()[0] != '/')
+        c.err(lw.at("cgroup_path"), "source CGROUP needs cgroup_path, an absolute path");
+      if (!l.cgroup_cpu_path().empty() && l.cgroup_cpu_path()[0] != '/')
+        c.err(lw.at("cgroup_cpu_path"), "cgroup_cpu_path must be an absolute path");
+    } else if (!l.cgroup_path().empty() || !l.cgroup_cpu_path().empty()) {
+      c.err(lw.at("cgroup_path"), "cgroup_path is for source CGROUP");
+    }
+    if (l.enabled() && !site_health(cfg).enabled())
+      c.err(lw.at("enabled"), "load-driven weights travel in site health replies: site health must be on");
+  }
   if (out.secrets_read && !cfg.site().key_file().empty()) {
     if (auto k = read_site_keys(c, w.at("key_file"), out.path, cfg.site().key_file())) out.site_keys = std::move(*k);
   }
@@ -696,6 +723,24 @@ SiteHealthSettings site_health(const Config& cfg) {
   out.timeout_ms = h.has_timeout_ms() ? h.timeout_ms() : std::min(out.timeout_ms, out.interval_ms);
   if (h.has_rise()) out.rise = h.rise();
   if (h.has_fall()) out.fall = h.fall();
+  return out;
+}
+
+SiteLoadSettings site_load(const Config& cfg) {
+  SiteLoadSettings out;
+  const SiteLoad& l = cfg.site().load();
+  out.enabled = l.enabled();
+  out.source = l.source();
+  out.cgroup_path = l.cgroup_path();
+  out.cgroup_cpu_path = l.cgroup_cpu_path();
+  if (l.has_period_ms()) out.period_ms = l.period_ms();
+  out.window_ms = l.has_window_ms() ? l.window_ms() : std::max<uint32_t>(100, out.period_ms / 2);
+  if (l.has_dead_band_percent()) out.dead_band_percent = l.dead_band_percent();
+  if (l.has_step_percent()) out.step_percent = l.step_percent();
+  if (l.has_min_percent()) out.min_percent = l.min_percent();
+  if (l.has_max_percent()) out.max_percent = l.max_percent();
+  if (l.has_quantum_percent()) out.quantum_percent = l.quantum_percent();
+  if (l.has_low_load_percent()) out.low_load_percent = l.low_load_percent();
   return out;
 }
 
@@ -776,6 +821,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   if (a.site().table_size() != b.site().table_size()) out.push_back("site table_size: changed");
   if (!same(a.site().health(), b.site().health())) out.push_back("site health: changed");
   if (a.site().key_file() != b.site().key_file()) out.push_back("site key_file: changed");
+  if (!same(a.site().load(), b.site().load())) out.push_back("site load: changed");
   if (!same(a.control(), b.control())) out.push_back("control: changed");
   if (!same(a.metrics(), b.metrics())) out.push_back("metrics: changed");
   if (!same(a.log(), b.log())) out.push_back("log: changed");

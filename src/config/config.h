@@ -81,6 +81,19 @@ struct SiteHealthSettings {
 };
 SiteHealthSettings site_health(const Config& cfg);
 
+// Load-driven weights with defaults applied (config.proto, SiteLoad). The limits apply whether or
+// not the loop runs here: they bound what other servers may publish.
+struct SiteLoadSettings {
+  bool enabled = false;
+  SiteLoad::Source source = SiteLoad::PROC_STAT;
+  std::string cgroup_path, cgroup_cpu_path;
+  uint32_t period_ms = 10000, window_ms = 5000;
+  uint32_t dead_band_percent = 5, step_percent = 25, min_percent = 25, max_percent = 400;
+  uint32_t quantum_percent = 2, low_load_percent = 20;
+  bool operator==(const SiteLoadSettings&) const = default;
+};
+SiteLoadSettings site_load(const Config& cfg);
+
 // Whether `s` can be a node or service name: it travels as one token of the site agent's reply,
 // so 1 to 255 printable ASCII characters without spaces.
 bool valid_site_name(std::string_view s);

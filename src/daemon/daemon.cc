@@ -119,6 +119,7 @@ int Daemon::run() {
   health_->apply(cfg_.proto);
   health_->start();
   apply_site();
+  apply_load();
   update_site();
   update_exports();
   check_ready();
@@ -197,7 +198,7 @@ void Daemon::update_exports() {
 }
 
 health::SiteReport Daemon::local_report() const {
-  return health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+  return with_load(health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
 }
 
 void Daemon::apply_site() {
@@ -216,7 +217,7 @@ void Daemon::apply_site() {
   const bool fresh = !site_;
   const auto old_ids = site_ ? site_->key_ids() : std::vector<std::string>{};
   if (!site_) {
-    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return site_report_; }, [this] { update_site(); });
+    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return with_load(site_report_); }, [this] { update_site(); });
     site_port_ = st.port;
   }
   site_->set_keys(cfg_.site_keys);
@@ -257,8 +258,8 @@ void Daemon::apply_site() {
 
 Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
   SiteState out;
-  const auto report =
-      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{});
+  const auto report = with_load(
+      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
   const health::SiteView* view = site_ && config::site_health(cfg).enabled() ? &site_->view() : nullptr;
   // Without its agent this server cannot vouch for itself: the others count it unreachable (or
   // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
@@ -499,6 +500,7 @@ void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpSer
   health_->apply(cfg_.proto);
   apply_admin(before.proto);
   apply_site();
+  apply_load();
   // Recomputed for the new config; tables are rebuilt where a weight differs from what the
   // forwarding step used.
   update_site();
@@ -621,6 +623,7 @@ void Daemon::stop() {
   notify("STOPPING=1");
   health_->stop();
   if (site_) site_->stop();
+  if (load_) load_->stop();
   speaker_->shutdown("vaned is shutting down", 2s, [this] { finish(); });
 }
 

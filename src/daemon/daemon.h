@@ -14,6 +14,7 @@
 #include "control/metrics_http.h"
 #include "control/server.h"
 #include "daemon/forwarding.h"
+#include "daemon/load_loop.h"
 #include "daemon/reload.h"
 #include "health/engine.h"
 #include "health/site_agent.h"
@@ -87,6 +88,13 @@ class Daemon {
   // the forwarder new tables and the health engine its min_healthy_servers gates.
   void update_site();
   health::SiteReport local_report() const;
+  // Load-driven weights (daemon/load_wiring.cc): starts, adjusts or stops the load loop, and gives
+  // the site view the range each peer may publish.
+  void apply_load();
+  // `r` with the weight (and utilisation) the load loop publishes, when it runs.
+  health::SiteReport with_load(health::SiteReport r) const;
+  void fill_load(control::SiteServer& out, const config::Server& s) const;
+  void collect_load(metrics::Registry& reg) const;
   SiteWeights current_weights() const;
   // Every service's server weights and site gate under `cfg`, from this server's health and the
   // site view as they are now.
@@ -111,6 +119,7 @@ class Daemon {
   std::unique_ptr<health::Engine> health_;
   std::unique_ptr<Forwarding> forwarding_;
   std::unique_ptr<health::SiteAgent> site_;
+  std::shared_ptr<LoadLoop> load_;
   std::map<std::string, std::vector<health::ServerWeight>> site_weights_;  // by service
   health::SiteReport site_report_;  // what the site agent answers; kept current by update_site
   uint16_t site_port_ = 0;

@@ -288,6 +288,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
           takes = takes || w.weight > 0;
         }
         x->set_healthy(takes);
+        fill_load(*x, s);
       }
       const auto st = config::site_health(cfg_.proto);
       out->set_site_health(site_ != nullptr);
@@ -444,6 +445,7 @@ void Daemon::collect(metrics::Registry& reg) {
       .set(double(speaker_->accept_errors()));
   reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now").set(double(speaker_->exports().size()));
 
+  collect_load(reg);
   if (site_) {
     auto& reach = reg.gauge("vane_site_server_reachable", "1 while the server's site agent answers (site health)");
     auto& answers = reg.counter("vane_site_queries_answered_total", "Valid replies from the server's site agent");

@@ -91,6 +91,8 @@ uint32_t scaled(uint32_t weight, uint32_t percent) {
 }
 
 ServerWeight from_report(const std::string& name, uint32_t weight, const SiteReport& r, const std::string& service) {
+  // The load loop's published weight stands in for the configured one (range-checked on receipt).
+  if (r.load) weight = std::min(r.load->weight, kSiteMaxLoadWeight);
   ServerWeight w{name, 0, false, "down"};
   auto it = r.services.find(service);
   if (it == r.services.end()) {
@@ -113,6 +115,7 @@ ServerWeight from_report(const std::string& name, uint32_t weight, const SiteRep
       w.why = "down";
       break;
   }
+  if (r.load && w.weight > 0) w.why += ", load weight " + std::to_string(weight);
   return w;
 }
 
@@ -184,6 +187,8 @@ std::string_view to_string(SiteRefusal r) {
       return "bad_mac";
     case SiteRefusal::WrongServer:
       return "wrong_server";
+    case SiteRefusal::OutOfRange:
+      return "out_of_range";
   }
   return "?";
 }
@@ -248,6 +253,9 @@ std::string format_site_reply(const SiteReport& r) {
   std::string out;
   out += kMagic;
   out += " 1 " + r.node + "\n";
+  if (r.load)
+    out += "load " + (r.load->utilisation ? std::to_string(*r.load->utilisation) : std::string("-")) + " " +
+           std::to_string(r.load->weight) + "\n";
   for (auto& [name, s] : r.services) {
     out += "service " + name + " " + std::string(to_string(s.state));
     if (s.state == SiteService::State::Up) out += " " + std::to_string(s.percent);
@@ -281,6 +289,21 @@ std::expected<SiteReport, std::string> parse_site_reply(std::string_view text) {
     }
     if (t.size() == 1 && t[0] == "end") {
       end = true;
+      continue;
+    }
+    if (!t.empty() && t[0] == "load") {
+      if (t.size() != 3) return std::unexpected(where + "expected \"load <utilisation|-> <weight>\"");
+      if (r.load) return std::unexpected(where + "duplicate load line");
+      PublishedLoad l;
+      if (t[1] != "-") {
+        auto u = number(t[1]);
+        if (!u || *u > 1000) return std::unexpected(where + "bad utilisation (permille, 0..1000)");
+        l.utilisation = *u;
+      }
+      auto w = number(t[2]);
+      if (!w || *w > kSiteMaxLoadWeight) return std::unexpected(where + "bad load weight (0.." + std::to_string(kSiteMaxLoadWeight) + ")");
+      l.weight = *w;
+      r.load = l;
       continue;
     }
     if (t.size() < 3 || t[0] != "service") return std::unexpected(where + "expected \"service\" or \"end\"");
@@ -350,6 +373,14 @@ bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::st
     reply = std::unexpected("the server at this address calls itself " + reply->node);
     refusal = SiteRefusal::WrongServer;
   }
+  if (reply && reply->load) {
+    auto b = load_bounds_.find(peer);
+    if (b != load_bounds_.end() && (reply->load->weight < b->second.first || reply->load->weight > b->second.second)) {
+      reply = std::unexpected("published load weight " + std::to_string(reply->load->weight) + " outside " +
+                              std::to_string(b->second.first) + ".." + std::to_string(b->second.second));
+      refusal = SiteRefusal::OutOfRange;
+    }
+  }
   if (reply) refusal.reset();
   if (refusal) {
     p.st.refusal = std::string(to_string(*refusal));
@@ -364,7 +395,10 @@ bool SiteView::record(const std::string& peer, std::expected<SiteReport, std::st
   if (reply) {
     ++p.st.answers;
     p.st.error.clear();
-    report_changed = !p.st.last || *p.st.last != *reply;
+    // Utilisation alone moves every period and feeds only the load loop, which reads the view when
+    // it decides: it is not a change the tables need to see.
+    auto weight_of = [](const SiteReport& x) { return x.load ? std::optional(x.load->weight) : std::nullopt; };
+    report_changed = !p.st.last || p.st.last->services != reply->services || weight_of(*p.st.last) != weight_of(*reply);
     p.st.last = std::move(*reply);
   } else {
     ++p.st.failures;

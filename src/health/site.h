@@ -7,6 +7,7 @@
 // dying peer is never taken for a complete one:
 //
 //   vane-site 1 <node name>
+//   load <utilisation permille|-> <published weight>       (only with site.load on; at most once)
 //   service <name> up <percent>
 //   service <name> drain
 //   service <name> down
@@ -65,7 +66,7 @@ std::expected<SiteNonce, std::string> parse_site_request(std::string_view line);
 std::string sign_site_reply(std::string body, const SiteKey& key, const SiteNonce& nonce);
 
 // Why a reply was refused. to_string gives the name used in metrics and vanectl.
-enum class SiteRefusal : uint8_t { Malformed, TooLong, MissingMac, UnknownKey, Replay, BadMac, WrongServer };
+enum class SiteRefusal : uint8_t { Malformed, TooLong, MissingMac, UnknownKey, Replay, BadMac, WrongServer, OutOfRange };
 std::string_view to_string(SiteRefusal r);
 struct SiteRefused {
   SiteRefusal reason;
@@ -81,9 +82,19 @@ struct SiteService {
 };
 std::string_view to_string(SiteService::State s);
 
+// What a server running the load loop publishes (docs/load.md): its utilisation and the weight
+// every server's tables use for it in place of its configured weight (times an agent's percent).
+inline constexpr uint32_t kSiteMaxLoadWeight = 1000;
+struct PublishedLoad {
+  std::optional<uint32_t> utilisation;  // permille, 0..1000; nullopt: no signal ("-")
+  uint32_t weight = 0;                  // 0..kSiteMaxLoadWeight
+  bool operator==(const PublishedLoad&) const = default;
+};
+
 struct SiteReport {
   std::string node;
   std::map<std::string, SiteService> services;
+  std::optional<PublishedLoad> load;  // last: aggregate initialisers of {node, services} stay valid
   bool operator==(const SiteReport&) const = default;
 };
 
@@ -148,6 +159,11 @@ class SiteView {
   const PeerStatus* find(const std::string& peer) const;
   std::vector<PeerStatus> peers() const;  // by name
 
+  // The published weights each peer may announce (by name, inclusive; from this server's config:
+  // the peer's configured weight times site.load's min and max). A reply whose "load" weight is
+  // outside is refused as out_of_range; peers without bounds are not checked.
+  void set_load_bounds(std::map<std::string, std::pair<uint32_t, uint32_t>> bounds) { load_bounds_ = std::move(bounds); }
+
  private:
   struct Peer {
     PeerStatus st;
@@ -155,6 +171,7 @@ class SiteView {
   };
   uint32_t rise_, fall_;
   std::map<std::string, Peer> peers_;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> load_bounds_;
 };
 
 // How a server stands for one service, as the table builder sees it.
@@ -169,6 +186,7 @@ struct ServerWeight {
 // The effective weight of every site server for `service`, in site config order:
 //   - forwarder-only servers: 0;
 //   - this node: configured weight x percent when its service is up, else 0;
+//   (with a "load" line in a report, its published weight replaces the configured weight)
 //   - another server: until its first valid reply (vaned just started), its configured weight, so
 //     that a restarting vaned builds the same table as the running ones, unless a reload added it
 //     (joined, or not in the view yet): then 0 until it answers; from then on what its last

@@ -96,6 +96,7 @@ class SiteAgent {
   void stop();
 
   const SiteView& view() const { return view_; }
+  void set_load_bounds(std::map<std::string, std::pair<uint32_t, uint32_t>> b) { view_.set_load_bounds(std::move(b)); }
   uint64_t served() const { return served_; }    // replies written
   // Connections closed at once, unread: in all, and by reason.
   uint64_t refused() const;

@@ -131,6 +131,29 @@ TEST(Render, SiteAgentRefusedConnectionsAreCountedByReason) {
       << text;
 }
 
+TEST(Render, SiteLoadDrivenWeights) {
+  control::Response r = sample::site();
+  auto* a = r.mutable_site()->mutable_servers(0);
+  a->set_load(true);
+  a->set_load_weight(148);
+  a->set_utilisation_permille(412);
+  a->set_load_reason("dead band");
+  a->set_load_mean_permille(403);
+  auto* b = r.mutable_site()->mutable_servers(1);
+  b->set_load(true);
+  b->set_load_weight(74);
+  b->set_utilisation_permille(-1);
+  b->set_load_mean_permille(-1);
+  const std::string text = render_text(r);
+  EXPECT_NE(text.find("\nLoad-driven weights\n"
+                      "Server  Utilisation  Published  Why\n"
+                      "s1            41.2%        148  dead band (site mean 40.3%)\n"
+                      "s2                -         74  -\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(render_text(sample::site()).find("Load-driven"), std::string::npos) << "nothing when no server publishes";
+}
+
 TEST(Render, ForwardingKnownReasonsFirstThenNewOnes) {
   EXPECT_EQ(render_text(sample::forwarding()),
             "VIP           Proto  Port  Passed  Local  Forwarded  TooBig  NoTable  Malformed  Errors  ttl_exceeded\n"
@@ -180,12 +203,14 @@ TEST(Render, JsonIsTheProtobufMapping) {
             "{\"version\":65536,\"error\":\"\",\"error_details\":[],\"code\":\"ERROR_CODE_UNSPECIFIED\","
             "\"site\":{\"servers\":[{\"name\":\"s1\",\"address\":\"10.0.0.1\",\"weight\":100,\"healthy\":true,"
             "\"is_self\":true,\"reach\":\"self\",\"error\":\"\",\"services\":[{\"service\":\"web\",\"weight\":100,"
-            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\",\"refusal\":\"\",\"refused\":[]},"
+            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\",\"refusal\":\"\",\"refused\":[],"
+            "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0},"
             "{\"name\":\"s2\",\"address\":\"10.0.0.2\","
             "\"weight\":0,\"healthy\":false,\"is_self\":false,\"reach\":\"unreachable\",\"error\":\"connect: Connection "
             "refused\",\"services\":[{\"service\":\"web\",\"weight\":0,\"healthy\":false,\"state\":\"unreachable\"}],"
             "\"role\":\"BACKEND_ONLY\",\"refusal\":\"bad_mac\",\"refused\":[{\"reason\":\"bad_mac\",\"count\":\"3\"},"
-            "{\"reason\":\"replay\",\"count\":\"1\"}]}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
+            "{\"reason\":\"replay\",\"count\":\"1\"}],"
+            "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
             "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
             "\"gate_open\":false}],\"auth\":\"authenticated\",\"key_ids\":[\"0123456789abcdef\"],\"agent_listening\":true,"
             "\"agent_error\":\"\",\"agent_bad_requests\":\"0\",\"agent_refused\":[]}}\n");

@@ -514,3 +514,56 @@ TEST(ConfigSite, VipSteeringOptionsParse) {
 
 }  // namespace
 }  // namespace vane::config
+
+namespace vane::config {
+namespace {
+
+const std::string kLoadSite = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+forwarding { enabled: true }
+site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" }
+)";
+
+TEST(SiteLoadConfig, DefaultsAndValidation) {
+  auto ok = load_string(kLoadSite + "load { enabled: true } }\n", "t.conf");
+  ASSERT_TRUE(ok);
+  const auto s = site_load(ok->proto);
+  EXPECT_TRUE(s.enabled);
+  EXPECT_EQ(s.period_ms, 10000u);
+  EXPECT_EQ(s.window_ms, 5000u);
+  EXPECT_EQ(s.quantum_percent, 2u);
+  EXPECT_FALSE(site_load(load_string(kLoadSite + "}\n", "t.conf")->proto).enabled) << "off by default";
+  auto cg = load_string(kLoadSite + "load { enabled: true source: CGROUP cgroup_path: \"/sys/fs/cgroup/cpu/web\" period_ms: 2000 } }\n", "t.conf");
+  ASSERT_TRUE(cg);
+  EXPECT_EQ(site_load(cg->proto).window_ms, 1000u);
+
+  auto e = errors(kLoadSite + "load { enabled: true period_ms: 100 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("period_ms"), std::string::npos) << e[0];
+  e = errors(kLoadSite + "load { period_ms: 1000 window_ms: 2000 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("window_ms"), std::string::npos) << e[0];
+  e = errors(kLoadSite + "load { dead_band_percent: 2 quantum_percent: 5 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("dead_band_percent 2 must be at least quantum_percent (5)"), std::string::npos) << e[0];
+  e = errors(kLoadSite + "load { source: CGROUP } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("cgroup_path"), std::string::npos) << e[0];
+  e = errors(kLoadSite + "load { cgroup_path: \"/x\" } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("for source CGROUP"), std::string::npos) << e[0];
+  e = errors(kLoadSite + "load { max_percent: 50 min_percent: 0 } }\n");
+  EXPECT_EQ(e.size(), 2u);
+  e = errors(kLoadSite + "health { port: 0 } load { enabled: true } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("site health must be on"), std::string::npos) << e[0];
+}
+
+TEST(SiteLoadConfig, IsPartOfTheReloadDiff) {
+  auto a = load_string(kLoadSite + "}\n", "t.conf");
+  auto b = load_string(kLoadSite + "load { enabled: true } }\n", "t.conf");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(diff(a->proto, b->proto), std::vector<std::string>{"site load: changed"});
+}
+
+}  // namespace
+}  // namespace vane::config

@@ -457,3 +457,63 @@ TEST(SiteWeights, PercentagesAbove100CountAs100) {
 
 }  // namespace
 }  // namespace vane::health
+
+namespace vane::health {
+namespace {
+
+TEST(SiteLoad, LoadLineRoundTripsAndIsStrict) {
+  auto r = report("s2", {{"web", {State::Up, 100}}});
+  r.load = PublishedLoad{412, 150};
+  const std::string text = format_site_reply(r);
+  EXPECT_EQ(text, "vane-site 1 s2\nload 412 150\nservice web up 100\nend\n");
+  auto back = parse_site_reply(text);
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(*back, r);
+  r.load = PublishedLoad{std::nullopt, 100};
+  back = parse_site_reply(format_site_reply(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->load, r.load) << "no signal travels as \"-\"";
+  EXPECT_FALSE(parse_site_reply("vane-site 1 s2\nend\n")->load) << "old replies carry none";
+  for (const char* bad : {"vane-site 1 s2\nload 1001 100\nend\n", "vane-site 1 s2\nload 10 1001\nend\n",
+                          "vane-site 1 s2\nload -5 100\nend\n", "vane-site 1 s2\nload 10\nend\n",
+                          "vane-site 1 s2\nload 10 100 7\nend\n", "vane-site 1 s2\nload x 100\nend\n",
+                          "vane-site 1 s2\nload 10 100\nload 10 100\nend\n", "vane-site 1 s2\nload 10 -\nend\n",
+                          "vane-site 1 s2\nload 10 4294967296\nend\n"})
+    EXPECT_FALSE(parse_site_reply(bad)) << bad;
+}
+
+TEST(SiteLoad, PublishedWeightReplacesTheConfiguredOneAndIsRangeChecked) {
+  auto cfg = site_config();
+  SiteView v(1, 2);
+  v.set_peers({"s2", "s3", "s4"});
+  v.set_load_bounds({{"s2", {50, 800}}, {"s3", {25, 400}}});
+  auto self = report("s1", {{"web", {State::Up, 100}}});
+  self.load = PublishedLoad{500, 130};
+  auto s2 = report("s2", {{"web", {State::Up, 50}}});
+  s2.load = PublishedLoad{600, 300};
+  v.record("s2", s2, t0);
+  auto w = service_weights(cfg, "web", self, &v);
+  EXPECT_EQ(by_name(w)["s1"], 130u) << "this server's own published weight";
+  EXPECT_EQ(by_name(w)["s2"], 150u) << "published 300 x the agent's 50%";
+  EXPECT_EQ(w[1].why, "up 50%, load weight 300");
+  // Out of the range this server allows for s2: refused, counted, not used.
+  s2.load = PublishedLoad{600, 900};
+  v.record("s2", s2, t0 + 1s);
+  EXPECT_EQ(v.find("s2")->refused.at("out_of_range"), 1u);
+  EXPECT_NE(v.find("s2")->error.find("outside 50..800"), std::string::npos);
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &v))["s2"], 150u) << "keeps its last valid weight until down";
+  v.record("s2", s2, t0 + 2s);
+  EXPECT_EQ(by_name(service_weights(cfg, "web", self, &v))["s2"], 0u) << "fall refusals: unreachable";
+  // A changed utilisation alone is not a change for the tables; a changed weight is.
+  auto s3 = report("s3", {{"web", {State::Up, 100}}});
+  s3.load = PublishedLoad{100, 100};
+  EXPECT_TRUE(v.record("s3", s3, t0));
+  s3.load->utilisation = 900;
+  EXPECT_FALSE(v.record("s3", s3, t0 + 1s));
+  EXPECT_EQ(v.find("s3")->last->load->utilisation, 900u) << "but the view keeps it for the load loop";
+  s3.load->weight = 102;
+  EXPECT_TRUE(v.record("s3", s3, t0 + 2s));
+}
+
+}  // namespace
+}  // namespace vane::health
