@@ -57,6 +57,14 @@ struct NeighborConfig {
   bool extended_messages = true;
   std::optional<IpAddress> next_hop;   // IPv4 routes
   std::optional<IpAddress> next_hop6;  // IPv6 routes
+  // Unnumbered (the session runs over IPv6 link-local addresses on this interface): the scope of
+  // `address`, or, with learn_address, where the router's address is learned from its router
+  // advertisements (`address` is then unused; Speaker::set_learned_address supplies it).
+  std::string interface;
+  bool learn_address = false;
+  // RFC 8950: advertise IPv4 unicast with an IPv6 next hop (IPv4 routes then carry the IPv6 next
+  // hop when the neighbour has no IPv4 next hop).
+  bool extended_next_hop = false;
 
   bool operator==(const NeighborConfig&) const = default;
 };

@@ -15,6 +15,9 @@ NeighborChange classify_neighbor_change(const NeighborConfig& a, const NeighborC
   field(a.description != b.description, "description", false);
   field(a.address != b.address, "address", true);
   field(a.port != b.port, "port", true);
+  // The link the session runs on, and whether the router's address is learned there.
+  field(a.interface != b.interface || a.learn_address != b.learn_address, "interface", true);
+  field(a.extended_next_hop != b.extended_next_hop, "extended_next_hop", true);
   field(a.local_address != b.local_address, "local_address", true);
   field(a.local_asn != b.local_asn, "local_asn", true);
   field(a.remote_asn != b.remote_asn, "remote_asn", true);

@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/write.hpp>
+#include <net/if.h>
+
 #include <deque>
 #include <set>
 
@@ -29,7 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-tcp::endpoint endpoint(const IpAddress& a, uint16_t port) {
+tcp::endpoint endpoint(const IpAddress& a, uint16_t port, unsigned long scope = 0) {
   if (a.is_v4()) {
     asio::ip::address_v4::bytes_type b;
     std::copy_n(a.bytes.begin(), 4, b.begin());
@@ -37,7 +39,7 @@ tcp::endpoint endpoint(const IpAddress& a, uint16_t port) {
   }
   asio::ip::address_v6::bytes_type b;
   std::copy_n(a.bytes.begin(), 16, b.begin());
-  return {asio::ip::address_v6(b), port};
+  return {asio::ip::address_v6(b, a.is_link_local() ? scope : 0), port};
 }
 
 IpAddress address_of(const asio::ip::address& a) {
@@ -406,7 +408,7 @@ class Speaker::Peer {
       main_->fsm.handle(Event::ManualStop, AdminStop{AdminStop::Kind::Shutdown, {}});
       return;
     }
-    if (bfd_held()) return;  // bfd_up() starts it
+    if (held()) return;  // bfd_up() starts it
     run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
   }
 
@@ -416,7 +418,7 @@ class Speaker::Peer {
       spdlog::info("bgp {}: refusing connection: administratively down", cfg_.name);
       return;
     }
-    if (bfd_held()) {
+    if (held()) {
       spdlog::debug("bgp {}: refusing connection: BFD is down", cfg_.name);
       return;
     }
@@ -486,7 +488,7 @@ class Speaker::Peer {
   void enable() {
     if (!main_) return start();
     if (main_->fsm.state() != State::Idle) return;
-    if (bfd_held()) {
+    if (held()) {
       // Clear the operator's stop, but wait for BFD: bfd_up() starts the session.
       main_->fsm.clear_admin_down();
       return;
@@ -497,6 +499,15 @@ class Speaker::Peer {
     auto it = sp_.bfd_held_.find(cfg_.name);
     return it != sp_.bfd_held_.end() && it->second;
   }
+  // Idle until BFD is up, or until an unnumbered neighbour's address is known.
+  bool held() const { return bfd_held() || !remote(); }
+  // Where the router is: configured, or learned from its router advertisements.
+  std::optional<IpAddress> remote() const {
+    if (!cfg_.learn_address) return cfg_.address;
+    auto it = sp_.learned_.find(cfg_.name);
+    if (it == sp_.learned_.end()) return std::nullopt;
+    return it->second;
+  }
   // RFC 5882 §4.3: the forwarding path is gone, so the session goes now, not at the hold time.
   void bfd_down() {
     if (!main_ || main_->fsm.state() == State::Idle) return;
@@ -506,7 +517,7 @@ class Speaker::Peer {
                                   NotificationInfo{uint8_t(wire::ErrorCode::cease), uint8_t(wire::CeaseSubcode::bfd_down), {}}));
   }
   void bfd_up() {
-    if (!main_ || main_->fsm.admin_down() || main_->fsm.state() != State::Idle) return;
+    if (!main_ || main_->fsm.admin_down() || main_->fsm.state() != State::Idle || held()) return;
     run(*main_, main_->fsm.handle(cfg_.passive ? Event::ManualStart_with_PassiveTcpEstablishment : Event::ManualStart));
   }
   // Closing for good (removed from config, or the daemon stops): Cease with the given subcode.
@@ -529,7 +540,10 @@ class Speaker::Peer {
     NeighborStatus s;
     s.name = cfg_.name;
     s.description = cfg_.description;
-    s.address = cfg_.address;
+    s.address = remote().value_or(cfg_.address);
+    s.interface = cfg_.interface;
+    s.address_known = remote().has_value();
+    s.extended_next_hop = neg_ && neg_->ipv4_over_ipv6;
     s.remote_asn = cfg_.remote_asn;
     if (main_) {
       s.state = main_->fsm.state();
@@ -631,7 +645,7 @@ class Speaker::Peer {
 
   void configure_socket(tcp::socket& s) {
     int fd = s.native_handle();
-    bool v6 = cfg_.address.is_v6();
+    bool v6 = cfg_.learn_address || cfg_.address.is_v6();
     if (auto ec = set_ttl(fd, v6, cfg_.ttl)) spdlog::warn("bgp {}: TTL {}: {}", cfg_.name, cfg_.ttl, ec.message());
     if (cfg_.min_ttl)
       if (auto ec = set_min_ttl(fd, v6, cfg_.min_ttl)) spdlog::warn("bgp {}: GTSM: {}", cfg_.name, ec.message());
@@ -655,12 +669,20 @@ class Speaker::Peer {
   }
 
   void connect(Link& l) {
-    auto ep = endpoint(cfg_.address, cfg_.port);
+    const std::optional<IpAddress> to = remote();
+    unsigned scope = 0;
+    error_code ec;
+    if (!cfg_.interface.empty()) {
+      // The link-local address means something only on its link: the scope names the link.
+      scope = ::if_nametoindex(cfg_.interface.c_str());
+      if (scope == 0) ec = error_code(errno, boost::system::system_category());
+    }
+    const auto ep = endpoint(to.value_or(cfg_.address), cfg_.port, scope);
     l.connecting.emplace(sp_.io_);
     tcp::socket& s = *l.connecting;
-    error_code ec;
-    s.open(ep.protocol(), ec);
-    if (!ec && !cfg_.md5_key.empty()) ec = set_md5(s.native_handle(), cfg_.address, cfg_.md5_key);
+    if (!to) ec = asio::error::host_not_found;  // held() keeps us here only in a race with a reset
+    if (!ec) s.open(ep.protocol(), ec);
+    if (!ec && !cfg_.md5_key.empty()) ec = set_md5(s.native_handle(), *to, cfg_.md5_key);
     if (!ec && cfg_.local_address) {
       s.set_option(tcp::socket::reuse_address(true), ec);
       if (!ec) s.bind(endpoint(*cfg_.local_address, 0), ec);
@@ -696,6 +718,7 @@ class Speaker::Peer {
     wire::Capabilities caps;
     if (cfg_.ipv4_unicast) caps.multiprotocol.push_back(wire::kIpv4Unicast);
     if (cfg_.ipv6_unicast) caps.multiprotocol.push_back(wire::kIpv6Unicast);
+    if (cfg_.extended_next_hop && cfg_.ipv4_unicast) caps.extended_next_hop.push_back(wire::kIpv4OverIpv6);
     caps.route_refresh = true;
     caps.enhanced_route_refresh = true;
     caps.extended_message = cfg_.extended_messages;
@@ -756,7 +779,7 @@ class Speaker::Peer {
     timer.async_wait([this, lp, kind, alive = alive_](error_code ec) {
       if (ec || !*alive) return;
       if (lp != main_.get() && lp != pending_.get()) return;
-      if (kind == Timer::IdleHold && bfd_held()) return;  // bfd_up() restarts it
+      if (kind == Timer::IdleHold && held()) return;  // bfd_up() restarts it
       run(*lp, lp->fsm.handle(expiry_event(kind)));
     });
   }
@@ -1196,14 +1219,25 @@ class Speaker::Peer {
     a.communities = e.communities;
     for (auto& l : e.large) a.large_communities.push_back({l[0], l[1], l[2]});
     for (auto x : e.extended) a.ext_communities.push_back({x});
+    // IPv6 next hops: the global one, plus our link-local one when the session runs over
+    // link-local addresses (RFC 2545 3), which is what a router on the link installs. With no
+    // global address the link-local one fills both fields.
+    auto v6_next_hops = [&] {
+      std::optional<IpAddress> global = cfg_.next_hop6;
+      if (!global && local_ && local_->is_v6() && !local_->is_link_local()) global = local_;
+      if (local_ && local_->is_link_local()) {
+        a.mp_link_local = local_;
+        if (!global) global = local_;
+      }
+      a.mp_next_hop = global;
+      return global.has_value();
+    };
     if (p.addr.is_v4()) {
       if (cfg_.next_hop) a.next_hop = cfg_.next_hop;
       else if (local_ && local_->is_v4()) a.next_hop = local_;
-      else return std::nullopt;
+      else if (!(ectx_.ipv4_over_ipv6 && v6_next_hops())) return std::nullopt;  // RFC 8950
     } else {
-      if (cfg_.next_hop6) a.mp_next_hop = cfg_.next_hop6;
-      else if (local_ && local_->is_v6() && !local_->is_link_local()) a.mp_next_hop = local_;
-      else return std::nullopt;
+      if (!v6_next_hops()) return std::nullopt;
     }
     a.canonicalize();
     return a;
@@ -1543,7 +1577,7 @@ Speaker::~Speaker() {
 std::vector<std::pair<IpAddress, std::string>> Speaker::md5_keys() const {
   std::vector<std::pair<IpAddress, std::string>> keys;
   for (auto& [n, p] : peers_)
-    if (!p->cfg().md5_key.empty()) keys.emplace_back(p->cfg().address, p->cfg().md5_key);
+    if (!p->cfg().md5_key.empty() && p->cfg().interface.empty()) keys.emplace_back(p->cfg().address, p->cfg().md5_key);
   return keys;
 }
 
@@ -1606,7 +1640,9 @@ void Speaker::accept(const IpAddress& local, tcp::socket s) {
   if (ec) return;
   IpAddress from = address_of(remote.address());
   for (auto& [n, p] : peers_) {
-    if (p->cfg().address == from) {
+    // Unnumbered neighbours are not listened for (vaned calls them): a link-local address names
+    // no one without its interface.
+    if (p->cfg().interface.empty() && p->cfg().address == from) {
       spdlog::debug("bgp {}: incoming connection on {}", n, local.str());
       p->incoming(std::move(s));
       return;
@@ -1618,7 +1654,7 @@ void Speaker::accept(const IpAddress& local, tcp::socket s) {
 
 void Speaker::add_neighbor(NeighborConfig cfg) {
   std::string name = cfg.name;
-  if (!cfg.md5_key.empty())
+  if (!cfg.md5_key.empty() && cfg.interface.empty())
     for (auto& l : listeners_) l->set_key(cfg.address, cfg.md5_key);
   auto p = std::make_unique<Peer>(*this, std::move(cfg));
   Peer* raw = p.get();
@@ -1630,9 +1666,10 @@ void Speaker::remove_neighbor(const std::string& name) {
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
   bfd_held_.erase(name);
+  learned_.erase(name);
   it->second->close(wire::CeaseSubcode::peer_deconfigured, "neighbor removed from the configuration");
   // A key left on a listener would keep accepting whoever holds it.
-  if (!it->second->cfg().md5_key.empty())
+  if (!it->second->cfg().md5_key.empty() && it->second->cfg().interface.empty())
     for (auto& l : listeners_) l->set_key(it->second->cfg().address, {});
   // The connection flushes the NOTIFICATION by itself (it keeps itself alive, bounded by
   // close_after_flush's deadline); the peer has nothing left to do.
@@ -1657,8 +1694,13 @@ void Speaker::update_neighbor(NeighborConfig cfg) {
       // The BFD hold belongs to the neighbour, not to this session: a held one stays held.
       auto held = bfd_held_.find(cfg.name);
       const std::optional<bool> hold = held == bfd_held_.end() ? std::nullopt : std::optional<bool>(held->second);
+      // So is a learned router address, while the neighbour stays on the same interface.
+      auto learned = learned_.find(cfg.name);
+      std::optional<IpAddress> addr;
+      if (learned != learned_.end() && cfg.interface == it->second->cfg().interface) addr = learned->second;
       remove_neighbor(cfg.name);
       if (hold) bfd_held_[cfg.name] = *hold;
+      if (addr) learned_[cfg.name] = *addr;
       add_neighbor(std::move(cfg));
       return;
     }
@@ -1688,6 +1730,30 @@ void Speaker::set_bfd_state(const std::string& name, bool up, bool hold, bool cl
   if (it == peers_.end()) return;
   if (up) it->second->bfd_up();
   else if (close) it->second->bfd_down();
+}
+
+void Speaker::set_learned_address(const std::string& name, std::optional<IpAddress> address) {
+  auto old = learned_.find(name);
+  const std::optional<IpAddress> before = old == learned_.end() ? std::nullopt : std::optional(old->second);
+  if (before == address) return;
+  if (address) learned_[name] = *address;
+  else learned_.erase(name);
+  auto it = peers_.find(name);
+  if (it == peers_.end() || !it->second->cfg().learn_address) return;
+  spdlog::info("bgp {}: router address {} on {}", name, address ? address->str() : "forgotten",
+               it->second->cfg().interface);
+  if (before) {
+    // Another router (or the same one renumbered) on the link: the session belongs to the old one.
+    NeighborConfig cfg = it->second->cfg();
+    auto held = bfd_held_.find(name);
+    const std::optional<bool> hold = held == bfd_held_.end() ? std::nullopt : std::optional<bool>(held->second);
+    remove_neighbor(name);
+    if (hold) bfd_held_[name] = *hold;
+    if (address) learned_[name] = *address;
+    add_neighbor(std::move(cfg));
+    return;
+  }
+  it->second->bfd_up();
 }
 
 bool Speaker::neighbor_shutdown(const std::string& name, const std::string& message) {

@@ -41,6 +41,9 @@ struct ReceivedRoute {
 struct NeighborStatus {
   std::string name, description;
   IpAddress address;
+  std::string interface;        // unnumbered: the link the session runs on
+  bool address_known = true;    // false: an unnumbered neighbour whose RAs have not arrived yet
+  bool extended_next_hop = false;  // RFC 8950 negotiated (IPv4 routes with an IPv6 next hop)
   uint32_t remote_asn = 0;
   State state = State::Idle;
   bool admin_down = false;
@@ -110,6 +113,10 @@ class Speaker {
   // session did not fail, and a reload that adds BFD must not reset it).
   void set_bfd_state(const std::string& name, bool up, bool hold, bool close = true);
 
+  // An unnumbered neighbour's router address, learned from its router advertisements (nullopt:
+  // forgotten). The session waits Idle until it is known; a new address restarts the session.
+  void set_learned_address(const std::string& name, std::optional<IpAddress> address);
+
   // Operator commands; false when no such neighbour.
   bool neighbor_shutdown(const std::string& name, const std::string& message);
   bool neighbor_enable(const std::string& name);
@@ -156,6 +163,7 @@ class Speaker {
   bool shutting_down_ = false;
   uint64_t accept_errors_ = 0;
   std::map<std::string, bool> bfd_held_;  // neighbours held Idle until their BFD session is up
+  std::map<std::string, IpAddress> learned_;  // unnumbered neighbours' addresses, from their RAs
   boost::asio::steady_timer shutdown_timer_;
   std::function<void()> shutdown_done_;
   std::chrono::steady_clock::time_point shutdown_until_{};

@@ -164,7 +164,10 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       if (!out.empty()) out += '\n';
       Table t({"Neighbor", n.name()});
       t.add({"Description", or_dash(n.description())});
-      t.add({"Address", n.address()});
+      t.add({"Address", n.interface().empty()  ? n.address()
+                        : n.address().empty() ? "(waiting for router advertisements) %" + n.interface()
+                                              : n.address() + "%" + n.interface()});
+      if (n.extended_next_hop()) t.add({"Extended next hop", "IPv4 routes with IPv6 next hops (RFC 8950)"});
       t.add({"Remote AS", std::to_string(n.remote_asn())});
       t.add({"State", n.state() + (n.admin_shutdown() ? " (admin shutdown)" : "") +
                           (n.damped_s() ? " (damped " + std::to_string(n.damped_s()) + "s: its error)" : "")});
@@ -189,7 +192,8 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
   for (const auto& n : r.neighbors()) {
     std::string last = n.last_error();
     if (last.empty() && n.has_last_notification()) last = notification_summary(n.last_notification());
-    t.add({n.name(), n.address(), std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : n.damped_s() ? "(Damped)" : ""),
+    std::string addr = n.interface().empty() ? n.address() : (n.address().empty() ? "?" : n.address()) + "%" + n.interface();
+    t.add({n.name(), addr, std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : n.damped_s() ? "(Damped)" : ""),
            n.state() == "Established" ? format_duration(n.uptime_s()) : "-", std::to_string(n.prefixes_sent()),
            std::to_string(n.prefixes_received()), or_dash(last)});
   }

@@ -21,6 +21,7 @@ struct Session {
   std::string peer;          // the server's address on this session: the router's neighbour address
   std::string router_addr;   // the router's own address on it (the server's neighbor.address)
   bool transport_v6 = false;
+  bool unnumbered = false;   // the server's neighbour is an interface: peer is the router's port
   uint32_t server_asn = 0;
   uint32_t router_asn = 0;
   bool md5 = false;
@@ -83,6 +84,31 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       auto ra = IpAddress::parse(n.address());
       s.transport_v6 = ra && ra->is_v6();
       s.router_addr = ra ? ra->str() : n.address();
+      if (!n.interface().empty()) {
+        // The server's config names its own port, not the router's: the operator fills that in.
+        s.unnumbered = s.transport_v6 = true;
+        s.peer = "@PORT:" + safe(c.node().name()) + "@";
+        s.server_asn = n.has_local_asn() ? n.local_asn() : c.node().asn();
+        s.router_asn = n.remote_asn();
+        s.md5 = !n.md5_key_file().empty();
+        s.md5_file = n.md5_key_file();
+        s.gr = n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled());
+        if (n.has_hold_time_s()) s.hold = n.hold_time_s();
+        if (n.has_keepalive_s()) s.keepalive = n.keepalive_s();
+        s.v4 = s.v6 = n.families_size() == 0;
+        for (int f : n.families()) {
+          if (f == config::IPV4_UNICAST) s.v4 = true;
+          if (f == config::IPV6_UNICAST) s.v6 = true;
+        }
+        if (s.v4) s.allowed4.assign(a4.begin(), a4.end());
+        if (s.v6) s.allowed6.assign(a6.begin(), a6.end());
+        s.limit4 = opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed4.size()) + kDefaultMaxPrefixMargin;
+        s.limit6 = opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed6.size()) + kDefaultMaxPrefixMargin;
+        s.tag = safe(s.server) + "_" + safe(s.neighbor);
+        tags.insert(s.tag);
+        out.push_back(std::move(s));
+        continue;
+      }
       std::string local = n.local_address();
       if (local.empty()) local = s.transport_v6 ? c.node().address6() : c.node().address();
       if (local.empty())
@@ -255,9 +281,16 @@ std::string frr(const std::vector<config::Loaded>& servers, const std::vector<Se
   if (ebgp) o << " bgp bestpath as-path multipath-relax\n";
   for (auto& s : ss) {
     const std::string n = " neighbor " + s.peer;
-    o << n << " remote-as " << s.server_asn << "\n";
+    if (s.unnumbered) {
+      // The router's port to the server (replace the placeholder); zebra must send RAs on it
+      // ("no ipv6 nd suppress-ra"): vaned learns the router's address from them.
+      o << n << " interface remote-as " << s.server_asn << "\n";
+      o << n << " capability extended-nexthop\n";
+    } else {
+      o << n << " remote-as " << s.server_asn << "\n";
+    }
     o << n << " description vane server " << safe(s.server) << " (its neighbor " << safe(s.neighbor) << ")\n";
-    o << n << " update-source " << s.router_addr << "\n";
+    if (!s.unnumbered) o << n << " update-source " << s.router_addr << "\n";
     if (s.md5) o << n << " password " << md5_placeholder(s.server, s.neighbor) << "\n";
     if (s.hold) o << n << " timers " << (*s.hold ? std::max<uint32_t>(1, keepalive_of(s)) : 0) << " " << *s.hold << "\n";
     if (s.ttl_security) o << n << " ttl-security hops " << std::max<uint32_t>(1, s.multihop_ttl) << "\n";
@@ -452,6 +485,11 @@ std::expected<std::string, std::string> router_config(const std::vector<config::
   if (servers.empty()) return std::unexpected("no server config given");
   auto ss = sessions_of(servers, opts);
   if (!ss) return std::unexpected(ss.error());
+  if (opts.kind != RouterKind::frr)
+    for (auto& s : *ss)
+      if (s.unnumbered)
+        return std::unexpected("neighbor " + s.neighbor + " of " + s.server +
+                               " is unnumbered (interface): only --for frr writes interface neighbours; docs/bgp.md has a BIRD example");
   switch (opts.kind) {
     case RouterKind::bird: return bird(servers, *ss);
     case RouterKind::frr: return frr(servers, *ss);

@@ -414,15 +414,32 @@ void validate_bfd(Ctx& c, const Neighbor& n, const Where& w, Loaded& out) {
 }
 
 void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
-  std::set<std::string> names, addrs;
+  std::set<std::string> names, addrs, unnumbered_ifs;
   for (int i = 0; i < cfg.neighbor_size(); ++i) {
     const Neighbor& n = cfg.neighbor(i);
     Where w = root.child("neighbor", i);
     if (n.name().empty()) c.err(w.at("name"), "name is required");
     else if (!names.insert(n.name()).second) c.err(w.at("name"), "duplicate neighbor name " + q(n.name()));
-    auto a = need_addr(c, w, "address", n.address());
+    const bool unnumbered = !n.interface().empty();
+    auto a = need_addr(c, w, "address", n.address(), !unnumbered);
     if (a && (a->is_unspecified())) c.err(w.at("address"), "address must not be unspecified");
-    if (a && !addrs.insert(a->str()).second) c.err(w.at("address"), "duplicate neighbor address " + q(n.address()));
+    // A link-local address is one per link: the same one may be another router's on another link.
+    if (a && !addrs.insert(a->str() + "%" + n.interface()).second)
+      c.err(w.at("address"), "duplicate neighbor address " + q(n.address()));
+    if (unnumbered) {
+      if (n.interface().size() >= 16 || n.interface().find('/') != std::string::npos)
+        c.err(w.at("interface"), "interface " + q(n.interface()) + " is not an interface name");
+      if (a && !a->is_link_local())
+        c.err(w.at("address"), "address with interface must be the router's IPv6 link-local (fe80::/10) address");
+      if (n.passive()) c.err(w.at("passive"), "an unnumbered neighbor (interface) cannot be passive: vaned calls the router");
+      if (!n.local_address().empty())
+        c.err(w.at("local_address"), "local_address cannot be set with interface: the session uses the link-local address");
+      if (n.has_bfd()) c.err(w.at("bfd"), "bfd is not supported on an unnumbered neighbor (interface) yet");
+      if (!a && !unnumbered_ifs.insert(n.interface()).second)
+        c.err(w.at("interface"), "a second neighbor learning its address on interface " + q(n.interface()));
+    } else if (a && a->is_link_local()) {
+      c.err(w.at("address"), "a link-local address needs interface");
+    }
     if (n.remote_asn() == 0) c.err(w.at("remote_asn"), "remote_asn is required (1..4294967295)");
     if (n.has_local_asn() && n.local_asn() == 0) c.err(w.at("local_asn"), "local_asn must not be 0");
     if (n.has_hold_time_s() && n.hold_time_s() != 0 && (n.hold_time_s() < 3 || n.hold_time_s() > 65535))

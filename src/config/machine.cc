@@ -49,7 +49,11 @@ Diagnostics check_machine(const Loaded& cfg) {
   };
   need("node address", n.address());
   need("node address6", n.address6());
-  for (auto& nb : cfg.proto.neighbor()) need("neighbor " + nb.name() + " local_address", nb.local_address());
+  for (auto& nb : cfg.proto.neighbor()) {
+    need("neighbor " + nb.name() + " local_address", nb.local_address());
+    if (!nb.interface().empty() && if_nametoindex(nb.interface().c_str()) == 0)
+      add("neighbor " + nb.name() + " interface \"" + nb.interface() + "\" does not exist on this machine");
+  }
   for (auto& l : cfg.proto.bgp().listen()) need("bgp listen address", l);
   // An exec check as another user needs setgroups/setgid/setuid in the child: refuse to start
   // rather than have every such check fail.

@@ -95,6 +95,7 @@ int Daemon::run() {
   bfd_->apply(cfg_);  // before the neighbours start: a session BFD holds must not
   for (auto& n : cfg_.proto.neighbor()) speaker_->add_neighbor(neighbor_config(cfg_, n));
   for (auto& e : speaker_->start()) spdlog::error("bgp: {}", e);
+  apply_ra_links(cfg_);
 
   health_ = std::make_unique<health::Engine>(io_, clock_);
   health_->on_prefix_change([this](const std::vector<health::PrefixChange>& changes) {
@@ -394,6 +395,34 @@ void Daemon::apply_neighbors(const config::Loaded& before, const config::Loaded&
   }
   for (auto& n : before.proto.neighbor())
     if (!keep.count(n.name())) speaker_->remove_neighbor(n.name());
+  apply_ra_links(next);
+}
+
+void Daemon::apply_ra_links(const config::Loaded& cfg) {
+  std::set<std::string> want;
+  for (auto& n : cfg.proto.neighbor())
+    if (!n.interface().empty()) want.insert(n.interface());
+  std::erase_if(ra_links_, [&](auto& kv) {
+    if (want.count(kv.first)) return false;
+    spdlog::info("router advertisements on {}: stopped (no unnumbered neighbor there any more)", kv.first);
+    return true;
+  });
+  for (auto& ifname : want) {
+    if (ra_links_.count(ifname)) continue;
+    auto link = std::make_unique<bgp::RaLink>(io_, ifname, [this, ifname](std::optional<IpAddress> router) {
+      for (auto& n : cfg_.proto.neighbor())
+        if (n.interface() == ifname && n.address().empty()) speaker_->set_learned_address(n.name(), router);
+    });
+    // Without the socket the neighbour stays Idle (no address to call, and the router does not
+    // learn ours): say so, but the rest of the daemon goes on.
+    if (auto e = link->start()) spdlog::error("bgp: {}", *e);
+    ra_links_.emplace(ifname, std::move(link));
+  }
+  // Neighbours new on an interface whose router is already known.
+  for (auto& n : cfg.proto.neighbor()) {
+    if (n.interface().empty() || !n.address().empty()) continue;
+    if (auto r = ra_links_.at(n.interface())->router()) speaker_->set_learned_address(n.name(), r);
+  }
 }
 
 std::expected<void, std::string> Daemon::apply_forwarding(const config::Loaded& next, const SiteWeights& weights) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "bgp/ra_link.h"
 #include "bgp/speaker.h"
 #include "daemon/bfd_link.h"
 #include "config/config.h"
@@ -107,6 +108,9 @@ class Daemon {
   // The service's min_healthy_servers as applied on this node (at least 1 on a forwarder-only one).
   uint32_t min_healthy_servers(const config::Config& cfg, const config::Service& svc) const;
   std::filesystem::path marker_path() const;
+  // One RaLink per interface an unnumbered neighbour names; the learned router addresses go to
+  // the neighbours that learn theirs there.
+  void apply_ra_links(const config::Loaded& cfg);
 
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
@@ -116,6 +120,9 @@ class Daemon {
   health::SteadyClock clock_;
   std::unique_ptr<bgp::Speaker> speaker_;
   std::unique_ptr<BfdLink> bfd_;  // after speaker_: its sessions call into the speaker
+  // Router advertisements on the interfaces of unnumbered neighbours, by interface; after
+  // speaker_: they hand it the routers' addresses.
+  std::map<std::string, std::unique_ptr<bgp::RaLink>> ra_links_;
   std::unique_ptr<health::Engine> health_;
   std::unique_ptr<Forwarding> forwarding_;
   std::unique_ptr<health::SiteAgent> site_;

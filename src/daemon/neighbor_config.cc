@@ -11,11 +11,23 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   bgp::NeighborConfig c;
   c.name = n.name();
   c.description = n.description();
-  c.address = *IpAddress::parse(n.address());
+  c.interface = n.interface();
+  const bool unnumbered = !c.interface.empty();
+  if (auto a = IpAddress::parse(n.address())) c.address = *a;
+  else c.learn_address = true;  // unnumbered: from the router's advertisements
+  if (unnumbered) c.address.family = IpAddress::Family::v6;
+  c.extended_next_hop = n.has_extended_next_hop() ? n.extended_next_hop() : unnumbered;
   c.port = uint16_t(n.has_port() ? n.port() : 179);
-  if (!n.local_address().empty()) c.local_address = IpAddress::parse(n.local_address());
-  else if (c.address.is_v4() && !node.address().empty()) c.local_address = IpAddress::parse(node.address());
-  else if (c.address.is_v6() && !node.address6().empty()) c.local_address = IpAddress::parse(node.address6());
+  // Unnumbered: no local address; the kernel picks the interface's link-local one.
+  if (unnumbered) {
+    // nothing
+  } else if (!n.local_address().empty()) {
+    c.local_address = IpAddress::parse(n.local_address());
+  } else if (c.address.is_v4() && !node.address().empty()) {
+    c.local_address = IpAddress::parse(node.address());
+  } else if (c.address.is_v6() && !node.address6().empty()) {
+    c.local_address = IpAddress::parse(node.address6());
+  }
   c.local_asn = n.has_local_asn() ? n.local_asn() : node.asn();
   c.remote_asn = n.remote_asn();
   c.router_id = IpAddress::parse(node.router_id())->v4_host_order();
@@ -34,7 +46,7 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   }
   if (auto it = loaded.md5_keys.find(n.name()); it != loaded.md5_keys.end()) c.md5_key = it->second;
   if (n.families_size() == 0) {
-    c.ipv4_unicast = c.address.is_v4();
+    c.ipv4_unicast = c.address.is_v4() || unnumbered;
     c.ipv6_unicast = c.address.is_v6();
   } else {
     c.ipv4_unicast = c.ipv6_unicast = false;
@@ -61,7 +73,9 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   c.shutdown = n.shutdown();
   c.extended_messages = !n.has_extended_messages() || n.extended_messages();
   if (!n.next_hop().empty()) c.next_hop = IpAddress::parse(n.next_hop());
-  else if (!node.address().empty()) c.next_hop = IpAddress::parse(node.address());
+  // A router across an unnumbered link cannot reach node.address: IPv4 routes go with the IPv6
+  // next hops (RFC 8950) unless next_hop says otherwise.
+  else if (!node.address().empty() && !unnumbered) c.next_hop = IpAddress::parse(node.address());
   if (!n.next_hop6().empty()) c.next_hop6 = IpAddress::parse(n.next_hop6());
   else if (!node.address6().empty()) c.next_hop6 = IpAddress::parse(node.address6());
   return c;

@@ -14,8 +14,9 @@
 namespace vane::daemon {
 
 const std::vector<int>& needed_capabilities() {
+  // CAP_NET_RAW: the raw ICMPv6 socket of router advertisements (unnumbered neighbours).
   static const std::vector<int> caps{CAP_BPF,    CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE,
-                                     CAP_SETUID, CAP_SETGID,  CAP_KILL};
+                                     CAP_SETUID, CAP_SETGID,  CAP_KILL,      CAP_NET_RAW};
   return caps;
 }
 

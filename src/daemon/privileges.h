@@ -8,7 +8,7 @@
 
 namespace vane::daemon {
 
-// CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_KILL.
+// CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_NET_RAW.
 const std::vector<int>& needed_capabilities();
 
 // Drops every other capability from the effective, permitted and inheritable sets, clears the

@@ -116,7 +116,9 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         if (!req.show_neighbors().name().empty() && n.name != req.show_neighbors().name()) continue;
         auto* x = out->add_neighbors();
         x->set_name(n.name);
-        x->set_address(n.address.str());
+        x->set_address(n.address_known ? n.address.str() : "");
+        x->set_interface(n.interface);
+        x->set_extended_next_hop(n.extended_next_hop);
         x->set_remote_asn(n.remote_asn);
         x->set_state(std::string(bgp::to_string(n.state)));
         x->set_uptime_s(n.state == bgp::State::Established ? seconds_since(n.since) : 0);

@@ -1,5 +1,7 @@
 #include "bgp/wire/builder.h"
 
+#include <optional>
+
 #include "bgp/wire/header.h"
 
 namespace vane::bgp::wire {
@@ -59,49 +61,19 @@ Expected<size_t, EncodeError> encode_announce(const PathAttributes& attrs, std::
   const size_t rollback = out.size();
   size_t messages = 0;
 
-  if (count_family(prefixes, true) != 0) {
-    std::vector<uint8_t> pa;
-    auto enc = encode_path_attributes(attrs, ctx, true, pa);
-    if (!enc) return Unexpected(enc.error());
-    if (kUpdateFixed + pa.size() >= max) return Unexpected(EncodeError::attributes_too_large);
-    size_t start = 0;
-    const size_t n = pack(
-        prefixes, true, out,
-        [&] {
-          start = begin_message(out, MessageType::update);
-          Writer w(out);
-          w.u16(0);
-          w.u16(uint16_t(pa.size()));
-          w.bytes(pa);
-          return max - (out.size() - start);
-        },
-        [&] { patch_length(out, start); });
-    if (n == 0) {
-      out.resize(rollback);
-      return Unexpected(EncodeError::attributes_too_large);
-    }
-    messages += n;
-  }
-
-  if (count_family(prefixes, false) != 0) {
-    if (!attrs.mp_next_hop) {
-      out.resize(rollback);
-      return Unexpected(EncodeError::missing_next_hop);
-    }
-    if (!attrs.mp_next_hop->is_v6() || (attrs.mp_link_local && !attrs.mp_link_local->is_v6())) {
-      out.resize(rollback);
-      return Unexpected(EncodeError::next_hop_family);
-    }
+  // Prefixes of one family in MP_REACH_NLRI with the IPv6 next hop(s): IPv6 always, IPv4 under
+  // RFC 8950 (AFI 1, SAFI 1, a 16 or 32 byte next hop).
+  auto mp_announce = [&](bool v4) -> std::optional<EncodeError> {
+    if (!attrs.mp_next_hop) return EncodeError::missing_next_hop;
+    if (!attrs.mp_next_hop->is_v6() || (attrs.mp_link_local && !attrs.mp_link_local->is_v6()))
+      return EncodeError::next_hop_family;
     std::vector<uint8_t> pa;
     auto enc = encode_path_attributes(attrs, ctx, false, pa);
-    if (!enc) {
-      out.resize(rollback);
-      return Unexpected(enc.error());
-    }
+    if (!enc) return enc.error();
     const uint8_t nh_len = attrs.mp_link_local ? 32 : 16;
     size_t start = 0, mp_start = 0;
     const size_t n = pack(
-        prefixes, false, out,
+        prefixes, v4, out,
         [&] {
           start = begin_message(out, MessageType::update);
           Writer w(out);
@@ -111,7 +83,7 @@ Expected<size_t, EncodeError> encode_announce(const PathAttributes& attrs, std::
           w.u8(attr::kOptional | attr::kExtendedLength);
           w.u8(attr::kMpReachNlri);
           w.u16(0);  // patched on close
-          w.u16(kAfiIpv6);
+          w.u16(v4 ? kAfiIpv4 : kAfiIpv6);
           w.u8(kSafiUnicast);
           w.u8(nh_len);
           w.bytes(Bytes(attrs.mp_next_hop->bytes.data(), 16));
@@ -127,11 +99,47 @@ Expected<size_t, EncodeError> encode_announce(const PathAttributes& attrs, std::
           w.put_u16_at(start + kHeaderLength + 2, uint16_t(out.size() - mp_start));
           patch_length(out, start);
         });
-    if (n == 0) {
-      out.resize(rollback);
-      return Unexpected(EncodeError::attributes_too_large);
-    }
+    if (n == 0) return EncodeError::attributes_too_large;
     messages += n;
+    return std::nullopt;
+  };
+
+  if (count_family(prefixes, true) != 0) {
+    if (!attrs.next_hop && ctx.ipv4_over_ipv6) {
+      if (auto e = mp_announce(true)) {
+        out.resize(rollback);
+        return Unexpected(*e);
+      }
+    } else {
+      std::vector<uint8_t> pa;
+      auto enc = encode_path_attributes(attrs, ctx, true, pa);
+      if (!enc) return Unexpected(enc.error());
+      if (kUpdateFixed + pa.size() >= max) return Unexpected(EncodeError::attributes_too_large);
+      size_t start = 0;
+      const size_t n = pack(
+          prefixes, true, out,
+          [&] {
+            start = begin_message(out, MessageType::update);
+            Writer w(out);
+            w.u16(0);
+            w.u16(uint16_t(pa.size()));
+            w.bytes(pa);
+            return max - (out.size() - start);
+          },
+          [&] { patch_length(out, start); });
+      if (n == 0) {
+        out.resize(rollback);
+        return Unexpected(EncodeError::attributes_too_large);
+      }
+      messages += n;
+    }
+  }
+
+  if (count_family(prefixes, false) != 0) {
+    if (auto e = mp_announce(false)) {
+      out.resize(rollback);
+      return Unexpected(*e);
+    }
   }
   return messages;
 }

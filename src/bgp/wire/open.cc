@@ -22,6 +22,21 @@ bool decode_capability(uint8_t code, Bytes value, Capabilities& caps) {
         caps.multiprotocol.push_back(f);
       return true;
     }
+    case kCapExtendedNextHop: {
+      // A list of (NLRI AFI: 2, NLRI SAFI: 2, next hop AFI: 2) tuples, at least one.
+      if (value.empty() || value.size() % 6 != 0) return false;
+      while (!r.empty()) {
+        ExtendedNextHop e;
+        uint16_t safi = 0;
+        if (!r.u16(e.nlri.afi) || !r.u16(safi) || !r.u16(e.nexthop_afi)) return false;
+        // A SAFI above 255 names nothing this codec (or RFC 4760's one-byte field) knows: skip it.
+        if (safi > 255) continue;
+        e.nlri.safi = uint8_t(safi);
+        if (std::find(caps.extended_next_hop.begin(), caps.extended_next_hop.end(), e) == caps.extended_next_hop.end())
+          caps.extended_next_hop.push_back(e);
+      }
+      return true;
+    }
     case kCapRouteRefresh:
       caps.route_refresh = true;
       return value.empty();
@@ -84,6 +99,18 @@ std::vector<uint8_t> encode_capabilities(const Capabilities& caps) {
     vw.u8(0);
     vw.u8(f.safi);
     encode_capability(w, kCapMultiprotocol, v);
+  }
+  if (!caps.extended_next_hop.empty()) {
+    v.clear();
+    Writer vw(v);
+    // 42 tuples is all a one-byte capability length can hold.
+    const size_t n = std::min<size_t>(caps.extended_next_hop.size(), 42);
+    for (size_t i = 0; i < n; ++i) {
+      vw.u16(caps.extended_next_hop[i].nlri.afi);
+      vw.u16(caps.extended_next_hop[i].nlri.safi);
+      vw.u16(caps.extended_next_hop[i].nexthop_afi);
+    }
+    encode_capability(w, kCapExtendedNextHop, v);
   }
   if (caps.route_refresh) encode_capability(w, kCapRouteRefresh, {});
   if (caps.extended_message) encode_capability(w, kCapExtendedMessage, {});
@@ -234,6 +261,10 @@ Negotiated negotiate(const OpenMessage& local, const OpenMessage& remote) {
   n.send_extended = local.caps.extended_message && remote.caps.extended_message;
   n.route_refresh = local.caps.route_refresh && remote.caps.route_refresh;
   n.enhanced_route_refresh = local.caps.enhanced_route_refresh && remote.caps.enhanced_route_refresh;
+  auto has = [](const Capabilities& c) {
+    return std::find(c.extended_next_hop.begin(), c.extended_next_hop.end(), kIpv4OverIpv6) != c.extended_next_hop.end();
+  };
+  n.ipv4_over_ipv6 = has(local.caps) && has(remote.caps);
   const AfiSafiSet a = families_of(local.caps), b = families_of(remote.caps);
   n.families.ipv4_unicast = a.ipv4_unicast && b.ipv4_unicast;
   n.families.ipv6_unicast = a.ipv6_unicast && b.ipv6_unicast;
@@ -247,6 +278,7 @@ DecodeContext Negotiated::decode_context(bool is_ebgp) const {
   c.extended_message = receive_extended;
   c.families = families;
   c.is_ebgp = is_ebgp;
+  c.ipv4_over_ipv6 = ipv4_over_ipv6;
   return c;
 }
 
@@ -255,6 +287,7 @@ EncodeContext Negotiated::encode_context(bool is_ebgp) const {
   c.four_byte_as = four_byte_as;
   c.extended_message = send_extended;
   c.is_ebgp = is_ebgp;
+  c.ipv4_over_ipv6 = ipv4_over_ipv6;
   return c;
 }
 

@@ -14,6 +14,7 @@ namespace vane::bgp::wire {
 
 inline constexpr uint8_t kCapMultiprotocol = 1;           // RFC 4760
 inline constexpr uint8_t kCapRouteRefresh = 2;            // RFC 2918
+inline constexpr uint8_t kCapExtendedNextHop = 5;         // RFC 8950
 inline constexpr uint8_t kCapExtendedMessage = 6;         // RFC 8654
 inline constexpr uint8_t kCapGracefulRestart = 64;        // RFC 4724
 inline constexpr uint8_t kCapFourByteAs = 65;             // RFC 6793
@@ -47,8 +48,18 @@ struct RawCapability {
   auto operator<=>(const RawCapability&) const = default;
 };
 
+// RFC 8950: routes of `nlri` may carry a next hop of address family `nexthop_afi`.
+struct ExtendedNextHop {
+  AfiSafi nlri;
+  uint16_t nexthop_afi = 0;
+  auto operator<=>(const ExtendedNextHop&) const = default;
+};
+// The one tuple vaned uses: IPv4 unicast routes with an IPv6 next hop.
+inline constexpr ExtendedNextHop kIpv4OverIpv6{kIpv4Unicast, kAfiIpv6};
+
 struct Capabilities {
   std::vector<AfiSafi> multiprotocol;  // in the order received, without repeats
+  std::vector<ExtendedNextHop> extended_next_hop;  // in the order received, without repeats
   bool route_refresh = false;
   bool enhanced_route_refresh = false;
   bool extended_message = false;
@@ -97,6 +108,9 @@ struct Negotiated {
   bool send_extended = false;     // both advertised: we may send up to 65535
   bool route_refresh = false;
   bool enhanced_route_refresh = false;
+  // RFC 8950 IPv4 unicast with an IPv6 next hop, advertised by both sides: we may send such routes
+  // (in MP_REACH_NLRI) and must accept them.
+  bool ipv4_over_ipv6 = false;
   AfiSafiSet families;
   std::optional<GracefulRestart> peer_graceful_restart;
 

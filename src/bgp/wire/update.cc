@@ -302,12 +302,16 @@ Result Decoder::mp_reach(Bytes v, Bytes raw) {
     discard(attr::kMpReachNlri, IssueReason::family_not_negotiated, UpdateSubcode::optional_attribute_error, raw);
     return std::nullopt;
   }
-  // Without RFC 8950 negotiated an IPv4 next hop is 4 bytes; IPv6 is global, or global + link-local.
-  if (*fam == IpAddress::Family::v4 ? nh_len != 4 : (nh_len != 16 && nh_len != 32)) return bad();
+  // An IPv4 next hop is 4 bytes; IPv6 is global, or global + link-local. With RFC 8950
+  // negotiated, IPv4 routes may carry an IPv6 one (16 or 32 bytes), never otherwise.
+  const bool v6_nh = nh_len == 16 || nh_len == 32;
+  const bool v4_nh = nh_len == 4;
+  if (*fam == IpAddress::Family::v4 ? !(v4_nh || (v6_nh && ctx.ipv4_over_ipv6)) : !v6_nh) return bad();
   auto view = NlriView::parse(r.rest(), *fam);
   if (!view) return bad();
-  u.attrs.mp_next_hop = address_from(nh.first(*fam == IpAddress::Family::v4 ? 4 : 16), *fam);
-  if (nh_len == 32) u.attrs.mp_link_local = address_from(nh.subspan(16), *fam);
+  const auto nh_fam = v4_nh ? IpAddress::Family::v4 : IpAddress::Family::v6;
+  u.attrs.mp_next_hop = address_from(nh.first(v4_nh ? 4 : 16), nh_fam);
+  if (nh_len == 32) u.attrs.mp_link_local = address_from(nh.subspan(16), nh_fam);
   u.mp_reach = MpNlri{f, *view};
   return std::nullopt;
 }

@@ -64,6 +64,9 @@ const std::vector<Edit>& edits() {
       {"extended_messages", [](auto& c) { c.extended_messages = false; }, NeighborChange::kReset},
       {"next_hop", [](auto& c) { c.next_hop = IpAddress::parse("192.0.2.4"); }, NeighborChange::kInPlace},
       {"next_hop6", [](auto& c) { c.next_hop6 = IpAddress::parse("2001:db8::4"); }, NeighborChange::kInPlace},
+      {"interface", [](auto& c) { c.interface = "eth1"; }, NeighborChange::kReset},
+      {"interface", [](auto& c) { c.learn_address = true; }, NeighborChange::kReset},
+      {"extended_next_hop", [](auto& c) { c.extended_next_hop = true; }, NeighborChange::kReset},
   };
   return e;
 }

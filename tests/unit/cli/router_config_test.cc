@@ -91,6 +91,20 @@ TEST(RouterConfig, BirdIpv6SessionAndMaxPrefix) {
   EXPECT_FALSE(has(t, "ipv4 {")) << t;
 }
 
+TEST(RouterConfig, FrrUnnumberedNeighborIsAnInterfaceNeighbor) {
+  auto s1 = load(server(1, R"(neighbor { name: "tor1" interface: "eth0" remote_asn: 65000 hold_time_s: 9 })"), "s1.conf");
+  auto t = gen(RouterKind::frr, {s1});
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1@ interface remote-as 65011\n neighbor @PORT:s1@ capability extended-nexthop\n")) << t;
+  EXPECT_FALSE(has(t, "update-source")) << t;
+  EXPECT_TRUE(has(t, " address-family ipv4 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
+  EXPECT_TRUE(has(t, " address-family ipv6 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
+  RouterConfigOptions o;
+  o.kind = RouterKind::bird;
+  auto r = router_config({s1}, o);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(has(r.error(), "only --for frr")) << r.error();
+}
+
 TEST(RouterConfig, NeverPrintsTheKey) {
   auto dir = std::filesystem::temp_directory_path() / ("vane-rc-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -118,6 +118,32 @@ site { server { name: "s1" address: "192.0.2.11" } }
                                       "t.conf:1:55: address \"192.0.2.300\" is not an IP address"}));
 }
 
+TEST(Config, UnnumberedNeighborsAreChecked) {
+  // By interface alone, or with the router's link-local address: valid.
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" remote_asn: 65000 }
+neighbor { name: "b" interface: "eth1" address: "fe80::1" remote_asn: 65000 }
+neighbor { name: "c" interface: "eth2" address: "fe80::1" remote_asn: 65000 }
+)"),
+            std::vector<std::string>{});
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" address: "2001:db8::1" remote_asn: 65000 passive: true }
+neighbor { name: "b" address: "fe80::1" remote_asn: 65000 }
+neighbor { name: "c" interface: "eth0" remote_asn: 65000 local_address: "192.0.2.11" bfd {} }
+neighbor { name: "d" interface: "eth3/x" remote_asn: 65000 }
+)"),
+            (std::vector<std::string>{
+                "t.conf:3:40: address with interface must be the router's IPv6 link-local (fe80::/10) address",
+                "t.conf:3:81: an unnumbered neighbor (interface) cannot be passive: vaned calls the router",
+                "t.conf:4:22: a link-local address needs interface",
+                "t.conf:5:58: local_address cannot be set with interface: the session uses the link-local address",
+                "t.conf:5:86: bfd is not supported on an unnumbered neighbor (interface) yet",
+                "t.conf:6:22: interface \"eth3/x\" is not an interface name"}));
+  // Two neighbours learning their router on one link would both take the same router.
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" remote_asn: 65000 }
+neighbor { name: "b" interface: "eth0" remote_asn: 65001 }
+)"),
+            (std::vector<std::string>{"t.conf:4:22: a second neighbor learning its address on interface \"eth0\""}));
+}
+
 TEST(Config, DuplicateNamesAreRefused) {
   EXPECT_EQ(errors(kBase + R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 }
 neighbor { name: "tor1" address: "192.0.2.2" remote_asn: 65000 }

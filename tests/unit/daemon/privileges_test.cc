@@ -20,7 +20,7 @@ TEST(Privileges, RootKeepsOnlyTheNeededCapabilitiesBoundingSetIncluded) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     auto r = limit_capabilities();
-    if (!r || *r != "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL") ::_exit(1);
+    if (!r || *r != "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL CAP_NET_RAW") ::_exit(1);
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct d[2]{};
     if (::syscall(SYS_capget, &hdr, d) != 0) ::_exit(2);
