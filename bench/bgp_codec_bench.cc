@@ -89,10 +89,18 @@ void encode(benchmark::State& state, bool v6) {
   state.counters["bytes"] = double(stream.size());
 }
 
-void BM_DecodeIpv4(benchmark::State& s) { decode(s, false); }
-void BM_DecodeIpv6(benchmark::State& s) { decode(s, true); }
-void BM_EncodeIpv4(benchmark::State& s) { encode(s, false); }
-void BM_EncodeIpv6(benchmark::State& s) { encode(s, true); }
+void BM_DecodeIpv4(benchmark::State& s) {
+  decode(s, false);
+}
+void BM_DecodeIpv6(benchmark::State& s) {
+  decode(s, true);
+}
+void BM_EncodeIpv4(benchmark::State& s) {
+  encode(s, false);
+}
+void BM_EncodeIpv6(benchmark::State& s) {
+  encode(s, true);
+}
 
 BENCHMARK(BM_DecodeIpv4)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeIpv6)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);

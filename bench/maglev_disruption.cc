@@ -169,8 +169,7 @@ std::vector<uint32_t> hrw_race(const std::vector<MaglevServer>& s, uint32_t m) {
       for (uint64_t k = done[i]; k < upto; ++k) {
         const auto b = static_cast<uint32_t>(((fmix64(base[i] + k * 0x9e3779b97f4a7c15ULL) >> 32) * m) >> 32);
         const uint32_t o = owner[b];
-        if (o == UINT32_MAX ||
-            (2 * k + 1) * s[o].weight < (2 * uint64_t(best_k[b]) + 1) * w ||
+        if (o == UINT32_MAX || (2 * k + 1) * s[o].weight < (2 * uint64_t(best_k[b]) + 1) * w ||
             ((2 * k + 1) * s[o].weight == (2 * uint64_t(best_k[b]) + 1) * w && i < o)) {
           owner[b] = i;
           best_k[b] = static_cast<uint32_t>(k);
@@ -317,8 +316,8 @@ struct Row {
 };
 
 // Buckets whose first hop (by key) differs between two tables of the same size.
-uint32_t moved(const std::vector<MaglevServer>& sa, const std::vector<uint32_t>& a,
-               const std::vector<MaglevServer>& sb, const std::vector<uint32_t>& b) {
+uint32_t moved(const std::vector<MaglevServer>& sa, const std::vector<uint32_t>& a, const std::vector<MaglevServer>& sb,
+               const std::vector<uint32_t>& b) {
   uint32_t n = 0;
   for (size_t i = 0; i < a.size(); ++i) n += sa[a[i]].key != sb[b[i]].key;
   return n;
@@ -368,8 +367,8 @@ Row measure(const Builder& build, uint32_t n, bool mixed, uint32_t m, int repeat
 
   auto heavier = s;
   heavier[n / 2].weight = std::min<uint32_t>(kMaglevMaxWeight, mid.weight + (mid.weight + 1) / 2);
-  r.moved_weight = moved(s, t, heavier, build(heavier, m)) /
-                   (m * std::abs(share(heavier, mid.key) - share(s, mid.key)));
+  r.moved_weight =
+      moved(s, t, heavier, build(heavier, m)) / (m * std::abs(share(heavier, mid.key) - share(s, mid.key)));
   return r;
 }
 
@@ -378,16 +377,21 @@ Row measure(const Builder& build, uint32_t n, bool mixed, uint32_t m, int repeat
 int main(int argc, char** argv) {
   const auto m = static_cast<uint32_t>(argc > 1 ? std::atoi(argv[1]) : 65537);
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 15;
-  if (m < 1000 || m > kMaglevMaxTableSize || repeats < 1) return std::fprintf(stderr, "usage: maglev_disruption [M [repeats]]\n"), 2;
+  if (m < 1000 || m > kMaglevMaxTableSize || repeats < 1)
+    return std::fprintf(stderr, "usage: maglev_disruption [M [repeats]]\n"), 2;
   const struct {
     const char* name;
     Builder build;
-  } algos[] = {{"vane", vane_build}, {"maglev-v2", maglev_v2}, {"hrw", hrw_race}, {"hrw-capped", hrw_capped},
-                 {"mg+hrw5%", [](const std::vector<MaglevServer>& s, uint32_t m) { return maglev_then_hrw(s, m, 0.05); }},
-                 {"mg+hrw20%", [](const std::vector<MaglevServer>& s, uint32_t m) { return maglev_then_hrw(s, m, 0.20); }}};
+  } algos[] = {
+      {"vane", vane_build},
+      {"maglev-v2", maglev_v2},
+      {"hrw", hrw_race},
+      {"hrw-capped", hrw_capped},
+      {"mg+hrw5%", [](const std::vector<MaglevServer>& s, uint32_t m) { return maglev_then_hrw(s, m, 0.05); }},
+      {"mg+hrw20%", [](const std::vector<MaglevServer>& s, uint32_t m) { return maglev_then_hrw(s, m, 0.20); }}};
   std::printf("M = %u, %d builds per figure (median CPU ms)\n", m, repeats);
-  std::printf("%-10s %-6s %5s  %7s %7s %7s  %8s  %9s %8s\n", "algorithm", "weights", "N", "remove", "add",
-              "weight", "build ms", "share err", "buckets");
+  std::printf("%-10s %-6s %5s  %7s %7s %7s  %8s  %9s %8s\n", "algorithm", "weights", "N", "remove", "add", "weight",
+              "build ms", "share err", "buckets");
   for (bool mixed : {false, true})
     for (uint32_t n : {10u, 50u, 100u, 200u, 500u, 1000u})
       for (const auto& a : algos) {

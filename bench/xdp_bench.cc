@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -47,7 +47,9 @@ std::string cpu_model() {
   return "unknown";
 }
 
-Bytes frame(uint16_t et, const Bytes& l3) { return eth(kSelfMac, kRouterMac, et, l3); }
+Bytes frame(uint16_t et, const Bytes& l3) {
+  return eth(kSelfMac, kRouterMac, et, l3);
+}
 
 // A TCP connection from the client address to VIP:port inside the namespace (the thread is in
 // it); returns the client's port, 0 on failure. The sockets stay open until the process ends.
@@ -79,7 +81,8 @@ vane_config bench_config() {
   // as the loader converts nexthop_cache_ms: jiffies of the coarse clock's tick, rounded up
   timespec res{};
   uint64_t tick_ns = 4'000'000;
-  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0) tick_ns = uint64_t(res.tv_nsec);
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0)
+    tick_ns = uint64_t(res.tv_nsec);
   cfg.nexthop_ttl = uint32_t((uint64_t(c.nexthop_cache_ms) * 1'000'000 + tick_ns - 1) / tick_ns);
   return cfg;
 }
@@ -161,16 +164,19 @@ int main(int argc, char** argv) {
   const char* c4 = "198.51.100.7";
   const char* c6 = "2001:db8:200::7";
   auto gue_from = [](const char* from, const Bytes& inner) {
-    return frame(kEthIp, ipv4({.src = from, .dst = "192.0.2.1", .proto = kUdp},
-                              udp(50001, kGuePort,
-                                  gue({.ctype = 4, .next_hop = 1, .hops = {addr("192.0.2.1"), addr("192.0.2.3")}}, inner))));
+    return frame(kEthIp,
+                 ipv4({.src = from, .dst = "192.0.2.1", .proto = kUdp},
+                      udp(50001, kGuePort,
+                          gue({.ctype = 4, .next_hop = 1, .hops = {addr("192.0.2.1"), addr("192.0.2.3")}}, inner))));
   };
   auto gue_in = [&](const Bytes& inner) { return gue_from("192.0.2.2", inner); };
   auto gue6_in = [](const Bytes& inner) {
-    return frame(kEthIp6, ipv6({.src = "2001:db8::2", .dst = "2001:db8::1", .proto = kUdp},
-                               udp(50001, kGuePort,
-                                   gue({.ctype = 41, .glb_version = 1, .next_hop = 1,
-                                        .hops = {addr("2001:db8::1"), addr("2001:db8::3")}}, inner))));
+    return frame(
+        kEthIp6,
+        ipv6({.src = "2001:db8::2", .dst = "2001:db8::1", .proto = kUdp},
+             udp(50001, kGuePort,
+                 gue({.ctype = 41, .glb_version = 1, .next_hop = 1, .hops = {addr("2001:db8::1"), addr("2001:db8::3")}},
+                     inner))));
   };
   const Bytes ack6 = ipv6({.src = c6, .dst = "2001:db8:100::10", .proto = kTcp}, tcp(40001, 443, kAck, 64));
   forwarder_notrust* without = load_without_checks(*w);
@@ -206,8 +212,8 @@ int main(int argc, char** argv) {
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(cport, 8080, kAck, 64))), XDP_PASS},
       {"first hop self, ACK without socket -> second hop (lookup + encap)", fwd,
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.11"}, tcp(40000, 80, kAck, 64))), XDP_TX},
-      {"VIP IPv4 TCP SYN: GUE encap + fib + TX", fwd, frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))),
-       XDP_TX},
+      {"VIP IPv4 TCP SYN: GUE encap + fib + TX", fwd,
+       frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kSyn))), XDP_TX},
       {"VIP IPv4 TCP ACK: GUE encap + fib + TX", fwd,
        frame(kEthIp, ipv4({.src = c4, .dst = "203.0.113.10"}, tcp(40000, 80, kAck, 64))), XDP_TX},
       {"VIP IPv6 TCP ACK: GUE encap + fib + TX", fwd,

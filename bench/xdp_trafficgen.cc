@@ -84,8 +84,8 @@ int send(const char* ifname, double seconds, const char* file, uint32_t port_off
   double elapsed = 0;
   while (elapsed < seconds) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
-                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = kRepeat,
-                .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = kRepeat, .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+                .batch_size = 64);
     if (int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.gen), &opts); err != 0) {
       std::fprintf(stderr, "xdp_trafficgen: BPF_PROG_RUN (live frames): %s\n", std::strerror(-err));
       trafficgen__destroy(skel);

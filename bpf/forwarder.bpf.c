@@ -10,9 +10,6 @@
 #include "lib/forward.h"
 
 SEC("xdp")
-int vane_xdp(struct xdp_md *ctx)
-{
-	return vane_main(ctx, 1, 1);
-}
+int vane_xdp(struct xdp_md *ctx) { return vane_main(ctx, 1, 1); }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -9,9 +9,6 @@
 #include "lib/forward.h"
 
 SEC("xdp")
-int vane_redirect(struct xdp_md *ctx)
-{
-	return vane_main(ctx, 0, 1);
-}
+int vane_redirect(struct xdp_md *ctx) { return vane_main(ctx, 0, 1); }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -15,16 +15,16 @@
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
-#define VANE_MAX_VIPS 4096       /* entries in the VIP map; also counter slots per VIP */
-#define VANE_MAX_SERVERS 4096    /* server index range */
-#define VANE_MAX_TABLES 256      /* table ids 0..VANE_MAX_TABLES-1 */
+#define VANE_MAX_VIPS 4096		/* entries in the VIP map; also counter slots per VIP */
+#define VANE_MAX_SERVERS 4096		/* server index range */
+#define VANE_MAX_TABLES 256		/* table ids 0..VANE_MAX_TABLES-1 */
 #define VANE_STATS_GLOBAL VANE_MAX_VIPS /* counter slot for traffic not tied to one VIP */
 #define VANE_STATS_SLOTS (VANE_MAX_VIPS + 1)
 #define VANE_SERVER_NONE 0xffffffffu /* a bucket hop that names no server */
 
 /* Default forwarding table capacity: tables x 2 halves x buckets per half (loader may change). */
-#define VANE_DEFAULT_TABLE_SLOTS 8        /* tables that can exist at once */
-#define VANE_DEFAULT_MAX_BUCKETS 65537    /* largest M per table */
+#define VANE_DEFAULT_TABLE_SLOTS 8     /* tables that can exist at once */
+#define VANE_DEFAULT_MAX_BUCKETS 65537 /* largest M per table */
 
 /* ---- VIPs --------------------------------------------------------------------------------- */
 
@@ -33,22 +33,23 @@
 
 /* Key of the VIP hash map. Port 0 is the wildcard entry, tried when the exact port misses. */
 struct vane_vip_key {
-	__u8 addr[16];   /* IPv4 in the first 4 bytes, rest zero */
-	__be16 port;     /* 0 = any port */
-	__u8 proto;      /* IPPROTO_TCP / IPPROTO_UDP */
-	__u8 family;     /* VANE_AF_INET / VANE_AF_INET6 */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
+	__be16 port;   /* 0 = any port */
+	__u8 proto;    /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family;   /* VANE_AF_INET / VANE_AF_INET6 */
 };
 
 /* VIP flags */
 #define VANE_VIP_F_HASH_NO_PORTS (1u << 0) /* hash on (src, dst, proto) only */
-#define VANE_VIP_F_SINGLE_HOP (1u << 1)    /* no second hop: stateless service, first hop serves */
-#define VANE_VIP_F_DISABLED (1u << 2)      /* known but not steered: XDP_PASS */
-#define VANE_VIP_F_FRAG_ONLY (1u << 3)     /* port-0 entry the loader adds so fragments (no ports)
-					    * find the address's table; ignored for whole packets */
+#define VANE_VIP_F_SINGLE_HOP (1u << 1)	   /* no second hop: stateless service, first hop serves */
+#define VANE_VIP_F_DISABLED (1u << 2)	   /* known but not steered: XDP_PASS */
+/* The port-0 entry the loader adds so that fragments (no ports) find the address's table;
+ * ignored for whole packets. */
+#define VANE_VIP_F_FRAG_ONLY (1u << 3)
 
 struct vane_vip_value {
-	__u32 table_id;    /* index into vane_table_ctl / the bucket regions */
-	__u32 flags;       /* VANE_VIP_F_* */
+	__u32 table_id;	   /* index into vane_table_ctl / the bucket regions */
+	__u32 flags;	   /* VANE_VIP_F_* */
 	__u32 stats_index; /* counter slot, < VANE_MAX_VIPS */
 	__u32 reserved;
 };
@@ -77,7 +78,8 @@ static inline __u32 vane_vip_filter_bit4(__u32 addr)
 static inline __u32 vane_vip_filter_bit6(const __u32 *a)
 {
 	return ((a[0] * 0x9e3779b1u) ^ (a[1] * 0x85ebca77u) ^ (a[2] * 0xc2b2ae3du) ^
-		(a[3] * 0x27d4eb2fu)) >> (32 - VANE_VIP_FILTER_SHIFT);
+		(a[3] * 0x27d4eb2fu)) >>
+	       (32 - VANE_VIP_FILTER_SHIFT);
 }
 
 /*
@@ -88,13 +90,13 @@ static inline __u32 vane_vip_filter_bit6(const __u32 *a)
  * not filled costs speed, never correctness. The loader fills the inactive half, then flips
  * vane_vip_index_ctl.active, after the VIP map has the new entries and before stale ones go.
  */
-#define VANE_VIP_INDEX_SHIFT 13                       /* slots per half: 8192 */
+#define VANE_VIP_INDEX_SHIFT 13 /* slots per half: 8192 */
 #define VANE_VIP_INDEX_SLOTS (1u << VANE_VIP_INDEX_SHIFT)
 
 enum vane_vip_slot_state {
-	VANE_VIP_SLOT_ASK = 0,    /* not filled: ask the VIP map */
+	VANE_VIP_SLOT_ASK = 0,	  /* not filled: ask the VIP map */
 	VANE_VIP_SLOT_EMPTY = 1,  /* no key maps here */
-	VANE_VIP_SLOT_ONE = 2,    /* key is the only one that maps here */
+	VANE_VIP_SLOT_ONE = 2,	  /* key is the only one that maps here */
 	VANE_VIP_SLOT_SHARED = 3, /* key and others map here: ask the VIP map for the others */
 };
 
@@ -105,7 +107,7 @@ struct vane_vip_slot {
 };
 
 struct vane_vip_index_ctl {
-	__u32 active;     /* 0 or 1: the half packets use */
+	__u32 active;	  /* 0 or 1: the half packets use */
 	__u32 generation; /* bumped on every switch */
 };
 
@@ -113,13 +115,14 @@ struct vane_vip_index_ctl {
 static inline __u32 vane_vip_slot_of(const __u32 *w)
 {
 	return ((w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^
-		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >> (32 - VANE_VIP_INDEX_SHIFT);
+		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >>
+	       (32 - VANE_VIP_INDEX_SHIFT);
 }
 
 /* ---- servers ------------------------------------------------------------------------------- */
 
-#define VANE_SERVER_F_V4 (1u << 0)       /* addr4 is valid */
-#define VANE_SERVER_F_V6 (1u << 1)       /* addr6 is valid */
+#define VANE_SERVER_F_V4 (1u << 0)	 /* addr4 is valid */
+#define VANE_SERVER_F_V6 (1u << 1)	 /* addr6 is valid */
 #define VANE_SERVER_F_DRAINING (1u << 2) /* set forward_syn: new flows go on to the second hop */
 
 /* Value of the server array map, indexed by server index. */
@@ -136,8 +139,8 @@ struct vane_server {
  * server array and removes stale ones after, so a server in the array is always in this map.
  */
 struct vane_site_key {
-	__u8 addr[16];   /* IPv4 in the first 4 bytes, rest zero */
-	__u32 family;    /* VANE_AF_INET / VANE_AF_INET6 */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
+	__u32 family;  /* VANE_AF_INET / VANE_AF_INET6 */
 };
 
 #define VANE_SITE_ADDRS (2 * VANE_MAX_SERVERS) /* an IPv4 and an IPv6 address per server */
@@ -161,7 +164,8 @@ struct vane_site_slot {
 static inline __u32 vane_site_slot_of(const __u32 *w)
 {
 	return ((w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^
-		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >> (32 - VANE_SITE_INDEX_SHIFT);
+		(w[3] * 0x27d4eb2fu) ^ (w[4] * 0x165667b1u)) >>
+	       (32 - VANE_SITE_INDEX_SHIFT);
 }
 
 /* ---- forwarding tables -------------------------------------------------------------------- */
@@ -193,7 +197,7 @@ struct vane_table_half {
 };
 
 struct vane_table_ctl {
-	__u32 active;  /* 0 or 1: the half in use */
+	__u32 active;	  /* 0 or 1: the half in use */
 	__u32 generation; /* bumped on every switch; for observability */
 	struct vane_table_half half[2];
 };
@@ -201,13 +205,13 @@ struct vane_table_ctl {
 /* ---- counters ------------------------------------------------------------------------------ */
 
 enum vane_reason {
-	VANE_R_PASSED = 0,     /* not for a VIP (or VIP disabled): XDP_PASS untouched */
-	VANE_R_LOCAL,          /* first hop is this server: XDP_PASS */
-	VANE_R_FORWARDED,      /* GUE-encapsulated to the first hop */
-	VANE_R_TOO_BIG,        /* over the MTU after encapsulation: ICMP sent back or dropped */
-	VANE_R_NO_TABLE,       /* VIP without a usable table/bucket/server: XDP_PASS */
-	VANE_R_MALFORMED,      /* truncated or invalid headers */
-	VANE_R_ERRORS,         /* helper failures (adjust_head, fib lookup) */
+	VANE_R_PASSED = 0, /* not for a VIP (or VIP disabled): XDP_PASS untouched */
+	VANE_R_LOCAL,	   /* first hop is this server: XDP_PASS */
+	VANE_R_FORWARDED,  /* GUE-encapsulated to the first hop */
+	VANE_R_TOO_BIG,	   /* over the MTU after encapsulation: ICMP sent back or dropped */
+	VANE_R_NO_TABLE,   /* VIP without a usable table/bucket/server: XDP_PASS */
+	VANE_R_MALFORMED,  /* truncated or invalid headers */
+	VANE_R_ERRORS,	   /* helper failures (adjust_head, fib lookup) */
 	/* redirector */
 	VANE_R_DECAP_SYN,      /* inner SYN: delivered here */
 	VANE_R_DECAP_LOCAL,    /* inner packet belongs to a local socket / syncookie */
@@ -234,15 +238,15 @@ struct vane_counters {
 #define VANE_CFG_F_V6 (1u << 1) /* self_addr6 valid */
 
 struct vane_config {
-	__u32 self_index;   /* this server's index in the server map */
-	__u32 flags;        /* VANE_CFG_F_* */
-	__be32 self_addr4;  /* outer source / GUE destination, IPv4 fabric */
-	__u32 hash_seed;    /* same on every server of the site */
+	__u32 self_index;  /* this server's index in the server map */
+	__u32 flags;	   /* VANE_CFG_F_* */
+	__be32 self_addr4; /* outer source / GUE destination, IPv4 fabric */
+	__u32 hash_seed;   /* same on every server of the site */
 	__u8 self_addr6[16];
-	__be16 gue_port;    /* UDP destination port of GUE */
-	__u16 mtu;          /* largest L3 packet the fabric carries (after encapsulation) */
-	__u32 nexthop_ttl;  /* reuse a next hop from bpf_fib_lookup this many jiffies, per CPU;
-			     * 0 = never (the loader converts from ms with the tick length) */
+	__be16 gue_port;   /* UDP destination port of GUE */
+	__u16 mtu;	   /* largest L3 packet the fabric carries (after encapsulation) */
+	__u32 nexthop_ttl; /* reuse a next hop from bpf_fib_lookup this many jiffies, per CPU;
+			    * 0 = never (the loader converts from ms with the tick length) */
 };
 
 /* ---- GUE + GLB private data (wire format, network order) ---------------------------------- */
@@ -283,16 +287,18 @@ struct vane_glb_hdr {
 #define VANE_GLB_VERSION_V4HOPS 0
 #define VANE_GLB_VERSION_V6HOPS 1
 #define VANE_GLB_VERSION_SHIFT 4
-#define VANE_GLB_F_FORWARD_SYN 0x08 /* send SYNs on to the next hop too (draining server) */
+#define VANE_GLB_F_FORWARD_SYN 0x08  /* send SYNs on to the next hop too (draining server) */
 #define VANE_GLB_F_LAST_HOP_GRE 0x04 /* cls_redirect's; vane never sets it, rejects it */
-#define VANE_GLB_MAX_HOPS 4          /* accepted on receive; vane sends at most 2 */
+#define VANE_GLB_MAX_HOPS 4	     /* accepted on receive; vane sends at most 2 */
 
 /* Headers vane puts in front of the inner IP packet, per outer family, for 2 hops. */
 #define VANE_UDP_HLEN 8
 #define VANE_GUE_HLEN 4
 #define VANE_GLB_HLEN 4
-#define VANE_ENCAP4_OVERHEAD (20 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 4)   /* 44 */
-#define VANE_ENCAP6_OVERHEAD (40 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 16)  /* 88 */
+#define VANE_ENCAP4_OVERHEAD (20 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 4) /* 44 */
+#define VANE_ENCAP6_OVERHEAD                                                                       \
+	(40 + VANE_UDP_HLEN + VANE_GUE_HLEN + VANE_GLB_HLEN + 2 * 16) /* 88                        \
+								       */
 
 /* Smallest fabric MTU the loader accepts: IPv6's 1280 plus the largest overhead. */
 #define VANE_MIN_MTU (1280 + VANE_ENCAP6_OVERHEAD)
@@ -308,10 +314,7 @@ struct vane_glb_hdr {
  *   ports (sport << 16 | dport, 0 for fragments/no-port VIPs), proto << 8 | family.
  * Every server of a site uses the same seed, so every forwarder maps a flow to the same bucket.
  */
-static inline __u32 vane_rotl32(__u32 x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
+static inline __u32 vane_rotl32(__u32 x, int r) { return (x << r) | (x >> (32 - r)); }
 
 static inline __u32 vane_hash_step(__u32 h, __u32 k)
 {

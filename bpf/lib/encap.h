@@ -25,8 +25,8 @@ static __always_inline int write_l2_proto(struct ethhdr *eth, void *end, const s
 }
 
 /* An L2 header at `at` with the saved VLAN tag (if any) and the given MACs and ethertype. */
-static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *p,
-				    const __u8 *dmac, const __u8 *smac, __be16 proto)
+static __always_inline int write_l2(void *at, void *end, const struct vane_pkt *p, const __u8 *dmac,
+				    const __u8 *smac, __be16 proto)
 {
 	struct ethhdr *eth = at;
 
@@ -68,15 +68,15 @@ static __always_inline void copy_self6(__u32 *dst)
  * no neighbour entry yet the frame goes up the stack, which resolves it and forwards it.
  */
 struct vane_send {
-	__u32 dst[4];   /* outer destination; IPv4 in dst[0] */
+	__u32 dst[4]; /* outer destination; IPv4 in dst[0] */
 	__u32 v6;
-	__u32 tot_len;  /* outer L3 length */
-	__u32 slot;     /* counter slot */
-	__u32 reason;   /* counted on success */
+	__u32 tot_len; /* outer L3 length */
+	__u32 slot;    /* counter slot */
+	__u32 reason;  /* counted on success */
 	__u64 bytes;
 	__be16 sport;
 	__u16 pad;
-	__u32 nh_slot;  /* next-hop cache entry for dst (vane_nh_slot_*) */
+	__u32 nh_slot; /* next-hop cache entry for dst (vane_nh_slot_*) */
 };
 
 /*
@@ -95,7 +95,7 @@ struct vane_send {
 
 struct vane_nexthop {
 	__u32 dst[4];
-	__u64 stamp;     /* bpf_jiffies64() of the lookup; 0 = empty */
+	__u64 stamp; /* bpf_jiffies64() of the lookup; 0 = empty */
 	__u32 ifindex_in;
 	__u32 ifindex_out;
 	union {
@@ -105,7 +105,7 @@ struct vane_nexthop {
 		};
 		__u32 macs[3];
 	};
-	__u16 mtu;       /* route MTU; a longer outer packet is "too big" as fib would say */
+	__u16 mtu; /* route MTU; a longer outer packet is "too big" as fib would say */
 	__u16 v6;
 };
 
@@ -134,7 +134,8 @@ static __always_inline int nh_matches(const struct vane_nexthop *nh, const struc
 	if (!nh->stamp || now - nh->stamp >= ttl || nh->ifindex_in != ifindex || nh->v6 != v6 ||
 	    nh->dst[0] != s->dst[0])
 		return 0;
-	return !v6 || (nh->dst[1] == s->dst[1] && nh->dst[2] == s->dst[2] && nh->dst[3] == s->dst[3]);
+	return !v6 ||
+	       (nh->dst[1] == s->dst[1] && nh->dst[2] == s->dst[2] && nh->dst[3] == s->dst[3]);
 }
 
 /* Sends the frame to the cached next hop nh, which matched s. */
@@ -305,9 +306,9 @@ static __always_inline __u32 vane_glb_word(__u32 version, __u32 flags, __u32 nho
  */
 struct vane_encap_args {
 	__u32 hash;
-	__u32 first;     /* server indexes; second = VANE_SERVER_NONE for a one-hop list */
+	__u32 first; /* server indexes; second = VANE_SERVER_NONE for a one-hop list */
 	__u32 second;
-	__u32 v6;        /* outer family */
+	__u32 v6; /* outer family */
 	__u32 glb_flags;
 	__u32 slot;
 };

@@ -69,18 +69,19 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 		/*
 		 * After a table change the router may hand a packet of a connection that the second
 		 * hop (the bucket's previous first hop) owns straight to us: unless a socket here
-		 * owns it, it goes there as the redirector would send it, with the second hop as the
-		 * last one. Only buckets that moved can have such connections: a steady bucket's
-		 * packets skip the lookup. An ICMP error about such a connection (its flow is the
-		 * quoted packet's, reversed) goes the same way, so path MTU discovery reaches the
-		 * server that owns it. The lookup is kept off SYNs (new connections are ours),
-		 * fragments, and UDP: a UDP service's unconnected socket never claims
-		 * a flow, so every datagram would take the extra hop.
+		 * owns it, it goes there as the redirector would send it, with the second hop as
+		 * the last one. Only buckets that moved can have such connections: a steady
+		 * bucket's packets skip the lookup. An ICMP error about such a connection (its flow
+		 * is the quoted packet's, reversed) goes the same way, so path MTU discovery
+		 * reaches the server that owns it. The lookup is kept off SYNs (new connections are
+		 * ours), fragments, and UDP: a UDP service's unconnected socket never claims a
+		 * flow, so every datagram would take the extra hop.
 		 */
 		if (!moved || f->proto != IPPROTO_TCP ||
 		    (f->kind != VANE_FLOW_NORMAL && f->kind != VANE_FLOW_ICMP_ERROR) ||
-		    (f->kind == VANE_FLOW_NORMAL && vane_is_syn(f)) || (vip->flags & VANE_VIP_F_SINGLE_HOP) ||
-		    second == VANE_SERVER_NONE || second == first)
+		    (f->kind == VANE_FLOW_NORMAL && vane_is_syn(f)) ||
+		    (vip->flags & VANE_VIP_F_SINGLE_HOP) || second == VANE_SERVER_NONE ||
+		    second == first)
 			goto local;
 		s1 = bpf_map_lookup_elem(&vane_servers, &second);
 		v6 = fabric_family(s1);
@@ -93,7 +94,8 @@ static __always_inline int forward_vip(struct xdp_md *ctx, struct vane_pkt *p)
 	v6 = fabric_family(s1);
 	if (v6 < 0)
 		goto no_table;
-	if (!(vip->flags & VANE_VIP_F_SINGLE_HOP) && second != VANE_SERVER_NONE && second != first) {
+	if (!(vip->flags & VANE_VIP_F_SINGLE_HOP) && second != VANE_SERVER_NONE &&
+	    second != first) {
 		s2 = bpf_map_lookup_elem(&vane_servers, &second);
 		if (!server_has(s2, v6))
 			s2 = 0;
@@ -348,8 +350,8 @@ static __always_inline int vane_main(struct xdp_md *ctx, int with_forwarder, int
 		tot = bpf_ntohs(ip->tot_len);
 		if (tot < hl || l3 + tot > end) /* also covers the options */
 			goto malformed;
-		if (with_redirector && ip->daddr == vane_cfg.self_addr4 && ip->protocol == IPPROTO_UDP &&
-		    (vane_cfg.flags & VANE_CFG_F_V4)) {
+		if (with_redirector && ip->daddr == vane_cfg.self_addr4 &&
+		    ip->protocol == IPPROTO_UDP && (vane_cfg.flags & VANE_CFG_F_V4)) {
 			v6 = 0;
 			goto gue;
 		}

@@ -36,10 +36,10 @@ struct vane_frag6_hdr {
 };
 
 enum vane_flow_kind {
-	VANE_FLOW_NORMAL = 0,  /* ports known */
-	VANE_FLOW_FRAGMENT,    /* an IP fragment: hashed on (src, dst, proto) */
-	VANE_FLOW_ICMP_ERROR,  /* ICMP error: flow is the quoted packet's, reversed */
-	VANE_FLOW_NO_PORTS,    /* a protocol without ports (ICMP echo, GRE, ...) */
+	VANE_FLOW_NORMAL = 0, /* ports known */
+	VANE_FLOW_FRAGMENT,   /* an IP fragment: hashed on (src, dst, proto) */
+	VANE_FLOW_ICMP_ERROR, /* ICMP error: flow is the quoted packet's, reversed */
+	VANE_FLOW_NO_PORTS,   /* a protocol without ports (ICMP echo, GRE, ...) */
 };
 
 /* The flow a packet belongs to, seen from the client: src = client, dst = VIP. */
@@ -51,15 +51,15 @@ struct vane_flow {
 	__u8 proto;
 	__u8 family; /* VANE_AF_INET / VANE_AF_INET6 */
 	__u8 tcp_flags;
-	__u8 kind;   /* enum vane_flow_kind */
+	__u8 kind; /* enum vane_flow_kind */
 };
 
 /* What the entry programs know about a frame after parsing it. */
 struct vane_pkt {
 	struct vane_flow flow;
-	__u32 l2_len;   /* 14 or 18; the IP header starts here */
-	__u32 l4_off;   /* outer L4 header (valid when l4_ok) */
-	__u32 l3_len;   /* the IP packet's own length (frame may carry padding) */
+	__u32 l2_len; /* 14 or 18; the IP header starts here */
+	__u32 l4_off; /* outer L4 header (valid when l4_ok) */
+	__u32 l3_len; /* the IP packet's own length (frame may carry padding) */
 	__be16 vlan_tpid;
 	__be16 vlan_tci;
 	union {
@@ -67,12 +67,12 @@ struct vane_pkt {
 			__u8 dmac[ETH_ALEN]; /* as received */
 			__u8 smac[ETH_ALEN];
 		};
-		__u32 macs[3];  /* both, as three words: copied word-wise, not byte by byte */
+		__u32 macs[3]; /* both, as three words: copied word-wise, not byte by byte */
 	};
-	__u8 vlan;      /* one 802.1Q/802.1ad tag present */
-	__u8 tos;       /* IPv4 TOS / IPv6 traffic class */
-	__u8 df;        /* IPv4 don't-fragment (always 1 for IPv6) */
-	__u8 l4_ok;     /* L4 header present and complete */
+	__u8 vlan;  /* one 802.1Q/802.1ad tag present */
+	__u8 tos;   /* IPv4 TOS / IPv6 traffic class */
+	__u8 df;    /* IPv4 don't-fragment (always 1 for IPv6) */
+	__u8 l4_ok; /* L4 header present and complete */
 };
 
 /* Both MACs of the frame at eth into p (packet loads need no alignment on this target). */
@@ -225,7 +225,8 @@ static __always_inline int icmp4_is_error(__u8 type)
 
 static __always_inline int icmp6_is_error(__u8 type)
 {
-	return type == ICMPV6_DEST_UNREACH || type == ICMPV6_PKT_TOOBIG || type == ICMPV6_TIME_EXCEED;
+	return type == ICMPV6_DEST_UNREACH || type == ICMPV6_PKT_TOOBIG ||
+	       type == ICMPV6_TIME_EXCEED;
 }
 
 static __always_inline void flow_reverse(struct vane_flow *f)

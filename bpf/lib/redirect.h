@@ -187,16 +187,16 @@ static __always_inline int redirect_decide(struct xdp_md *ctx, struct vane_pkt *
 
 /* What validation learned about a GUE packet; offsets from the frame start. */
 struct vane_gue_info {
-	__u32 l3_off;    /* outer IP header (= L2 length) */
+	__u32 l3_off; /* outer IP header (= L2 length) */
 	__u32 udp_off;
-	__u32 glb_off;   /* GLB private data */
+	__u32 glb_off;	 /* GLB private data */
 	__u32 inner_off; /* inner IP header */
-	__u32 v6;        /* outer family */
-	__u32 ctype;     /* 4 or 41 */
+	__u32 v6;	 /* outer family */
+	__u32 ctype;	 /* 4 or 41 */
 	__u32 next_hop;
 	__u32 hop_count;
 	__u32 forward_syn;
-	__u32 l3_len;    /* outer IP length */
+	__u32 l3_len; /* outer IP length */
 	__u64 flen;
 };
 
@@ -387,9 +387,12 @@ __noinline int vane_redirect_act(struct xdp_md *ctx, struct vane_pkt *p, struct 
 		vane_count(slot, VANE_R_ERRORS, flen);
 		return XDP_DROP;
 	}
-	vane_count(slot, what == RD_DECAP_SYN ? VANE_R_DECAP_SYN :
-			 what == RD_DECAP_LOCAL ? VANE_R_DECAP_LOCAL :
-			 what == RD_DECAP_LAST ? VANE_R_DECAP_LAST_HOP : VANE_R_DECAP_OTHER, flen);
+	vane_count(slot,
+		   what == RD_DECAP_SYN	    ? VANE_R_DECAP_SYN
+		   : what == RD_DECAP_LOCAL ? VANE_R_DECAP_LOCAL
+		   : what == RD_DECAP_LAST  ? VANE_R_DECAP_LAST_HOP
+					    : VANE_R_DECAP_OTHER,
+		   flen);
 	return XDP_PASS;
 bad:
 	vane_count(slot, VANE_R_GUE_MALFORMED, flen);

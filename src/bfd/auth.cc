@@ -24,7 +24,9 @@ void put_key(std::vector<uint8_t>& buf, const AuthKey& key) {
   std::copy_n(key.secret.begin(), std::min(key.secret.size(), kSha1DigestLength), buf.begin() + kHashOffset);
 }
 
-bool is_sha1(AuthType t) { return t == AuthType::KeyedSha1 || t == AuthType::MeticulousKeyedSha1; }
+bool is_sha1(AuthType t) {
+  return t == AuthType::KeyedSha1 || t == AuthType::MeticulousKeyedSha1;
+}
 
 }  // namespace
 

@@ -8,46 +8,69 @@ using bgp::wire::Unexpected;
 
 const char* state_name(State s) {
   switch (s) {
-    case State::AdminDown: return "AdminDown";
-    case State::Down: return "Down";
-    case State::Init: return "Init";
-    case State::Up: return "Up";
+    case State::AdminDown:
+      return "AdminDown";
+    case State::Down:
+      return "Down";
+    case State::Init:
+      return "Init";
+    case State::Up:
+      return "Up";
   }
   return "?";
 }
 
 const char* diag_name(Diag d) {
   switch (d) {
-    case Diag::None: return "none";
-    case Diag::DetectionTimeExpired: return "detection time expired";
-    case Diag::EchoFailed: return "echo failed";
-    case Diag::NeighborSignaledDown: return "neighbor signaled session down";
-    case Diag::ForwardingPlaneReset: return "forwarding plane reset";
-    case Diag::PathDown: return "path down";
-    case Diag::ConcatenatedPathDown: return "concatenated path down";
-    case Diag::AdminDown: return "administratively down";
-    case Diag::ReverseConcatenatedPathDown: return "reverse concatenated path down";
+    case Diag::None:
+      return "none";
+    case Diag::DetectionTimeExpired:
+      return "detection time expired";
+    case Diag::EchoFailed:
+      return "echo failed";
+    case Diag::NeighborSignaledDown:
+      return "neighbor signaled session down";
+    case Diag::ForwardingPlaneReset:
+      return "forwarding plane reset";
+    case Diag::PathDown:
+      return "path down";
+    case Diag::ConcatenatedPathDown:
+      return "concatenated path down";
+    case Diag::AdminDown:
+      return "administratively down";
+    case Diag::ReverseConcatenatedPathDown:
+      return "reverse concatenated path down";
   }
   return "other";
 }
 
 const char* error_name(DecodeError e) {
   switch (e) {
-    case DecodeError::TooShort: return "too short";
-    case DecodeError::BadVersion: return "bad version";
-    case DecodeError::BadLength: return "bad length";
-    case DecodeError::ZeroDetectMult: return "zero detect mult";
-    case DecodeError::Multipoint: return "multipoint bit set";
-    case DecodeError::ZeroMyDiscr: return "zero my discriminator";
-    case DecodeError::BadAuthLength: return "bad auth length";
-    case DecodeError::UnknownAuthType: return "unknown auth type";
+    case DecodeError::TooShort:
+      return "too short";
+    case DecodeError::BadVersion:
+      return "bad version";
+    case DecodeError::BadLength:
+      return "bad length";
+    case DecodeError::ZeroDetectMult:
+      return "zero detect mult";
+    case DecodeError::Multipoint:
+      return "multipoint bit set";
+    case DecodeError::ZeroMyDiscr:
+      return "zero my discriminator";
+    case DecodeError::BadAuthLength:
+      return "bad auth length";
+    case DecodeError::UnknownAuthType:
+      return "unknown auth type";
   }
   return "?";
 }
 
 namespace {
 
-uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint32_t be32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
 
 void put32(std::vector<uint8_t>& out, uint32_t v) {
   out.push_back(uint8_t(v >> 24));
@@ -60,10 +83,13 @@ void put32(std::vector<uint8_t>& out, uint32_t v) {
 size_t auth_length(AuthType t) {
   switch (t) {
     case AuthType::KeyedMd5:
-    case AuthType::MeticulousKeyedMd5: return kMd5AuthLength;
+    case AuthType::MeticulousKeyedMd5:
+      return kMd5AuthLength;
     case AuthType::KeyedSha1:
-    case AuthType::MeticulousKeyedSha1: return kSha1AuthLength;
-    default: return 0;
+    case AuthType::MeticulousKeyedSha1:
+      return kSha1AuthLength;
+    default:
+      return 0;
   }
 }
 
@@ -86,7 +112,8 @@ bgp::wire::Expected<Packet, DecodeError> decode(Bytes data) {
   const size_t length = d[3];
   // RFC 5880 §6.8.6: at least 24 bytes, 26 with an authentication section, and no more than
   // the payload.
-  if (length < kMandatoryLength || (p.has_auth && length < kMandatoryLength + 2)) return Unexpected(DecodeError::BadLength);
+  if (length < kMandatoryLength || (p.has_auth && length < kMandatoryLength + 2))
+    return Unexpected(DecodeError::BadLength);
   if (length > data.size()) return Unexpected(DecodeError::TooShort);
   // Without an authentication section nothing may follow the mandatory one: bytes the sender
   // counted but no field accounts for are refused rather than ignored.

@@ -52,8 +52,8 @@ inline constexpr size_t kMaxPacketLength = kMandatoryLength + kSha1AuthLength;
 struct Auth {
   AuthType type = AuthType::None;
   uint8_t key_id = 0;
-  uint32_t sequence = 0;             // keyed types only
-  std::vector<uint8_t> digest;       // password (1..16) or hash (16 or 20 bytes)
+  uint32_t sequence = 0;        // keyed types only
+  std::vector<uint8_t> digest;  // password (1..16) or hash (16 or 20 bytes)
   bool operator==(const Auth&) const = default;
 };
 
@@ -61,7 +61,7 @@ struct Packet {
   Diag diag = Diag::None;
   State state = State::Down;
   bool poll = false, final = false;
-  bool cpi = false;       // control plane independent
+  bool cpi = false;  // control plane independent
   bool demand = false;
   uint8_t detect_mult = 3;
   uint32_t my_discr = 0, your_discr = 0;
@@ -72,13 +72,13 @@ struct Packet {
 };
 
 enum class DecodeError : uint8_t {
-  TooShort,        // fewer bytes than the mandatory section, or than Length says
-  BadVersion,      // not version 1
-  BadLength,       // Length below the minimum, or not what the authentication section needs
+  TooShort,    // fewer bytes than the mandatory section, or than Length says
+  BadVersion,  // not version 1
+  BadLength,   // Length below the minimum, or not what the authentication section needs
   ZeroDetectMult,
-  Multipoint,      // M bit set
+  Multipoint,  // M bit set
   ZeroMyDiscr,
-  BadAuthLength,   // Auth Len does not fit the type or the packet
+  BadAuthLength,  // Auth Len does not fit the type or the packet
   UnknownAuthType,
 };
 const char* error_name(DecodeError e);

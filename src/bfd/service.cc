@@ -39,7 +39,9 @@ std::optional<IpAddress> from_sockaddr(const sockaddr_storage& ss) {
   return std::nullopt;
 }
 
-int set_int(int fd, int level, int opt, int v) { return ::setsockopt(fd, level, opt, &v, sizeof v); }
+int set_int(int fd, int level, int opt, int v) {
+  return ::setsockopt(fd, level, opt, &v, sizeof v);
+}
 
 }  // namespace
 
@@ -141,8 +143,9 @@ class Service::Peer {
     // RFC 5881 §5 / RFC 5883 §5: sent with TTL 255, so that the single-hop receiver's check holds.
     if (set_int(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, 255) != 0)
       return error(std::string("set TTL 255: ") + std::strerror(errno));
-    asio::ip::address local = cfg_.local ? to_asio(*cfg_.local) : (v6 ? asio::ip::address(asio::ip::address_v6::any())
-                                                                      : asio::ip::address(asio::ip::address_v4::any()));
+    asio::ip::address local = cfg_.local ? to_asio(*cfg_.local)
+                                         : (v6 ? asio::ip::address(asio::ip::address_v6::any())
+                                               : asio::ip::address(asio::ip::address_v4::any()));
     // RFC 5881 §4: a source port in 49152..65535, unique per session here.
     std::uniform_int_distribution<int> port(49152, 65535);
     for (int i = 0; i < 64; i++) {
@@ -189,7 +192,8 @@ class Service::Peer {
     pump();
     const State now = session_.state();
     if (now != before) {
-      spdlog::info("bfd {}: {} -> {} ({})", cfg_.name, state_name(before), state_name(now), diag_name(session_.local_diag()));
+      spdlog::info("bfd {}: {} -> {} ({})", cfg_.name, state_name(before), state_name(now),
+                   diag_name(session_.local_diag()));
       if (svc_.hook_) svc_.hook_(cfg_.name, before, now, session_.local_diag());
     }
   }
@@ -264,8 +268,12 @@ std::vector<std::string> Service::set_peer(const PeerConfig& cfg) {
   return errors;
 }
 
-void Service::remove_peer(const std::string& name) { peers_.erase(name); }
-bool Service::has_peer(const std::string& name) const { return peers_.count(name) != 0; }
+void Service::remove_peer(const std::string& name) {
+  peers_.erase(name);
+}
+bool Service::has_peer(const std::string& name) const {
+  return peers_.count(name) != 0;
+}
 
 void Service::set_admin_down(const std::string& name, bool down) {
   if (auto it = peers_.find(name); it != peers_.end()) it->second->set_admin_down(down);

@@ -6,11 +6,16 @@ namespace vane::bfd {
 
 const char* verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::Accepted: return "accepted";
-    case Verdict::WrongDiscriminator: return "wrong discriminator";
-    case Verdict::AuthMismatch: return "authentication mismatch";
-    case Verdict::AuthFailed: return "authentication failed";
-    case Verdict::BadSequence: return "bad sequence number";
+    case Verdict::Accepted:
+      return "accepted";
+    case Verdict::WrongDiscriminator:
+      return "wrong discriminator";
+    case Verdict::AuthMismatch:
+      return "authentication mismatch";
+    case Verdict::AuthFailed:
+      return "authentication failed";
+    case Verdict::BadSequence:
+      return "bad sequence number";
   }
   return "?";
 }
@@ -24,9 +29,13 @@ Session::Session(uint32_t local_discr, SessionConfig cfg, uint64_t seed, TimePoi
   next_tx_ = now;
 }
 
-Micros Session::advertised_tx() const { return state_ == State::Up ? cfg_.desired_min_tx : std::max(cfg_.desired_min_tx, kSlowTx); }
+Micros Session::advertised_tx() const {
+  return state_ == State::Up ? cfg_.desired_min_tx : std::max(cfg_.desired_min_tx, kSlowTx);
+}
 
-Micros Session::tx_interval() const { return std::max(use_tx_, Micros(remote_min_rx_us_)); }
+Micros Session::tx_interval() const {
+  return std::max(use_tx_, Micros(remote_min_rx_us_));
+}
 
 Micros Session::detection_time() const {
   return remote_mult_ * std::max(use_rx_, Micros(remote_min_tx_us_));
@@ -143,8 +152,10 @@ Verdict Session::receive(const Packet& p, Bytes wire, TimePoint now) {
     if (p.state == State::AdminDown) {
       if (state_ != State::Down) set_state(State::Down, Diag::NeighborSignaledDown, now);
     } else if (state_ == State::Down) {
-      if (p.state == State::Down) set_state(State::Init, local_diag_, now);
-      else if (p.state == State::Init) set_state(State::Up, Diag::None, now);
+      if (p.state == State::Down)
+        set_state(State::Init, local_diag_, now);
+      else if (p.state == State::Init)
+        set_state(State::Up, Diag::None, now);
     } else if (state_ == State::Init) {
       if (p.state == State::Init || p.state == State::Up) set_state(State::Up, Diag::None, now);
     } else if (p.state == State::Down) {

@@ -35,10 +35,10 @@ struct SessionConfig {
 // Why a received packet was not taken; Accepted when it was.
 enum class Verdict : uint8_t {
   Accepted,
-  WrongDiscriminator,   // Your Discriminator is neither ours nor 0 while Down
-  AuthMismatch,         // A bit set without auth configured, or clear with it
-  AuthFailed,           // wrong type, key id or hash
-  BadSequence,          // replayed or out of the RFC 5880 §6.7.4 window
+  WrongDiscriminator,  // Your Discriminator is neither ours nor 0 while Down
+  AuthMismatch,        // A bit set without auth configured, or clear with it
+  AuthFailed,          // wrong type, key id or hash
+  BadSequence,         // replayed or out of the RFC 5880 §6.7.4 window
 };
 const char* verdict_name(Verdict v);
 

@@ -15,11 +15,11 @@
 namespace vane::bgp {
 
 struct ExportAttrs {
-  std::vector<uint32_t> communities;                 // sorted, unique
-  std::vector<std::array<uint32_t, 3>> large;        // sorted, unique
-  std::vector<uint64_t> extended;                    // sorted, unique
+  std::vector<uint32_t> communities;           // sorted, unique
+  std::vector<std::array<uint32_t, 3>> large;  // sorted, unique
+  std::vector<uint64_t> extended;              // sorted, unique
   std::optional<uint32_t> med;
-  uint32_t prepend = 0;                              // extra copies of the local AS
+  uint32_t prepend = 0;  // extra copies of the local AS
 
   auto operator<=>(const ExportAttrs&) const = default;
 };

@@ -37,9 +37,9 @@ struct NeighborConfig {
   std::optional<std::chrono::seconds> keepalive;
   std::chrono::seconds connect_retry{5};
   bool passive = false;
-  int ttl = 1;           // outgoing TTL / hop limit
-  int min_ttl = 0;       // GTSM; 0: off
-  std::string md5_key;   // the key file's contents; empty: no MD5
+  int ttl = 1;          // outgoing TTL / hop limit
+  int min_ttl = 0;      // GTSM; 0: off
+  std::string md5_key;  // the key file's contents; empty: no MD5
   bool ipv4_unicast = true;
   bool ipv6_unicast = false;
   bool graceful_restart = false;

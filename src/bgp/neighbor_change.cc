@@ -38,8 +38,8 @@ NeighborChange classify_neighbor_change(const NeighborConfig& a, const NeighborC
   field(a.extended_messages != b.extended_messages, "extended_messages", true);
   // Local policy over what was received or is sent: re-evaluated in place.
   field(a.stale_time != b.stale_time, "stale_time", false);
-  field(a.max_prefixes != b.max_prefixes || a.max_routes != b.max_routes || a.max_prefixes_stop != b.max_prefixes_stop ||
-            a.max_prefixes_restart != b.max_prefixes_restart,
+  field(a.max_prefixes != b.max_prefixes || a.max_routes != b.max_routes ||
+            a.max_prefixes_stop != b.max_prefixes_stop || a.max_prefixes_restart != b.max_prefixes_restart,
         "max_prefixes", false);
   field(a.keep_routes != b.keep_routes, "keep_received_routes", false);
   field(a.import_filter != b.import_filter, "import_prefix", false);

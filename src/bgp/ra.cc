@@ -3,8 +3,12 @@
 namespace vane::bgp::ra {
 
 namespace {
-uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint16_t be16(const uint8_t* p) {
+  return uint16_t(p[0] << 8 | p[1]);
+}
+uint32_t be32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
 }  // namespace
 
 Parsed parse(std::span<const uint8_t> m, int hop_limit, const IpAddress& source) {
@@ -62,9 +66,12 @@ std::vector<uint8_t> build(std::span<const uint8_t> mac) {
 
 const char* to_string(Refusal r) {
   switch (r) {
-    case Refusal::hop_limit: return "hop_limit";
-    case Refusal::source: return "source";
-    case Refusal::malformed: return "malformed";
+    case Refusal::hop_limit:
+      return "hop_limit";
+    case Refusal::source:
+      return "source";
+    case Refusal::malformed:
+      return "malformed";
   }
   return "?";
 }

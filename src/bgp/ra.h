@@ -19,7 +19,7 @@ inline constexpr uint8_t kOptionSourceLinkLayer = 1;
 
 struct Advertisement {
   uint8_t cur_hop_limit = 0;
-  uint8_t flags = 0;            // M, O, ...
+  uint8_t flags = 0;             // M, O, ...
   uint16_t router_lifetime = 0;  // seconds; 0: not a default router
   uint32_t reachable_time = 0;
   uint32_t retrans_timer = 0;
@@ -27,9 +27,9 @@ struct Advertisement {
 };
 
 enum class Refusal {
-  hop_limit,      // not 255: it crossed a router (RFC 4861 6.1.2)
-  source,         // not a link-local source
-  malformed,      // too short, wrong type or code, an option of length 0 or past the end
+  hop_limit,  // not 255: it crossed a router (RFC 4861 6.1.2)
+  source,     // not a link-local source
+  malformed,  // too short, wrong type or code, an option of length 0 or past the end
 };
 
 // The ICMPv6 message (checksum already checked by the kernel on a raw ICMPv6 socket), with the hop

@@ -3,13 +3,12 @@
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
-
 
 namespace vane::bgp {
 
@@ -50,7 +49,8 @@ std::optional<std::string> RaLink::start() {
   if (::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) != 0) return fail("IPV6_RECVPKTINFO");
   // RFC 4861 6.1.2: sent with 255, so that a receiver knows it was not routed.
   if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) != 0) return fail("IPV6_MULTICAST_HOPS");
-  if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex_, sizeof ifindex_) != 0) return fail("IPV6_MULTICAST_IF");
+  if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex_, sizeof ifindex_) != 0)
+    return fail("IPV6_MULTICAST_IF");
   // Our own RAs must not come back to us as a router's.
   if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &off, sizeof off) != 0) return fail("IPV6_MULTICAST_LOOP");
   socket_.non_blocking(true, ec);

@@ -60,7 +60,9 @@ size_t AttrStore::bytes() const {
   return n + by_bytes_.size() * 48;
 }
 
-size_t V4Table::slot(uint64_t k) const { return mix(k) & (keys_.size() - 1); }
+size_t V4Table::slot(uint64_t k) const {
+  return mix(k) & (keys_.size() - 1);
+}
 
 void V4Table::grow() {
   std::vector<uint64_t> ok = std::move(keys_);
@@ -143,7 +145,9 @@ void V4Table::for_each(const std::function<void(uint32_t, uint8_t, uint32_t)>& f
   }
 }
 
-size_t V6Table::Hash::operator()(const Key& k) const { return mix(k.hi ^ mix(k.lo ^ k.len)); }
+size_t V6Table::Hash::operator()(const Key& k) const {
+  return mix(k.hi ^ mix(k.lo ^ k.len));
+}
 
 uint32_t V6Table::put(const Key& k, uint32_t attr) {
   auto [it, inserted] = map_.try_emplace(k, attr);

@@ -9,11 +9,14 @@
 namespace vane::bgp {
 
 namespace {
-boost::system::error_code last() { return {errno, boost::system::system_category()}; }
+boost::system::error_code last() {
+  return {errno, boost::system::system_category()};
+}
 }  // namespace
 
 boost::system::error_code set_md5(int fd, const IpAddress& peer, std::string_view key) {
-  if (key.size() > TCP_MD5SIG_MAXKEYLEN) return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  if (key.size() > TCP_MD5SIG_MAXKEYLEN)
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
   tcp_md5sig sig{};
   if (peer.is_v4()) {
     auto* sin = reinterpret_cast<sockaddr_in*>(&sig.tcpm_addr);

@@ -3,23 +3,23 @@
 #include <linux/capability.h>
 #include <spdlog/spdlog.h>
 
+#include <net/if.h>
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <net/if.h>
 
 #include <deque>
 #include <set>
 
 #include "bgp/neighbor_change.h"
 #include "bgp/rib.h"
-#include "common/caps.h"
 #include "bgp/sockopt.h"
 #include "bgp/wire/hex.h"
 #include "bgp/wire/message.h"
 #include "bgp/wire/reader.h"
+#include "common/caps.h"
 #include "common/sanitize.h"
 
 namespace vane::bgp {
@@ -123,8 +123,10 @@ std::string describe_attrs(const wire::PathAttributes& a) {
 std::string describe_notification(const wire::Notification& n) {
   std::string s = wire::describe(n);
   auto text = wire::shutdown_communication(n);
-  if (!text) s += " (malformed shutdown communication, not shown)";  // RFC 9003 section 2
-  else if (!text->empty()) s += ": \"" + printable(*text) + "\"";
+  if (!text)
+    s += " (malformed shutdown communication, not shown)";  // RFC 9003 section 2
+  else if (!text->empty())
+    s += ": \"" + printable(*text) + "\"";
   return s;
 }
 
@@ -263,8 +265,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       out_.pop_front();
       offset_ = 0;
     }
-    if (!out_.empty()) write();
-    else if (flush_then_close_) return close_now();
+    if (!out_.empty())
+      write();
+    else if (flush_then_close_)
+      return close_now();
     if (on_drain_ && queued_ < drain_below_) on_drain_();
   }
 
@@ -442,8 +446,8 @@ class Speaker::Peer {
         }
         if (main_->fsm.state() == State::Idle) {
           spdlog::info("bgp {}: refusing connection: damped after its error, for {} more second(s)", cfg_.name,
-                       std::chrono::ceil<std::chrono::seconds>(
-                           main_->timers[size_t(Timer::IdleHold)]->expiry() - std::chrono::steady_clock::now())
+                       std::chrono::ceil<std::chrono::seconds>(main_->timers[size_t(Timer::IdleHold)]->expiry() -
+                                                               std::chrono::steady_clock::now())
                            .count());
           return;
         }
@@ -455,8 +459,8 @@ class Speaker::Peer {
     if (st == State::Established || pending_) {
       // RFC 4271 6.8: a collision with an Established session closes the new connection.
       auto c = std::make_shared<Connection>(std::move(s));
-      c->send(wire::encode_notification(wire::Notification::make(wire::ErrorCode::cease,
-                                                                 wire::CeaseSubcode::connection_collision_resolution)));
+      c->send(wire::encode_notification(
+          wire::Notification::make(wire::ErrorCode::cease, wire::CeaseSubcode::connection_collision_resolution)));
       c->close_after_flush();
       return;
     }
@@ -483,7 +487,8 @@ class Speaker::Peer {
       // takes the routes away at once.
       withdraw_all();
     }
-    run(*main_, main_->fsm.handle(Event::ManualStop, AdminStop{reset ? AdminStop::Kind::Reset : AdminStop::Kind::Shutdown, msg}));
+    run(*main_, main_->fsm.handle(Event::ManualStop,
+                                  AdminStop{reset ? AdminStop::Kind::Reset : AdminStop::Kind::Shutdown, msg}));
   }
   void enable() {
     if (!main_) return start();
@@ -513,8 +518,9 @@ class Speaker::Peer {
     if (!main_ || main_->fsm.state() == State::Idle) return;
     if (pending_) drop_link(pending_);
     spdlog::warn("bgp {}: BFD down: closing the session", cfg_.name);
-    run(*main_, main_->fsm.handle(Event::AutomaticStop,
-                                  NotificationInfo{uint8_t(wire::ErrorCode::cease), uint8_t(wire::CeaseSubcode::bfd_down), {}}));
+    run(*main_, main_->fsm.handle(
+                    Event::AutomaticStop,
+                    NotificationInfo{uint8_t(wire::ErrorCode::cease), uint8_t(wire::CeaseSubcode::bfd_down), {}}));
   }
   void bfd_up() {
     if (!main_ || main_->fsm.admin_down() || main_->fsm.state() != State::Idle || held()) return;
@@ -523,8 +529,9 @@ class Speaker::Peer {
   // Closing for good (removed from config, or the daemon stops): Cease with the given subcode.
   void close(wire::CeaseSubcode sub, const std::string& msg) {
     if (established() && !adj_out_.empty()) withdraw_all();
-    if (main_ && main_->conn && (main_->fsm.state() == State::OpenSent || main_->fsm.state() == State::OpenConfirm ||
-                                 main_->fsm.state() == State::Established)) {
+    if (main_ && main_->conn &&
+        (main_->fsm.state() == State::OpenSent || main_->fsm.state() == State::OpenConfirm ||
+         main_->fsm.state() == State::Established)) {
       main_->conn->send(wire::encode_notification(wire::make_shutdown(sub, msg)));
     }
     teardown();
@@ -598,8 +605,10 @@ class Speaker::Peer {
       sync();
     }
     if (changed("shutdown")) {
-      if (cfg_.shutdown) shutdown({}, false);
-      else enable();
+      if (cfg_.shutdown)
+        shutdown({}, false);
+      else
+        enable();
     }
   }
 
@@ -800,9 +809,8 @@ class Speaker::Peer {
     ectx_ = neg_->encode_context(ebgp);
     l.conn->set_max_length(dctx_.max_message_length());
     spdlog::info("bgp {}: established with AS{} id {} hold {}s families{}{}{}", cfg_.name, e.peer_asn,
-                 IpAddress::v4(e.peer_bgp_id).str(), e.hold_time.count(),
-                 neg_->families.ipv4_unicast ? " ipv4" : "", neg_->families.ipv6_unicast ? " ipv6" : "",
-                 neg_->peer_graceful_restart ? " graceful-restart" : "");
+                 IpAddress::v4(e.peer_bgp_id).str(), e.hold_time.count(), neg_->families.ipv4_unicast ? " ipv4" : "",
+                 neg_->families.ipv6_unicast ? " ipv6" : "", neg_->peer_graceful_restart ? " graceful-restart" : "");
     eor_sent_v4_ = eor_sent_v6_ = false;
     adj_out_.clear();
     refresh_[0] = refresh_[1] = {};
@@ -893,8 +901,10 @@ class Speaker::Peer {
       last_notification_sent_ = false;
       last_error_ = "received " + describe_notification(*n);
       spdlog::warn("bgp {}: received NOTIFICATION {}", cfg_.name, describe_notification(*n));
-      bool ver = n->code == uint8_t(wire::ErrorCode::open) && n->subcode == uint8_t(wire::OpenSubcode::unsupported_version);
-      run(l, l.fsm.handle(ver ? Event::NotifMsgVerErr : Event::NotifMsg, NotificationInfo{n->code, n->subcode, n->data}));
+      bool ver =
+          n->code == uint8_t(wire::ErrorCode::open) && n->subcode == uint8_t(wire::OpenSubcode::unsupported_version);
+      run(l,
+          l.fsm.handle(ver ? Event::NotifMsgVerErr : Event::NotifMsg, NotificationInfo{n->code, n->subcode, n->data}));
       return false;
     } else if (auto* rr = std::get_if<wire::RouteRefresh>(&*m)) {
       if (lp == main_.get() && established() && rr->subtype == uint8_t(wire::RouteRefreshSubtype::request))
@@ -992,16 +1002,16 @@ class Speaker::Peer {
     if (attr != AttrStore::kNone) attrs_.unref(attr);  // add_route took its own references
     if (u.end_of_rib) end_of_rib(*u.end_of_rib);
     if (discarded && !full_warned_) {
-      spdlog::warn("bgp {}: holding {} routes, the most kept from one neighbour: further prefixes are "
-                   "discarded (max_prefixes.limit raises it)", cfg_.name, received_);
+      spdlog::warn(
+          "bgp {}: holding {} routes, the most kept from one neighbour: further prefixes are "
+          "discarded (max_prefixes.limit raises it)",
+          cfg_.name, received_);
       full_warned_ = true;
     }
     check_max_prefixes(l, discarded);
   }
 
-  bool held(const wire::WirePrefix& p) const {
-    return (p.is_v4() ? in4_.get(v4(p), p.len) : in6_.get(key6(p))) != 0;
-  }
+  bool held(const wire::WirePrefix& p) const { return (p.is_v4() ? in4_.get(v4(p), p.len) : in6_.get(key6(p))) != 0; }
 
   bool accept(const wire::WirePrefix& p) const { return cfg_.import_filter.empty() || accept(p.to_prefix()); }
   bool accept(const Prefix& p) const {
@@ -1061,8 +1071,8 @@ class Speaker::Peer {
     in6_.for_each([&](const V6Table::Key& k, uint32_t) { v6s.push_back(k); });
     for (auto& k : v6s) in6_.put(k, in6_.get(k) | kStale);
     stale_ = received_;
-    spdlog::info("bgp {}: peer restarting: keeping {} route(s) as stale; it has {}s to come back", cfg_.name,
-                 stale_, restart_time.count());
+    spdlog::info("bgp {}: peer restarting: keeping {} route(s) as stale; it has {}s to come back", cfg_.name, stale_,
+                 restart_time.count());
     arm_stale_timer(restart_time, true, true);
   }
   void arm_stale_timer(std::chrono::seconds after, bool v4, bool v6) {
@@ -1090,12 +1100,16 @@ class Speaker::Peer {
     }
     if (before != stale_)
       spdlog::info("bgp {}: {} stale route(s) removed{}", cfg_.name, before - stale_,
-                   v4 && v6 ? "" : v4 ? " (IPv4)" : " (IPv6)");
+                   v4 && v6 ? ""
+                   : v4     ? " (IPv4)"
+                            : " (IPv6)");
   }
   bool has_stale(bool v4) const {
     bool any = false;
-    if (v4) in4_.for_each([&](uint32_t, uint8_t, uint32_t v) { any |= (v & kStale) != 0; });
-    else in6_.for_each([&](const V6Table::Key&, uint32_t v) { any |= (v & kStale) != 0; });
+    if (v4)
+      in4_.for_each([&](uint32_t, uint8_t, uint32_t v) { any |= (v & kStale) != 0; });
+    else
+      in6_.for_each([&](const V6Table::Key&, uint32_t v) { any |= (v & kStale) != 0; });
     return any;
   }
   void end_of_rib(wire::AfiSafi fam) {
@@ -1141,10 +1155,11 @@ class Speaker::Peer {
     }
     if (before.keep_routes && !cfg_.keep_routes) drop_attributes();
     bool looser = loosened(before.import_filter, cfg_.import_filter);
-    bool want_again = looser || (cfg_.keep_routes && !before.keep_routes) ||
-                      (cfg_.max_routes > before.max_routes && discarded_ > 0);
+    bool want_again =
+        looser || (cfg_.keep_routes && !before.keep_routes) || (cfg_.max_routes > before.max_routes && discarded_ > 0);
     spdlog::info("bgp {}: import policy changed in place: {} route(s) no longer accepted, {} held{}", cfg_.name,
-                 dropped, received_, want_again && established() && neg_->route_refresh ? "; asking for a route refresh" : "");
+                 dropped, received_,
+                 want_again && established() && neg_->route_refresh ? "; asking for a route refresh" : "");
     max_warned_ = full_warned_ = false;
     if (!established()) return;
     if (want_again && neg_->route_refresh) {
@@ -1190,11 +1205,14 @@ class Speaker::Peer {
       return;
     }
     if (!cfg_.max_prefixes_stop) {
-      if (!max_warned_) spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
+      if (!max_warned_)
+        spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}", cfg_.name, discarded ? "more than " : "",
+                     received_, cfg_.max_prefixes);
       max_warned_ = true;
       return;
     }
-    spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}: closing the session", cfg_.name, discarded ? "more than " : "", received_, cfg_.max_prefixes);
+    spdlog::warn("bgp {}: {}{} prefixes exceed the limit of {}: closing the session", cfg_.name,
+                 discarded ? "more than " : "", received_, cfg_.max_prefixes);
     auto n = wire::make_max_prefixes(wire::kIpv4Unicast, cfg_.max_prefixes);
     run(l, l.fsm.handle(Event::AutomaticStop, NotificationInfo{n.code, n.subcode, n.data}));
     // RFC 4486: stay down until the operator (or the configured restart time) brings it back.
@@ -1233,9 +1251,12 @@ class Speaker::Peer {
       return global.has_value();
     };
     if (p.addr.is_v4()) {
-      if (cfg_.next_hop) a.next_hop = cfg_.next_hop;
-      else if (local_ && local_->is_v4()) a.next_hop = local_;
-      else if (!(ectx_.ipv4_over_ipv6 && v6_next_hops())) return std::nullopt;  // RFC 8950
+      if (cfg_.next_hop)
+        a.next_hop = cfg_.next_hop;
+      else if (local_ && local_->is_v4())
+        a.next_hop = local_;
+      else if (!(ectx_.ipv4_over_ipv6 && v6_next_hops()))
+        return std::nullopt;  // RFC 8950
     } else {
       if (!v6_next_hops()) return std::nullopt;
     }
@@ -1462,7 +1483,8 @@ class Speaker::Peer {
   void refresh(wire::AfiSafi fam) {
     int i = fam == wire::kIpv4Unicast ? 0 : fam == wire::kIpv6Unicast ? 1 : -1;
     if (i < 0 || !(i == 0 ? neg_->families.ipv4_unicast : neg_->families.ipv6_unicast)) {
-      spdlog::info("bgp {}: route refresh for afi {} safi {} not negotiated: ignored", cfg_.name, fam.afi, int(fam.safi));
+      spdlog::info("bgp {}: route refresh for afi {} safi {} not negotiated: ignored", cfg_.name, fam.afi,
+                   int(fam.safi));
       return;
     }
     auto& r = refresh_[i];
@@ -1582,7 +1604,7 @@ std::vector<std::pair<IpAddress, std::string>> Speaker::md5_keys() const {
 }
 
 std::expected<void, std::string> Speaker::apply_listeners(std::vector<IpAddress> listen, uint16_t port,
-                                                         bool close_unwanted) {
+                                                          bool close_unwanted) {
   if (shutting_down_) return {};
   std::set<IpAddress> want;
   if (port) want.insert(listen.begin(), listen.end());
@@ -1728,16 +1750,20 @@ void Speaker::set_bfd_state(const std::string& name, bool up, bool hold, bool cl
   bfd_held_[name] = hold && !up;
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
-  if (up) it->second->bfd_up();
-  else if (close) it->second->bfd_down();
+  if (up)
+    it->second->bfd_up();
+  else if (close)
+    it->second->bfd_down();
 }
 
 void Speaker::set_learned_address(const std::string& name, std::optional<IpAddress> address) {
   auto old = learned_.find(name);
   const std::optional<IpAddress> before = old == learned_.end() ? std::nullopt : std::optional(old->second);
   if (before == address) return;
-  if (address) learned_[name] = *address;
-  else learned_.erase(name);
+  if (address)
+    learned_[name] = *address;
+  else
+    learned_.erase(name);
   auto it = peers_.find(name);
   if (it == peers_.end() || !it->second->cfg().learn_address) return;
   spdlog::info("bgp {}: router address {} on {}", name, address ? address->str() : "forgotten",

@@ -8,8 +8,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <expected>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,16 +41,16 @@ struct ReceivedRoute {
 struct NeighborStatus {
   std::string name, description;
   IpAddress address;
-  std::string interface;        // unnumbered: the link the session runs on
-  bool address_known = true;    // false: an unnumbered neighbour whose RAs have not arrived yet
+  std::string interface;           // unnumbered: the link the session runs on
+  bool address_known = true;       // false: an unnumbered neighbour whose RAs have not arrived yet
   bool extended_next_hop = false;  // RFC 8950 negotiated (IPv4 routes with an IPv6 next hop)
   uint32_t remote_asn = 0;
   State state = State::Idle;
   bool admin_down = false;
   std::chrono::steady_clock::time_point since{};
-  uint64_t prefixes_sent = 0;      // currently announced to this neighbour
-  uint64_t prefixes_received = 0;  // currently held from it (accepted by the filter)
-  uint64_t prefixes_filtered = 0;  // received and refused by the import filter
+  uint64_t prefixes_sent = 0;       // currently announced to this neighbour
+  uint64_t prefixes_received = 0;   // currently held from it (accepted by the filter)
+  uint64_t prefixes_filtered = 0;   // received and refused by the import filter
   uint64_t prefixes_discarded = 0;  // new prefixes not stored: max_routes already held
   uint64_t send_queue_bytes = 0;    // written for the peer, not yet taken by the kernel
   uint64_t refreshes_merged = 0;    // ROUTE-REFRESH requests that restarted a walk under way
@@ -61,8 +61,8 @@ struct NeighborStatus {
   std::optional<NotificationInfo> last_notification;
   bool last_notification_sent = false;
   std::vector<std::string> families;  // negotiated, or configured while down
-  uint16_t hold_time = 0;  // negotiated
-  bool graceful_restart = false;  // negotiated both ways
+  uint16_t hold_time = 0;             // negotiated
+  bool graceful_restart = false;      // negotiated both ways
   uint64_t stale_routes = 0;
   // Set while its connections are refused after a fall that was its fault (we sent it a
   // NOTIFICATION for a malformed message, an FSM error or too many prefixes): until then.
@@ -162,7 +162,7 @@ class Speaker {
   bool exports_ready_ = false;
   bool shutting_down_ = false;
   uint64_t accept_errors_ = 0;
-  std::map<std::string, bool> bfd_held_;  // neighbours held Idle until their BFD session is up
+  std::map<std::string, bool> bfd_held_;      // neighbours held Idle until their BFD session is up
   std::map<std::string, IpAddress> learned_;  // unnumbered neighbours' addresses, from their RAs
   boost::asio::steady_timer shutdown_timer_;
   std::function<void()> shutdown_done_;

@@ -22,7 +22,10 @@ constexpr const char* kDefaultSocket = "/run/vane/vaned.sock";
 
 int run_router_config(const std::string& kind, const std::vector<std::string>& files, RouterConfigOptions opts,
                       std::ostream& out, std::ostream& err) {
-  opts.kind = kind == "frr" ? RouterKind::frr : kind == "junos" ? RouterKind::junos : kind == "eos" ? RouterKind::eos : RouterKind::bird;
+  opts.kind = kind == "frr"     ? RouterKind::frr
+              : kind == "junos" ? RouterKind::junos
+              : kind == "eos"   ? RouterKind::eos
+                                : RouterKind::bird;
   std::vector<config::Loaded> servers;
   bool bad = false;
   for (const auto& f : files) {
@@ -121,8 +124,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* dry = reload->add_flag("--dry-run", reload_dry_run, "print what the reload would change; apply nothing");
   reload->add_option("file", reload_file, "with --dry-run: plan against this file instead of vaned's own")
       ->check(CLI::ExistingFile);
-  auto* within = reload->add_option("--confirm-within", reload_confirm_within,
-                                    "apply, then roll back after SECONDS unless `vanectl reload --confirm` comes")
+  auto* within = reload
+                     ->add_option("--confirm-within", reload_confirm_within,
+                                  "apply, then roll back after SECONDS unless `vanectl reload --confirm` comes")
                      ->check(CLI::Range(1u, 86400u));
   auto* confirm = reload->add_flag("--confirm", reload_confirm, "keep the reload that awaits confirmation");
   confirm->excludes(within);
@@ -167,8 +171,11 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   std::string rc_kind;
   std::vector<std::string> rc_files{"/etc/vane/vaned.conf"};
   RouterConfigOptions rc_opts;
-  auto* rcc = app.add_subcommand("router-config", "print the router's side of the BGP sessions, from servers' config files");
-  rcc->add_option("--for", rc_kind, "the router's software")->required()->check(CLI::IsMember({"bird", "frr", "junos", "eos"}));
+  auto* rcc =
+      app.add_subcommand("router-config", "print the router's side of the BGP sessions, from servers' config files");
+  rcc->add_option("--for", rc_kind, "the router's software")
+      ->required()
+      ->check(CLI::IsMember({"bird", "frr", "junos", "eos"}));
   rcc->add_option("-c,--config", rc_files, "a server's config file; one per server (repeat the option or list them)")
       ->capture_default_str();
   rcc->add_option("--router", rc_opts.routers, "only sessions to this router (a neighbor address or name); repeatable");

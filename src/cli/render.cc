@@ -148,11 +148,10 @@ std::string render_bfd(const control::BfdReply& r) {
           {A::left, A::left, A::left, A::left, A::left, A::right, A::right, A::left, A::right, A::right, A::right,
            A::right, A::left});
   for (const auto& b : r.sessions()) {
-    t.add({b.name(), b.peer(), b.multihop() ? "multihop" : "single-hop",
-           b.state() + (b.bgp_held() ? "(BGP held)" : ""), b.remote_state(), ms_str(b.tx_interval_ms()),
-           ms_str(b.detection_time_ms()), b.auth(), std::to_string(b.packets_received()),
-           std::to_string(b.packets_sent()), std::to_string(b.up_transitions()), std::to_string(b.down_transitions()),
-           b.local_diag()});
+    t.add({b.name(), b.peer(), b.multihop() ? "multihop" : "single-hop", b.state() + (b.bgp_held() ? "(BGP held)" : ""),
+           b.remote_state(), ms_str(b.tx_interval_ms()), ms_str(b.detection_time_ms()), b.auth(),
+           std::to_string(b.packets_received()), std::to_string(b.packets_sent()), std::to_string(b.up_transitions()),
+           std::to_string(b.down_transitions()), b.local_diag()});
   }
   return t.str();
 }
@@ -164,7 +163,7 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
       if (!out.empty()) out += '\n';
       Table t({"Neighbor", n.name()});
       t.add({"Description", or_dash(n.description())});
-      t.add({"Address", n.interface().empty()  ? n.address()
+      t.add({"Address", n.interface().empty() ? n.address()
                         : n.address().empty() ? "(waiting for router advertisements) %" + n.interface()
                                               : n.address() + "%" + n.interface()});
       if (n.extended_next_hop()) t.add({"Extended next hop", "IPv4 routes with IPv6 next hops (RFC 8950)"});
@@ -192,8 +191,12 @@ std::string render_neighbors(const control::NeighborsReply& r, bool detail) {
   for (const auto& n : r.neighbors()) {
     std::string last = n.last_error();
     if (last.empty() && n.has_last_notification()) last = notification_summary(n.last_notification());
-    std::string addr = n.interface().empty() ? n.address() : (n.address().empty() ? "?" : n.address()) + "%" + n.interface();
-    t.add({n.name(), addr, std::to_string(n.remote_asn()), n.state() + (n.admin_shutdown() ? "(Admin)" : n.damped_s() ? "(Damped)" : ""),
+    std::string addr =
+        n.interface().empty() ? n.address() : (n.address().empty() ? "?" : n.address()) + "%" + n.interface();
+    t.add({n.name(), addr, std::to_string(n.remote_asn()),
+           n.state() + (n.admin_shutdown() ? "(Admin)"
+                        : n.damped_s()     ? "(Damped)"
+                                           : ""),
            n.state() == "Established" ? format_duration(n.uptime_s()) : "-", std::to_string(n.prefixes_sent()),
            std::to_string(n.prefixes_received()), or_dash(last)});
   }
@@ -236,14 +239,17 @@ std::string render_health(const control::HealthReply& r) {
 }
 
 std::string render_site(const control::SiteReply& r) {
-  std::string out = "Table generation " + std::to_string(r.table_generation()) + ", " + std::to_string(r.table_size()) +
-                    " buckets; site health " +
-                    (r.site_health() ? "on (port " + std::to_string(r.site_port()) + ", " + r.auth() + ")" : std::string("off")) +
-                    "\n";
+  std::string out =
+      "Table generation " + std::to_string(r.table_generation()) + ", " + std::to_string(r.table_size()) +
+      " buckets; site health " +
+      (r.site_health() ? "on (port " + std::to_string(r.site_port()) + ", " + r.auth() + ")" : std::string("off")) +
+      "\n";
   if (r.site_health() && !r.agent_listening())
-    out += "site agent NOT LISTENING: " + r.agent_error() + "; this server counts itself down and withdraws (retrying)\n";
+    out +=
+        "site agent NOT LISTENING: " + r.agent_error() + "; this server counts itself down and withdraws (retrying)\n";
   out += "\n";
-  Table t({"Name", "Address", "Role", "Weight", "Reach", "Self"}, {A::left, A::left, A::left, A::right, A::left, A::left});
+  Table t({"Name", "Address", "Role", "Weight", "Reach", "Self"},
+          {A::left, A::left, A::left, A::right, A::left, A::left});
   for (const auto& s : r.servers()) {
     std::string role = s.role() == "FORWARDER_ONLY" ? "forwarder" : s.role() == "BACKEND_ONLY" ? "backend" : "both";
     t.add({s.name(), s.address(), role, std::to_string(s.weight()), or_dash(s.reach()), s.is_self() ? "*" : ""});
@@ -276,17 +282,20 @@ std::string render_site(const control::SiteReply& r) {
   for (const auto& s : r.servers()) {
     if (s.refused().empty()) continue;
     std::string counts;
-    for (const auto& c : s.refused()) counts += (counts.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
+    for (const auto& c : s.refused())
+      counts += (counts.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
     notes += s.name() + ": refused replies: " + counts + " (last: " + s.refusal() + ")\n";
   }
   std::string agent_refused;
   for (const auto& c : r.agent_refused())
-    if (c.count() > 0) agent_refused += (agent_refused.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
+    if (c.count() > 0)
+      agent_refused += (agent_refused.empty() ? "" : ", ") + c.reason() + " " + std::to_string(c.count());
   if (!agent_refused.empty()) notes += "site agent refused connections: " + agent_refused + "\n";
   for (const auto& g : r.services())
     if (g.min_healthy_servers() > 0)
       notes += "service " + g.service() + ": " + std::to_string(g.healthy_servers()) + " healthy server(s), needs " +
-               std::to_string(g.min_healthy_servers()) + (g.gate_open() ? "\n" : ": WITHDRAWN (too few healthy servers)\n");
+               std::to_string(g.min_healthy_servers()) +
+               (g.gate_open() ? "\n" : ": WITHDRAWN (too few healthy servers)\n");
   if (!notes.empty()) out += "\n" + notes;
   return out;
 }
@@ -348,7 +357,8 @@ std::string render_reload_plan(const control::ReloadPlan& p) {
     section("sessions");
     for (const auto& n : p.neighbors()) {
       out += "  " + n.action() + " " + n.name();
-      if (!n.reason().empty()) out += " (" + n.reason() + ")";
+      if (!n.reason().empty())
+        out += " (" + n.reason() + ")";
       else if (!n.fields().empty()) {
         std::string f;
         for (const auto& x : n.fields()) f += (f.empty() ? "" : ", ") + x;
@@ -371,7 +381,8 @@ std::string render_reload_plan(const control::ReloadPlan& p) {
       out += "  " + s.service() + ": " + std::to_string(s.buckets_moved()) + " of " + std::to_string(s.table_size()) +
              " buckets move\n";
       for (const auto& b : s.servers())
-        out += "    " + b.server() + " " + (b.buckets_delta() > 0 ? "+" : "") + std::to_string(b.buckets_delta()) + "\n";
+        out +=
+            "    " + b.server() + " " + (b.buckets_delta() > 0 ? "+" : "") + std::to_string(b.buckets_delta()) + "\n";
     }
   }
   if (!p.programs().empty()) {

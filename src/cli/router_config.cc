@@ -1,8 +1,8 @@
 #include "cli/router_config.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cctype>
-#include <fmt/format.h>
 #include <map>
 #include <set>
 #include <sstream>
@@ -15,13 +15,13 @@ namespace {
 
 // One BGP session as the router sees it: the server is its neighbour.
 struct Session {
-  std::string server;        // node.name
-  std::string neighbor;      // the router's name in the server's config
-  std::string file;          // the server's config file
-  std::string peer;          // the server's address on this session: the router's neighbour address
-  std::string router_addr;   // the router's own address on it (the server's neighbor.address)
+  std::string server;       // node.name
+  std::string neighbor;     // the router's name in the server's config
+  std::string file;         // the server's config file
+  std::string peer;         // the server's address on this session: the router's neighbour address
+  std::string router_addr;  // the router's own address on it (the server's neighbor.address)
   bool transport_v6 = false;
-  bool unnumbered = false;   // the server's neighbour is an interface: peer is the router's port
+  bool unnumbered = false;  // the server's neighbour is an interface: peer is the router's port
   uint32_t server_asn = 0;
   uint32_t router_asn = 0;
   bool md5 = false;
@@ -35,7 +35,7 @@ struct Session {
   bool v4 = false, v6 = false;  // families carried
   std::vector<std::string> allowed4, allowed6;
   uint32_t limit4 = 0, limit6 = 0;
-  std::string tag;              // unique, safe in every router's names: letters, digits, _ and -
+  std::string tag;  // unique, safe in every router's names: letters, digits, _ and -
 };
 
 std::string safe(const std::string& s) {
@@ -102,8 +102,10 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
         }
         if (s.v4) s.allowed4.assign(a4.begin(), a4.end());
         if (s.v6) s.allowed6.assign(a6.begin(), a6.end());
-        s.limit4 = opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed4.size()) + kDefaultMaxPrefixMargin;
-        s.limit6 = opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed6.size()) + kDefaultMaxPrefixMargin;
+        s.limit4 =
+            opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed4.size()) + kDefaultMaxPrefixMargin;
+        s.limit6 =
+            opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed6.size()) + kDefaultMaxPrefixMargin;
         s.tag = safe(s.server) + "_" + safe(s.neighbor);
         tags.insert(s.tag);
         out.push_back(std::move(s));
@@ -112,9 +114,10 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       std::string local = n.local_address();
       if (local.empty()) local = s.transport_v6 ? c.node().address6() : c.node().address();
       if (local.empty())
-        return std::unexpected(fmt::format("{}: neighbor {} is IPv6 but node {} has no address6 and the neighbor no "
-                                           "local_address: the router cannot know the server's address",
-                                           file, n.name(), s.server));
+        return std::unexpected(
+            fmt::format("{}: neighbor {} is IPv6 but node {} has no address6 and the neighbor no "
+                        "local_address: the router cannot know the server's address",
+                        file, n.name(), s.server));
       auto la = IpAddress::parse(local);
       s.peer = la ? la->str() : local;
       if (!peers.insert(s.peer + " " + s.router_addr).second)
@@ -147,7 +150,8 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       s.limit4 = limit(s.allowed4.size());
       s.limit6 = limit(s.allowed6.size());
       std::string tag = safe(s.server) + "_" + safe(s.neighbor);
-      for (int k = 2; !tags.insert(tag).second; ++k) tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
+      for (int k = 2; !tags.insert(tag).second; ++k)
+        tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
       s.tag = tag;
       out.push_back(std::move(s));
     }
@@ -166,7 +170,9 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
   return out;
 }
 
-uint32_t keepalive_of(const Session& s) { return s.keepalive ? *s.keepalive : *s.hold / 3; }
+uint32_t keepalive_of(const Session& s) {
+  return s.keepalive ? *s.keepalive : *s.hold / 3;
+}
 
 size_t server_count(const std::vector<Session>& ss) {
   std::set<std::string> n;
@@ -203,7 +209,9 @@ std::string bird(const std::vector<config::Loaded>& servers, const std::vector<S
   std::ostringstream o;
   header(o, "#", "BIRD 2", servers, ss);
   o << "# ECMP over the servers: the kernel protocol that exports these routes needs\n"
-       "#   merge paths on limit " << max_paths(servers, ss) << ";\n"
+       "#   merge paths on limit "
+    << max_paths(servers, ss)
+    << ";\n"
        "# (BIRD merges only paths of equal AS-path length, ORIGIN and MED).\n\n";
   for (auto& s : ss) {
     auto filter = [&](const char* fam, const std::vector<std::string>& allowed) {
@@ -259,7 +267,8 @@ std::string frr(const std::vector<config::Loaded>& servers, const std::vector<Se
     auto plist = [&](const char* ip, const char* fam, const std::vector<std::string>& allowed) {
       if (allowed.empty()) return;
       int seq = 5;
-      for (auto& p : allowed) o << ip << " prefix-list VANE-" << s.tag << "-" << fam << " seq " << seq++ << " permit " << p << "\n";
+      for (auto& p : allowed)
+        o << ip << " prefix-list VANE-" << s.tag << "-" << fam << " seq " << seq++ << " permit " << p << "\n";
     };
     if (s.v4) plist("ip", "V4", s.allowed4);
     if (s.v6) plist("ipv6", "V6", s.allowed6);
@@ -292,9 +301,12 @@ std::string frr(const std::vector<config::Loaded>& servers, const std::vector<Se
     o << n << " description vane server " << safe(s.server) << " (its neighbor " << safe(s.neighbor) << ")\n";
     if (!s.unnumbered) o << n << " update-source " << s.router_addr << "\n";
     if (s.md5) o << n << " password " << md5_placeholder(s.server, s.neighbor) << "\n";
-    if (s.hold) o << n << " timers " << (*s.hold ? std::max<uint32_t>(1, keepalive_of(s)) : 0) << " " << *s.hold << "\n";
-    if (s.ttl_security) o << n << " ttl-security hops " << std::max<uint32_t>(1, s.multihop_ttl) << "\n";
-    else if (s.multihop_ttl > 1) o << n << " ebgp-multihop " << s.multihop_ttl << "\n";
+    if (s.hold)
+      o << n << " timers " << (*s.hold ? std::max<uint32_t>(1, keepalive_of(s)) : 0) << " " << *s.hold << "\n";
+    if (s.ttl_security)
+      o << n << " ttl-security hops " << std::max<uint32_t>(1, s.multihop_ttl) << "\n";
+    else if (s.multihop_ttl > 1)
+      o << n << " ebgp-multihop " << s.multihop_ttl << "\n";
     if (s.port) o << n << " port " << s.port << "\n";
     if (s.router_passive) o << n << " passive\n";
     if (s.gr) o << n << " graceful-restart\n";
@@ -311,8 +323,8 @@ std::string frr(const std::vector<config::Loaded>& servers, const std::vector<Se
       }
       const auto& allowed = v6 ? s.allowed6 : s.allowed4;
       o << n << " activate\n";
-      o << n << " route-map " << (allowed.empty() ? std::string("VANE-NONE") : "VANE-IN-" + s.tag + (v6 ? "-V6" : "-V4"))
-        << " in\n";
+      o << n << " route-map "
+        << (allowed.empty() ? std::string("VANE-NONE") : "VANE-IN-" + s.tag + (v6 ? "-V6" : "-V4")) << " in\n";
       o << n << " route-map VANE-NONE out\n";
       o << n << " maximum-prefix " << (v6 ? s.limit6 : s.limit4) << " restart 1 force\n";
     }
@@ -445,9 +457,12 @@ std::string eos(const std::vector<config::Loaded>& servers, const std::vector<Se
     o << n << " remote-as " << s.server_asn << "\n";
     o << n << " description vane server " << safe(s.server) << " (its neighbor " << safe(s.neighbor) << ")\n";
     if (s.md5) o << n << " password 0 " << md5_placeholder(s.server, s.neighbor) << "\n";
-    if (s.hold) o << n << " timers " << (*s.hold ? std::max<uint32_t>(1, keepalive_of(s)) : 0) << " " << *s.hold << "\n";
-    if (s.ttl_security) o << n << " ttl maximum-hops " << std::max<uint32_t>(1, s.multihop_ttl) << "\n";
-    else if (s.multihop_ttl > 1) o << n << " ebgp-multihop " << s.multihop_ttl << "\n";
+    if (s.hold)
+      o << n << " timers " << (*s.hold ? std::max<uint32_t>(1, keepalive_of(s)) : 0) << " " << *s.hold << "\n";
+    if (s.ttl_security)
+      o << n << " ttl maximum-hops " << std::max<uint32_t>(1, s.multihop_ttl) << "\n";
+    else if (s.multihop_ttl > 1)
+      o << n << " ebgp-multihop " << s.multihop_ttl << "\n";
     if (s.router_passive) o << n << " passive\n";
     if (s.gr) o << n << " graceful-restart\n";
     o << n << " maximum-routes " << (s.v4 ? s.limit4 : 0) + (s.v6 ? s.limit6 : 0) << "\n";
@@ -463,8 +478,8 @@ std::string eos(const std::vector<config::Loaded>& servers, const std::vector<Se
       }
       const auto& allowed = v6 ? s.allowed6 : s.allowed4;
       o << n << " activate\n";
-      o << n << " route-map " << (allowed.empty() ? std::string("VANE-NONE") : "VANE-IN-" + s.tag + (v6 ? "-V6" : "-V4"))
-        << " in\n";
+      o << n << " route-map "
+        << (allowed.empty() ? std::string("VANE-NONE") : "VANE-IN-" + s.tag + (v6 ? "-V6" : "-V4")) << " in\n";
       o << n << " route-map VANE-NONE out\n";
     }
   };
@@ -488,13 +503,18 @@ std::expected<std::string, std::string> router_config(const std::vector<config::
   if (opts.kind != RouterKind::frr)
     for (auto& s : *ss)
       if (s.unnumbered)
-        return std::unexpected("neighbor " + s.neighbor + " of " + s.server +
-                               " is unnumbered (interface): only --for frr writes interface neighbours; docs/bgp.md has a BIRD example");
+        return std::unexpected(
+            "neighbor " + s.neighbor + " of " + s.server +
+            " is unnumbered (interface): only --for frr writes interface neighbours; docs/bgp.md has a BIRD example");
   switch (opts.kind) {
-    case RouterKind::bird: return bird(servers, *ss);
-    case RouterKind::frr: return frr(servers, *ss);
-    case RouterKind::junos: return junos(servers, *ss);
-    case RouterKind::eos: return eos(servers, *ss);
+    case RouterKind::bird:
+      return bird(servers, *ss);
+    case RouterKind::frr:
+      return frr(servers, *ss);
+    case RouterKind::junos:
+      return junos(servers, *ss);
+    case RouterKind::eos:
+      return eos(servers, *ss);
   }
   return std::unexpected("unknown router kind");
 }

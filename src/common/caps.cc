@@ -18,16 +18,26 @@ bool have_capability(int cap) {
 
 std::string capability_name(int cap) {
   switch (cap) {
-    case CAP_NET_ADMIN: return "CAP_NET_ADMIN";
-    case CAP_NET_BIND_SERVICE: return "CAP_NET_BIND_SERVICE";
-    case CAP_NET_RAW: return "CAP_NET_RAW";
-    case CAP_SETUID: return "CAP_SETUID";
-    case CAP_SETGID: return "CAP_SETGID";
-    case CAP_KILL: return "CAP_KILL";
-    case CAP_SYS_ADMIN: return "CAP_SYS_ADMIN";
-    case CAP_PERFMON: return "CAP_PERFMON";
-    case CAP_BPF: return "CAP_BPF";
-    default: return "capability " + std::to_string(cap);
+    case CAP_NET_ADMIN:
+      return "CAP_NET_ADMIN";
+    case CAP_NET_BIND_SERVICE:
+      return "CAP_NET_BIND_SERVICE";
+    case CAP_NET_RAW:
+      return "CAP_NET_RAW";
+    case CAP_SETUID:
+      return "CAP_SETUID";
+    case CAP_SETGID:
+      return "CAP_SETGID";
+    case CAP_KILL:
+      return "CAP_KILL";
+    case CAP_SYS_ADMIN:
+      return "CAP_SYS_ADMIN";
+    case CAP_PERFMON:
+      return "CAP_PERFMON";
+    case CAP_BPF:
+      return "CAP_BPF";
+    default:
+      return "capability " + std::to_string(cap);
   }
 }
 

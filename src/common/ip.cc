@@ -45,7 +45,9 @@ bool IpAddress::is_unspecified() const {
   return true;
 }
 
-bool IpAddress::is_link_local() const { return is_v6() && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
+bool IpAddress::is_link_local() const {
+  return is_v6() && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
+}
 
 std::string IpAddress::str() const {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -91,10 +93,16 @@ std::optional<Prefix> Prefix::parse(std::string_view text, std::string* why) {
   return p;
 }
 
-bool Prefix::contains(const IpAddress& a) const { return a.family == addr.family && prefix_match(addr, a, len); }
+bool Prefix::contains(const IpAddress& a) const {
+  return a.family == addr.family && prefix_match(addr, a, len);
+}
 
-bool Prefix::contains(const Prefix& p) const { return p.len >= len && contains(p.addr); }
+bool Prefix::contains(const Prefix& p) const {
+  return p.len >= len && contains(p.addr);
+}
 
-std::string Prefix::str() const { return addr.str() + "/" + std::to_string(len); }
+std::string Prefix::str() const {
+  return addr.str() + "/" + std::to_string(len);
+}
 
 }  // namespace vane

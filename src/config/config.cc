@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <tuple>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "common/ip.h"
 #include "config/exec_user.h"
@@ -55,7 +55,8 @@ class Where {
     const pb::FieldDescriptor* fd = msg_.GetDescriptor()->FindFieldByName(field);
     const pb::Reflection* r = msg_.GetReflection();
     const pb::Message& sub = fd->is_repeated() ? r->GetRepeatedMessage(msg_, fd, index) : r->GetMessage(msg_, fd);
-    const pb::TextFormat::ParseInfoTree* t = tree_ ? tree_->GetTreeForNested(fd, fd->is_repeated() ? index : -1) : nullptr;
+    const pb::TextFormat::ParseInfoTree* t =
+        tree_ ? tree_->GetTreeForNested(fd, fd->is_repeated() ? index : -1) : nullptr;
     return Where(sub, t, at(field, index));
   }
 
@@ -89,7 +90,9 @@ class Collector : public pb::io::ErrorCollector {
   Ctx& ctx_;
 };
 
-std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string q(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 bool parse_u32(std::string_view s, uint32_t& v) {
   if (s.empty()) return false;
@@ -117,8 +120,8 @@ bool is_prime(uint32_t n) {
 
 void check_range(Ctx& c, const Where& w, const char* field, uint64_t v, uint64_t lo, uint64_t hi) {
   if (v < lo || v > hi)
-    c.err(w.at(field), std::string(field) + " " + std::to_string(v) + " out of range " + std::to_string(lo) +
-                           ".." + std::to_string(hi));
+    c.err(w.at(field), std::string(field) + " " + std::to_string(v) + " out of range " + std::to_string(lo) + ".." +
+                           std::to_string(hi));
 }
 
 std::optional<IpAddress> need_addr(Ctx& c, const Where& w, const char* field, const std::string& v,
@@ -176,8 +179,10 @@ std::optional<std::string> read_private(Ctx& c, Pos p, const std::filesystem::pa
       if (n == 0) break;
       got += size_t(n);
     }
-    if (!failed && got > max) c.err(p, what + " is larger than " + std::to_string(max) + " bytes");
-    else if (!failed) out = buf.substr(0, got);
+    if (!failed && got > max)
+      c.err(p, what + " is larger than " + std::to_string(max) + " bytes");
+    else if (!failed)
+      out = buf.substr(0, got);
   }
   ::close(fd);
   return out;
@@ -252,7 +257,7 @@ std::optional<std::vector<std::string>> read_site_keys(Ctx& c, Pos p, const std:
 
 std::optional<uint32_t> parse_community(std::string_view s) {
   static const std::pair<std::string_view, uint32_t> known[] = {
-      {"graceful-shutdown", 0xFFFF0000}, {"accept-own", 0xFFFF0001}, {"blackhole", 0xFFFF029A},
+      {"graceful-shutdown", 0xFFFF0000}, {"accept-own", 0xFFFF0001},   {"blackhole", 0xFFFF029A},
       {"no-export", 0xFFFFFF01},         {"no-advertise", 0xFFFFFF02}, {"no-export-subconfed", 0xFFFFFF03},
       {"no-peer", 0xFFFFFF04},
   };
@@ -335,15 +340,17 @@ void check_site_name(Ctx& c, const Where& w, const char* kind, const std::string
   if (valid_site_name(name)) return;
   std::string shown;
   for (unsigned char ch : name.substr(0, 64)) {
-    if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') shown += char(ch);
+    if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"')
+      shown += char(ch);
     else {
       char b[5];
       std::snprintf(b, sizeof b, "\\x%02x", ch);
       shown += b;
     }
   }
-  c.err(w.at("name"), std::string(kind) + " name " + q(shown) + (name.size() > 64 ? "..." : "") +
-                          " must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)");
+  c.err(w.at("name"),
+        std::string(kind) + " name " + q(shown) + (name.size() > 64 ? "..." : "") +
+            " must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)");
 }
 
 void validate_node(Ctx& c, const Config& cfg, const Where& root) {
@@ -353,8 +360,10 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
   }
   const Node& n = cfg.node();
   Where w = root.child("node");
-  if (n.name().empty()) c.err(w.at("name"), "name is required");
-  else check_site_name(c, w, "node", n.name());
+  if (n.name().empty())
+    c.err(w.at("name"), "name is required");
+  else
+    check_site_name(c, w, "node", n.name());
   if (auto a = need_addr(c, w, "router_id", n.router_id()); a && !a->is_v4())
     c.err(w.at("router_id"), "router_id must be an IPv4 address");
   else if (a && (a->v4_host_order() == 0 || a->v4_host_order() == 0xffffffff))
@@ -375,7 +384,8 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
     if (s.name() != n.name()) continue;
     listed = true;
     if (n.role() != ROLE_UNSPECIFIED && s.role() != ROLE_UNSPECIFIED && role_of(s) != n.role())
-      c.err(w.at("role"), "role " + Role_Name(n.role()) + " differs from the site server entry's " + Role_Name(s.role()));
+      c.err(w.at("role"),
+            "role " + Role_Name(n.role()) + " differs from the site server entry's " + Role_Name(s.role()));
     // The other servers send GUE to the entry's addresses and accept it only from them (the
     // redirector's trust checks); this server sends and receives it on the node's.
     auto same = [](const std::string& x, const std::string& y) {
@@ -385,7 +395,8 @@ void validate_node(Ctx& c, const Config& cfg, const Where& root) {
     if (!same(n.address(), s.address()))
       c.err(w.at("address"), "address " + q(n.address()) + " differs from the site server entry's " + q(s.address()));
     if (!n.address6().empty() && !s.address6().empty() && !same(n.address6(), s.address6()))
-      c.err(w.at("address6"), "address6 " + q(n.address6()) + " differs from the site server entry's " + q(s.address6()));
+      c.err(w.at("address6"),
+            "address6 " + q(n.address6()) + " differs from the site server entry's " + q(s.address6()));
   }
   if (!n.name().empty() && !listed) c.err(w.at("name"), "node " + q(n.name()) + " is not in the site's server list");
 }
@@ -418,8 +429,10 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
   for (int i = 0; i < cfg.neighbor_size(); ++i) {
     const Neighbor& n = cfg.neighbor(i);
     Where w = root.child("neighbor", i);
-    if (n.name().empty()) c.err(w.at("name"), "name is required");
-    else if (!names.insert(n.name()).second) c.err(w.at("name"), "duplicate neighbor name " + q(n.name()));
+    if (n.name().empty())
+      c.err(w.at("name"), "name is required");
+    else if (!names.insert(n.name()).second)
+      c.err(w.at("name"), "duplicate neighbor name " + q(n.name()));
     const bool unnumbered = !n.interface().empty();
     auto a = need_addr(c, w, "address", n.address(), !unnumbered);
     if (a && (a->is_unspecified())) c.err(w.at("address"), "address must not be unspecified");
@@ -431,9 +444,11 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
         c.err(w.at("interface"), "interface " + q(n.interface()) + " is not an interface name");
       if (a && !a->is_link_local())
         c.err(w.at("address"), "address with interface must be the router's IPv6 link-local (fe80::/10) address");
-      if (n.passive()) c.err(w.at("passive"), "an unnumbered neighbor (interface) cannot be passive: vaned calls the router");
+      if (n.passive())
+        c.err(w.at("passive"), "an unnumbered neighbor (interface) cannot be passive: vaned calls the router");
       if (!n.local_address().empty())
-        c.err(w.at("local_address"), "local_address cannot be set with interface: the session uses the link-local address");
+        c.err(w.at("local_address"),
+              "local_address cannot be set with interface: the session uses the link-local address");
       if (n.has_bfd()) c.err(w.at("bfd"), "bfd is not supported on an unnumbered neighbor (interface) yet");
       if (!a && !unnumbered_ifs.insert(n.interface()).second)
         c.err(w.at("interface"), "a second neighbor learning its address on interface " + q(n.interface()));
@@ -446,7 +461,8 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
       c.err(w.at("hold_time_s"), "hold_time_s " + std::to_string(n.hold_time_s()) + " must be 0 or 3..65535");
     uint32_t hold = n.has_hold_time_s() ? n.hold_time_s() : kDefaultHoldTime;
     if (n.has_keepalive_s()) {
-      if (n.keepalive_s() == 0 && hold != 0) c.err(w.at("keepalive_s"), "keepalive_s must be at least 1");
+      if (n.keepalive_s() == 0 && hold != 0)
+        c.err(w.at("keepalive_s"), "keepalive_s must be at least 1");
       else if (hold != 0 && n.keepalive_s() >= hold)
         c.err(w.at("keepalive_s"), "keepalive_s must be less than hold_time_s");
     }
@@ -461,8 +477,10 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
       c.err(w.at("next_hop6"), "next_hop6 must be an IPv6 address");
     std::set<int> fams;
     for (int j = 0; j < n.families_size(); ++j) {
-      if (n.families(j) == FAMILY_UNSPECIFIED) c.err(w.at("families", j), "family must be IPV4_UNICAST or IPV6_UNICAST");
-      else if (!fams.insert(n.families(j)).second) c.err(w.at("families", j), "duplicate family");
+      if (n.families(j) == FAMILY_UNSPECIFIED)
+        c.err(w.at("families", j), "family must be IPV4_UNICAST or IPV6_UNICAST");
+      else if (!fams.insert(n.families(j)).second)
+        c.err(w.at("families", j), "duplicate family");
     }
     if (n.has_graceful_restart()) {
       Where g = w.child("graceful_restart");
@@ -484,11 +502,15 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
 void validate_check(Ctx& c, const Check& k, const Where& w) {
   if (k.name().empty()) c.err(w.at("name"), "check name is required");
   auto port = [&](const Where& kw, uint32_t p, bool zero_ok) {
-    if (p == 0 && !zero_ok) c.err(kw.at("port"), "port is required (1..65535)");
-    else if (p > 65535) c.err(kw.at("port"), "port " + std::to_string(p) + " out of range 1..65535");
+    if (p == 0 && !zero_ok)
+      c.err(kw.at("port"), "port is required (1..65535)");
+    else if (p > 65535)
+      c.err(kw.at("port"), "port " + std::to_string(p) + " out of range 1..65535");
   };
   switch (k.kind_case()) {
-    case Check::kTcp: port(w.child("tcp"), k.tcp().port(), false); break;
+    case Check::kTcp:
+      port(w.child("tcp"), k.tcp().port(), false);
+      break;
     case Check::kHttp: {
       Where kw = w.child("http");
       port(kw, k.http().port(), false);
@@ -501,32 +523,45 @@ void validate_check(Ctx& c, const Check& k, const Where& w) {
       port(kw, k.dns().port(), true);
       if (k.dns().query_name().empty()) c.err(kw.at("query_name"), "query_name is required");
       static const std::set<std::string> types{"", "A", "AAAA", "NS", "SOA", "TXT", "MX", "CNAME", "PTR", "SRV"};
-      if (!types.count(k.dns().query_type())) c.err(kw.at("query_type"), "unknown query_type " + q(k.dns().query_type()));
+      if (!types.count(k.dns().query_type()))
+        c.err(kw.at("query_type"), "unknown query_type " + q(k.dns().query_type()));
       check_range(c, kw, "expect_rcode", k.dns().expect_rcode(), 0, 15);
       break;
     }
     case Check::kExec: {
       Where kw = w.child("exec");
       if (k.exec().command().empty()) c.err(kw.at("command"), "command is required");
-      if (auto u = resolve_exec_user(k.exec()); !u) c.err(k.exec().user().empty() ? kw.self() : kw.at("user"), u.error());
+      if (auto u = resolve_exec_user(k.exec()); !u)
+        c.err(k.exec().user().empty() ? kw.self() : kw.at("user"), u.error());
       break;
     }
-    case Check::kAgent: port(w.child("agent"), k.agent().port(), false); break;
-    case Check::KIND_NOT_SET: c.err(w.self(), "check " + q(k.name()) + " has no kind (tcp, http, dns, exec or agent)"); break;
+    case Check::kAgent:
+      port(w.child("agent"), k.agent().port(), false);
+      break;
+    case Check::KIND_NOT_SET:
+      c.err(w.self(), "check " + q(k.name()) + " has no kind (tcp, http, dns, exec or agent)");
+      break;
   }
   uint32_t interval = k.has_interval_ms() ? k.interval_ms() : kDefaultCheckIntervalMs;
   if (k.has_interval_ms()) check_range(c, w, "interval_ms", k.interval_ms(), 50, 3600000);
   if (k.has_timeout_ms()) {
-    if (k.timeout_ms() < 10) c.err(w.at("timeout_ms"), "timeout_ms " + std::to_string(k.timeout_ms()) + " out of range 10.." + std::to_string(interval));
-    else if (k.timeout_ms() > interval) c.err(w.at("timeout_ms"), "timeout_ms must not exceed interval_ms");
+    if (k.timeout_ms() < 10)
+      c.err(w.at("timeout_ms"),
+            "timeout_ms " + std::to_string(k.timeout_ms()) + " out of range 10.." + std::to_string(interval));
+    else if (k.timeout_ms() > interval)
+      c.err(w.at("timeout_ms"), "timeout_ms must not exceed interval_ms");
   }
   if (k.has_rise()) {
-    if (k.rise() == 0) c.err(w.at("rise"), "rise must be at least 1");
-    else check_range(c, w, "rise", k.rise(), 1, 100);
+    if (k.rise() == 0)
+      c.err(w.at("rise"), "rise must be at least 1");
+    else
+      check_range(c, w, "rise", k.rise(), 1, 100);
   }
   if (k.has_fall()) {
-    if (k.fall() == 0) c.err(w.at("fall"), "fall must be at least 1");
-    else check_range(c, w, "fall", k.fall(), 1, 100);
+    if (k.fall() == 0)
+      c.err(w.at("fall"), "fall must be at least 1");
+    else
+      check_range(c, w, "fall", k.fall(), 1, 100);
   }
   if (k.has_jitter_pct()) check_range(c, w, "jitter_pct", k.jitter_pct(), 0, 50);
   need_addr(c, w, "address", k.address(), false);
@@ -539,9 +574,12 @@ void validate_services(Ctx& c, const Config& cfg, const Where& root) {
   for (int i = 0; i < cfg.service_size(); ++i) {
     const Service& s = cfg.service(i);
     Where w = root.child("service", i);
-    if (s.name().empty()) c.err(w.at("name"), "name is required");
-    else if (!names.insert(s.name()).second) c.err(w.at("name"), "duplicate service name " + q(s.name()));
-    else check_site_name(c, w, "service", s.name());
+    if (s.name().empty())
+      c.err(w.at("name"), "name is required");
+    else if (!names.insert(s.name()).second)
+      c.err(w.at("name"), "duplicate service name " + q(s.name()));
+    else
+      check_site_name(c, w, "service", s.name());
     std::vector<Prefix> prefixes;
     std::set<std::string> seen_prefix;
     for (int j = 0; j < s.announce_size(); ++j) {
@@ -552,19 +590,23 @@ void validate_services(Ctx& c, const Config& cfg, const Where& root) {
         c.err(aw.at("prefix"), "prefix is required");
       } else if (auto p = Prefix::parse(a.prefix(), &why)) {
         prefixes.push_back(*p);
-        if (!seen_prefix.insert(p->str()).second) c.err(aw.at("prefix"), "duplicate prefix " + q(a.prefix()) + " in service");
+        if (!seen_prefix.insert(p->str()).second)
+          c.err(aw.at("prefix"), "duplicate prefix " + q(a.prefix()) + " in service");
       } else {
         c.err(aw.at("prefix"), "invalid prefix " + q(a.prefix()) + ": " + why);
       }
       for (int k = 0; k < a.community_size(); ++k)
         if (!parse_community(a.community(k)))
-          c.err(aw.at("community", k), "invalid community " + q(a.community(k)) + " (ASN:VALUE, each 0..65535, or a well-known name)");
+          c.err(aw.at("community", k),
+                "invalid community " + q(a.community(k)) + " (ASN:VALUE, each 0..65535, or a well-known name)");
       for (int k = 0; k < a.large_community_size(); ++k)
         if (!parse_large_community(a.large_community(k)))
-          c.err(aw.at("large_community", k), "invalid large community " + q(a.large_community(k)) + " (GLOBAL:LOCAL1:LOCAL2)");
+          c.err(aw.at("large_community", k),
+                "invalid large community " + q(a.large_community(k)) + " (GLOBAL:LOCAL1:LOCAL2)");
       for (int k = 0; k < a.extended_community_size(); ++k)
         if (!parse_extended_community(a.extended_community(k)))
-          c.err(aw.at("extended_community", k), "invalid extended community " + q(a.extended_community(k)) + " (rt:ASN:VALUE or soo:ASN:VALUE)");
+          c.err(aw.at("extended_community", k),
+                "invalid extended community " + q(a.extended_community(k)) + " (rt:ASN:VALUE or soo:ASN:VALUE)");
       check_range(c, aw, "prepend", a.prepend(), 0, 10);
     }
     for (int j = 0; j < s.vip_size(); ++j) {
@@ -608,19 +650,25 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
   for (int i = 0; i < cfg.site().server_size(); ++i) {
     const Server& s = cfg.site().server(i);
     Where sw = w.child("server", i);
-    if (s.name().empty()) c.err(sw.at("name"), "name is required");
-    else if (!names.insert(s.name()).second) c.err(sw.at("name"), "duplicate server name " + q(s.name()));
-    else check_site_name(c, sw, "server", s.name());
+    if (s.name().empty())
+      c.err(sw.at("name"), "name is required");
+    else if (!names.insert(s.name()).second)
+      c.err(sw.at("name"), "duplicate server name " + q(s.name()));
+    else
+      check_site_name(c, sw, "server", s.name());
     // The redirectors accept GUE from these addresses: one that no server can own would let in
     // anyone who forges it (XDP sees a packet before the kernel drops such a source).
     auto unicast = [&](const IpAddress& x, const char* field, const std::string& text) {
       const bool ok = !x.is_unspecified() && !x.is_loopback() &&
                       (x.is_v4() ? x.bytes[0] != 0 && x.bytes[0] < 224 : x.bytes[0] != 0xff);
-      if (!ok) c.err(sw.at(field), std::string(field) + " " + q(text) + " is not a unicast address a server can send from");
+      if (!ok)
+        c.err(sw.at(field), std::string(field) + " " + q(text) + " is not a unicast address a server can send from");
     };
     auto a = need_addr(c, sw, "address", s.address());
-    if (a && !a->is_v4()) c.err(sw.at("address"), "address must be an IPv4 address (use address6 for IPv6)");
-    else if (a) unicast(*a, "address", s.address());
+    if (a && !a->is_v4())
+      c.err(sw.at("address"), "address must be an IPv4 address (use address6 for IPv6)");
+    else if (a)
+      unicast(*a, "address", s.address());
     if (a && !addrs.insert(a->str()).second) c.err(sw.at("address"), "duplicate server address " + q(s.address()));
     if (auto a6 = need_addr(c, sw, "address6", s.address6(), false); a6 && !a6->is_v6())
       c.err(sw.at("address6"), "address6 must be an IPv6 address");
@@ -660,7 +708,8 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
     // A dead band narrower than one level would let a server hop between two levels for ever.
     if (ls.dead_band_percent < ls.quantum_percent)
       c.err(lw.at("dead_band_percent"), "dead_band_percent " + std::to_string(ls.dead_band_percent) +
-                                            " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) + ")");
+                                            " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) +
+                                            ")");
     if (l.source() == SiteLoad::CGROUP) {
       if (l.cgroup_path().empty() || l.cgroup_path()[0] != '/')
         c.err(lw.at("cgroup_path"), "source CGROUP needs cgroup_path, an absolute path");
@@ -677,7 +726,8 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
   }
   uint32_t m = cfg.site().table_size();
   if (m != 0 && (!is_prime(m) || m < uint32_t(cfg.site().server_size()) || m > 16777259))
-    c.err(w.at("table_size"), "table_size " + std::to_string(m) + " must be a prime between the number of servers and 16777259");
+    c.err(w.at("table_size"),
+          "table_size " + std::to_string(m) + " must be a prime between the number of servers and 16777259");
 }
 
 void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
@@ -695,7 +745,8 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
     std::string host = colon == std::string::npos ? "" : l.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     auto a = IpAddress::parse(host);
-    if (colon == std::string::npos || !a || !parse_u32(std::string_view(l).substr(colon + 1), port) || port == 0 || port > 65535)
+    if (colon == std::string::npos || !a || !parse_u32(std::string_view(l).substr(colon + 1), port) || port == 0 ||
+        port > 65535)
       c.err(w.at("listen"), "listen " + q(l) + " must be ADDRESS:PORT (IPv6 in brackets)");
     else if (!a->is_loopback() && !cfg.metrics().allow_remote())
       c.err(w.at("listen"), "listen " + q(l) +
@@ -722,8 +773,10 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
     Where w = root.child("bgp");
     for (int i = 0; i < cfg.bgp().listen_size(); ++i) {
       auto a = IpAddress::parse(cfg.bgp().listen(i));
-      if (!a) c.err(w.at("listen", i), "listen " + q(cfg.bgp().listen(i)) + " is not an IP address");
-      else if (a->is_unspecified()) c.err(w.at("listen", i), "listen must name an address, not a wildcard");
+      if (!a)
+        c.err(w.at("listen", i), "listen " + q(cfg.bgp().listen(i)) + " is not an IP address");
+      else if (a->is_unspecified())
+        c.err(w.at("listen", i), "listen must name an address, not a wildcard");
     }
     if (cfg.bgp().has_listen_port()) check_range(c, w, "listen_port", cfg.bgp().listen_port(), 0, 65535);
   }
@@ -734,8 +787,10 @@ void validate_misc(Ctx& c, const Config& cfg, const Where& root) {
 SiteHealthSettings site_health(const Config& cfg) {
   SiteHealthSettings out;
   const SiteHealth& h = cfg.site().health();
-  if (h.has_port()) out.port = uint16_t(h.port());
-  else if (cfg.forwarding().enabled() && cfg.site().server_size() > 1) out.port = uint16_t(kDefaultSitePort);
+  if (h.has_port())
+    out.port = uint16_t(h.port());
+  else if (cfg.forwarding().enabled() && cfg.site().server_size() > 1)
+    out.port = uint16_t(kDefaultSitePort);
   if (h.has_interval_ms()) out.interval_ms = h.interval_ms();
   out.timeout_ms = h.has_timeout_ms() ? h.timeout_ms() : std::min(out.timeout_ms, out.interval_ms);
   if (h.has_rise()) out.rise = h.rise();
@@ -766,7 +821,9 @@ bool valid_site_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
 }
 
-Role role_of(const Server& s) { return s.role() == ROLE_UNSPECIFIED ? FORWARD_AND_SERVE : s.role(); }
+Role role_of(const Server& s) {
+  return s.role() == ROLE_UNSPECIFIED ? FORWARD_AND_SERVE : s.role();
+}
 
 Role node_role(const Config& cfg) {
   if (cfg.node().role() != ROLE_UNSPECIFIED) return cfg.node().role();
@@ -776,7 +833,7 @@ Role node_role(const Config& cfg) {
 }
 
 std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path,
-                                             const LoadOptions& opts) {
+                                               const LoadOptions& opts) {
   Ctx c(path.string());
   Loaded out;
   out.path = path;
@@ -802,7 +859,8 @@ std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std:
   validate_misc(c, out.proto, root);
   if (!c.ok()) {
     auto d = c.take();
-    std::stable_sort(d.begin(), d.end(), [](auto& a, auto& b) { return std::tie(a.line, a.column) < std::tie(b.line, b.column); });
+    std::stable_sort(d.begin(), d.end(),
+                     [](auto& a, auto& b) { return std::tie(a.line, a.column) < std::tie(b.line, b.column); });
     return std::unexpected(std::move(d));
   }
   return out;
@@ -810,7 +868,8 @@ std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std:
 
 std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path, const LoadOptions& opts) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(Diagnostics{{path.string(), 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
+  if (!in)
+    return std::unexpected(Diagnostics{{path.string(), 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
   std::ostringstream ss;
   ss << in.rdbuf();
   return load_string(ss.str(), path, opts);
@@ -825,8 +884,10 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
     for (auto& y : ys) my[y.name()] = &y;
     for (auto& [n, x] : mx) {
       auto it = my.find(n);
-      if (it == my.end()) out.push_back(std::string(kind) + " " + n + ": removed");
-      else if (!same(*x, *it->second)) out.push_back(std::string(kind) + " " + n + ": changed");
+      if (it == my.end())
+        out.push_back(std::string(kind) + " " + n + ": removed");
+      else if (!same(*x, *it->second))
+        out.push_back(std::string(kind) + " " + n + ": changed");
     }
     for (auto& [n, y] : my)
       if (!mx.count(n)) out.push_back(std::string(kind) + " " + n + ": added");

@@ -49,7 +49,7 @@ struct LoadOptions {
 std::expected<Loaded, Diagnostics> load_file(const std::filesystem::path& path, const LoadOptions& opts = {});
 // Same, from text; `path` names it in messages and anchors relative key-file paths.
 std::expected<Loaded, Diagnostics> load_string(std::string_view text, const std::filesystem::path& path,
-                                             const LoadOptions& opts = {});
+                                               const LoadOptions& opts = {});
 
 // Start-time checks against this machine: the interface and the configured addresses exist.
 Diagnostics check_machine(const Loaded& cfg);

@@ -19,7 +19,8 @@ Diagnostics check_machine(const Loaded& cfg) {
   Diagnostics out;
   auto add = [&](std::string m) { out.push_back({cfg.path.string(), 0, 0, std::move(m)}); };
   const Node& n = cfg.proto.node();
-  if (if_nametoindex(n.interface().c_str()) == 0) add("interface \"" + n.interface() + "\" does not exist on this machine");
+  if (if_nametoindex(n.interface().c_str()) == 0)
+    add("interface \"" + n.interface() + "\" does not exist on this machine");
 
   std::set<IpAddress> local;
   ifaddrs* ifa = nullptr;
@@ -63,11 +64,13 @@ Diagnostics check_machine(const Loaded& cfg) {
     for (auto& k : svc.check()) {
       if (k.kind_case() != Check::kExec) continue;
       auto u = resolve_exec_user(k.exec());
-      if (!u) add("service " + svc.name() + " check " + k.name() + ": " + u.error());
+      if (!u)
+        add("service " + svc.name() + " check " + k.name() + ": " + u.error());
       else if ((u->uid != ::geteuid() || u->gid != ::getegid()) && !can_switch)
-        add("service " + svc.name() + " check " + k.name() + " runs as user " + u->name + " (uid " + std::to_string(u->uid) +
-            ") but vaned (uid " + std::to_string(::geteuid()) +
-            ") cannot switch users: it needs CAP_SETUID, CAP_SETGID and CAP_KILL, or the check's user must be vaned's own");
+        add("service " + svc.name() + " check " + k.name() + " runs as user " + u->name + " (uid " +
+            std::to_string(u->uid) + ") but vaned (uid " + std::to_string(::geteuid()) +
+            ") cannot switch users: it needs CAP_SETUID, CAP_SETGID and CAP_KILL, or the check's user must be vaned's "
+            "own");
     }
   return out;
 }

@@ -197,9 +197,10 @@ std::expected<void, std::string> HttpServer::start() {
   auto ep = parse_listen(st.opts.listen, st.opts.allow_remote);
   if (!ep) return std::unexpected("metrics listen " + ep.error());
   if (!ep->address().is_loopback())
-    spdlog::warn("metrics on {}: not a loopback address (metrics.allow_remote): the page has no authentication, "
-                 "only a firewall keeps it to the scrapers",
-                 st.opts.listen);
+    spdlog::warn(
+        "metrics on {}: not a loopback address (metrics.allow_remote): the page has no authentication, "
+        "only a firewall keeps it to the scrapers",
+        st.opts.listen);
   error_code ec;
   auto fail = [&](std::string_view what) -> std::expected<void, std::string> {
     error_code ignored;

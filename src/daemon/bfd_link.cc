@@ -11,7 +11,9 @@ namespace vane::daemon {
 
 namespace {
 
-double ms(bfd::Micros us) { return double(us.count()) / 1000.0; }
+double ms(bfd::Micros us) {
+  return double(us.count()) / 1000.0;
+}
 
 const char* auth_name(const std::optional<bfd::AuthKey>& k) {
   if (!k) return "none";
@@ -130,13 +132,16 @@ void BfdLink::show(const config::Loaded& cfg, control::BfdReply* out) const {
 void BfdLink::collect(metrics::Registry& reg) const {
   auto& up = reg.gauge("vane_bfd_session_up", "1 while the BFD session is Up");
   auto& state = reg.gauge("vane_bfd_session_state", "BFD state: 0 AdminDown, 1 Down, 2 Init, 3 Up");
-  auto& det = reg.gauge("vane_bfd_detection_time_seconds", "How long the peer may stay silent before the session goes down");
+  auto& det =
+      reg.gauge("vane_bfd_detection_time_seconds", "How long the peer may stay silent before the session goes down");
   auto& tx = reg.counter("vane_bfd_packets_sent_total", "BFD control packets sent");
   auto& rx = reg.counter("vane_bfd_packets_received_total", "BFD control packets taken by the session");
   auto& ups = reg.counter("vane_bfd_session_up_total", "Times the BFD session went Up");
   auto& downs = reg.counter("vane_bfd_session_down_total", "Times the BFD session went down from Up");
-  auto& refused = reg.counter("vane_bfd_packets_refused_total", "BFD packets from the peer refused by the session, by reason");
-  auto& dropped = reg.counter("vane_bfd_packets_dropped_total", "BFD packets dropped before any session saw them, by reason");
+  auto& refused =
+      reg.counter("vane_bfd_packets_refused_total", "BFD packets from the peer refused by the session, by reason");
+  auto& dropped =
+      reg.counter("vane_bfd_packets_dropped_total", "BFD packets dropped before any session saw them, by reason");
   for (auto& s : service_.status()) {
     metrics::Labels l{{"neighbor", s.config.name}};
     up.set(l, s.state == bfd::State::Up ? 1 : 0);

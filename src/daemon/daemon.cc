@@ -1,7 +1,7 @@
 #include "daemon/daemon.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -40,8 +40,10 @@ std::chrono::milliseconds ready_deadline(const config::Config& cfg) {
   std::chrono::milliseconds worst{0};
   for (auto& s : cfg.service())
     for (auto& c : s.check()) {
-      auto interval = std::chrono::milliseconds(c.has_interval_ms() ? c.interval_ms() : config::kDefaultCheckIntervalMs);
-      uint32_t n = std::max(c.has_rise() ? c.rise() : config::kDefaultRise, c.has_fall() ? c.fall() : config::kDefaultFall);
+      auto interval =
+          std::chrono::milliseconds(c.has_interval_ms() ? c.interval_ms() : config::kDefaultCheckIntervalMs);
+      uint32_t n =
+          std::max(c.has_rise() ? c.rise() : config::kDefaultRise, c.has_fall() ? c.fall() : config::kDefaultFall);
       worst = std::max(worst, interval * (n + 1));
     }
   return std::min<std::chrono::milliseconds>(worst + 1s, 120s);
@@ -147,7 +149,8 @@ int Daemon::run() {
 }
 
 void Daemon::start_control() {
-  start_time_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  start_time_ =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   start_control_socket();
   start_metrics();
 }
@@ -165,9 +168,11 @@ void Daemon::start_control_socket() {
 
 void Daemon::start_metrics() {
   if (cfg_.proto.metrics().listen().empty()) return;
-  metrics_ = std::make_unique<metrics::HttpServer>(io_, metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen(),
-                                                                                  .allow_remote = cfg_.proto.metrics().allow_remote()},
-                                                   [this](metrics::Registry& reg) { collect(reg); });
+  metrics_ = std::make_unique<metrics::HttpServer>(
+      io_,
+      metrics::HttpServerOptions{.listen = cfg_.proto.metrics().listen(),
+                                 .allow_remote = cfg_.proto.metrics().allow_remote()},
+      [this](metrics::Registry& reg) { collect(reg); });
   if (auto r = metrics_->start(); !r) {
     spdlog::error("metrics on {}: {}", cfg_.proto.metrics().listen(), r.error());
     metrics_.reset();
@@ -180,8 +185,9 @@ void Daemon::apply_admin(const config::Config& before) {
   if (!pb::Equals(before.log(), cfg_.proto.log())) {
     const std::string level = opts_.log_level.empty() ? cfg_.proto.log().level() : opts_.log_level;
     const std::string format = opts_.log_format.empty() ? cfg_.proto.log().format() : opts_.log_format;
-    if (setup_logging(level, format)) spdlog::info("reload: logging now at level {}, format {}", level.empty() ? "info" : level,
-                                                    format.empty() ? "text" : format);
+    if (setup_logging(level, format))
+      spdlog::info("reload: logging now at level {}, format {}", level.empty() ? "info" : level,
+                   format.empty() ? "text" : format);
   }
   if (!pb::Equals(before.control(), cfg_.proto.control()))
     // Moving the socket from under the request that asked for this reload would drop its answer.
@@ -199,7 +205,8 @@ void Daemon::update_exports() {
 }
 
 health::SiteReport Daemon::local_report() const {
-  return with_load(health::local_report(cfg_.proto.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
+  return with_load(health::local_report(cfg_.proto.node().name(),
+                                        health_ ? health_->local_services() : std::vector<health::LocalService>{}));
 }
 
 void Daemon::apply_site() {
@@ -218,7 +225,8 @@ void Daemon::apply_site() {
   const bool fresh = !site_;
   const auto old_ids = site_ ? site_->key_ids() : std::vector<std::string>{};
   if (!site_) {
-    site_ = std::make_unique<health::SiteAgent>(io_, clock_, [this] { return with_load(site_report_); }, [this] { update_site(); });
+    site_ = std::make_unique<health::SiteAgent>(
+        io_, clock_, [this] { return with_load(site_report_); }, [this] { update_site(); });
     site_port_ = st.port;
   }
   site_->set_keys(cfg_.site_keys);
@@ -228,7 +236,8 @@ void Daemon::apply_site() {
     if (site_->authenticated())
       spdlog::info("site: replies authenticated (HMAC-SHA-256); key id(s) {}, the first signs", ids);
     else
-      spdlog::warn("site: unauthenticated: no site.key_file, so any host that reaches port {} can answer for a server", st.port);
+      spdlog::warn("site: unauthenticated: no site.key_file, so any host that reaches port {} can answer for a server",
+                   st.port);
   }
   if (fresh) {
     // While it cannot bind (the port squatted, say), the agent retries and update_site below
@@ -251,16 +260,16 @@ void Daemon::apply_site() {
     if (s.name() == cfg_.proto.node().name() || config::role_of(s) == config::FORWARDER_ONLY) continue;
     peers.push_back({s.name(), boost::asio::ip::make_address(s.address(), ec)});
   }
-  health::SiteSettings settings{st.port, std::chrono::milliseconds(st.interval_ms), std::chrono::milliseconds(st.timeout_ms),
-                                st.rise, st.fall};
+  health::SiteSettings settings{st.port, std::chrono::milliseconds(st.interval_ms),
+                                std::chrono::milliseconds(st.timeout_ms), st.rise, st.fall};
   for (auto& a : addrs) (a.is_v4() ? settings.source4 : settings.source6) = a;
   site_->configure(settings, peers);
 }
 
 Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
   SiteState out;
-  const auto report = with_load(
-      health::local_report(cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
+  const auto report = with_load(health::local_report(
+      cfg.node().name(), health_ ? health_->local_services() : std::vector<health::LocalService>{}));
   const health::SiteView* view = site_ && config::site_health(cfg).enabled() ? &site_->view() : nullptr;
   // Without its agent this server cannot vouch for itself: the others count it unreachable (or
   // refuse whoever answers in its place), so it drops out of its own tables too and withdraws.
@@ -270,7 +279,8 @@ Daemon::SiteState Daemon::site_state(const config::Config& cfg) const {
     auto w = health::service_weights(cfg, svc.name(), report, view);
     if (agent_down)
       for (auto& x : w)
-        if (x.name == cfg.node().name() && x.why != "forwarder only") x = {x.name, 0, false, "site agent not listening"};
+        if (x.name == cfg.node().name() && x.why != "forwarder only")
+          x = {x.name, 0, false, "site agent not listening"};
     const uint32_t need = min_healthy_servers(cfg, svc);
     const uint32_t have = health::healthy_servers(w);
     out.gates[svc.name()] = !agent_down && (need == 0 || have >= need);
@@ -303,8 +313,10 @@ void Daemon::update_site() {
         const health::ServerWeight* was = nullptr;
         if (before != site_weights_.end()) {
           const auto& b = before->second;
-          if (i < b.size() && b[i].name == w.name) was = &b[i];
-          else if (auto it = std::ranges::find(b, w.name, &health::ServerWeight::name); it != b.end()) was = &*it;
+          if (i < b.size() && b[i].name == w.name)
+            was = &b[i];
+          else if (auto it = std::ranges::find(b, w.name, &health::ServerWeight::name); it != b.end())
+            was = &*it;
         }
         if (was && was->weight == w.weight && was->why == w.why) continue;
         spdlog::info("site: service {}: server {} weight {} -> {} ({})", svc, w.name,
@@ -313,8 +325,10 @@ void Daemon::update_site() {
     }
     site_weights_ = std::move(all);
     if (forwarding_) {
-      if (auto r = forwarding_->apply(cfg_, st.effective); !r) spdlog::error("forwarding: site change: {}", r.error());
-      else spdlog::info("site: forwarding tables now at generation {}", forwarding_->generation());
+      if (auto r = forwarding_->apply(cfg_, st.effective); !r)
+        spdlog::error("forwarding: site change: {}", r.error());
+      else
+        spdlog::info("site: forwarding tables now at generation {}", forwarding_->generation());
     }
   }
 }
@@ -459,7 +473,8 @@ ReloadPlan Daemon::plan_for(const config::Loaded& next) const {
   in.weights_next = site_state(next.proto).effective;
   in.forwarding_now = forwarding_ != nullptr;
   if (next.proto.forwarding().enabled())
-    in.forwarding = forwarding_ ? forwarding_->plan(next, in.weights_next) : Forwarding::plan_start(next, in.weights_next);
+    in.forwarding =
+        forwarding_ ? forwarding_->plan(next, in.weights_next) : Forwarding::plan_start(next, in.weights_next);
   return make_plan(in);
 }
 
@@ -478,7 +493,9 @@ std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const
       // this step never has to bind a port again.
       {"bgp listeners",
        [&]() -> std::expected<void, std::string> {
-         if (auto r = speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto), /*close_unwanted=*/false); !r)
+         if (auto r =
+                 speaker_->apply_listeners(listen_addresses(next), listen_port(next.proto), /*close_unwanted=*/false);
+             !r)
            return std::unexpected("bgp: " + r.error());
          return {};
        },
@@ -492,7 +509,7 @@ std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const
          if (!metrics_changed || listen.empty()) return {};
          new_metrics = std::make_unique<metrics::HttpServer>(
              io_, metrics::HttpServerOptions{.listen = listen, .allow_remote = next.proto.metrics().allow_remote()},
-                                                             [this](metrics::Registry& reg) { collect(reg); });
+             [this](metrics::Registry& reg) { collect(reg); });
          if (auto r = new_metrics->start(); !r) {
            new_metrics.reset();
            return std::unexpected("metrics on " + listen + ": " + r.error());
@@ -514,13 +531,15 @@ std::expected<void, StepFailure> Daemon::apply_config(config::Loaded next, const
   return run_steps(steps);
 }
 
-void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpServer> new_metrics, bool metrics_changed) {
+void Daemon::commit_config(config::Loaded next, std::unique_ptr<metrics::HttpServer> new_metrics,
+                           bool metrics_changed) {
   const config::Loaded before = std::move(cfg_);
   cfg_ = std::move(next);
   if (metrics_changed) {
     if (metrics_) metrics_->stop();
     metrics_ = std::move(new_metrics);
-    spdlog::info("reload: metrics endpoint {}", cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
+    spdlog::info("reload: metrics endpoint {}",
+                 cfg_.proto.metrics().listen().empty() ? "off" : cfg_.proto.metrics().listen());
   }
   // Every wanted listener is open since the first step: this only closes, so it cannot fail.
   if (auto r = speaker_->apply_listeners(listen_addresses(cfg_), listen_port(cfg_.proto)); !r)
@@ -626,7 +645,8 @@ void Daemon::roll_back_unconfirmed() {
   if (auto r = apply_config(std::move(previous), plan); !r)
     spdlog::error("reload: rollback failed at {}: {}; the unconfirmed config stays current", r.error().step,
                   r.error().error);
-  else spdlog::info("reload: rolled back to the previous config");
+  else
+    spdlog::info("reload: rolled back to the previous config");
 }
 
 void Daemon::stop() {

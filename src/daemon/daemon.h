@@ -9,11 +9,11 @@
 
 #include "bgp/ra_link.h"
 #include "bgp/speaker.h"
-#include "daemon/bfd_link.h"
 #include "config/config.h"
 #include "control/metrics.h"
 #include "control/metrics_http.h"
 #include "control/server.h"
+#include "daemon/bfd_link.h"
 #include "daemon/forwarding.h"
 #include "daemon/load_loop.h"
 #include "daemon/reload.h"

@@ -14,8 +14,8 @@ namespace {
 
 // Each server keeps its slot while it stays in the site; a new one takes the lowest slot no server
 // of the previous generation holds (its old tables may still name those until they switch).
-std::expected<std::map<std::string, uint32_t>, std::string> assign_slots(const std::vector<steer::MaglevServer>& servers,
-                                                                         const std::map<std::string, uint32_t>& prev) {
+std::expected<std::map<std::string, uint32_t>, std::string> assign_slots(
+    const std::vector<steer::MaglevServer>& servers, const std::map<std::string, uint32_t>& prev) {
   std::map<std::string, uint32_t> out;
   std::set<uint32_t> used;
   for (auto& [name, slot] : prev) used.insert(slot);
@@ -25,7 +25,8 @@ std::expected<std::map<std::string, uint32_t>, std::string> assign_slots(const s
   for (auto& s : servers) {
     if (out.count(s.key)) continue;
     while (used.count(next)) ++next;
-    if (next >= VANE_MAX_SERVERS) return std::unexpected("no free server slot (" + std::to_string(VANE_MAX_SERVERS) + ")");
+    if (next >= VANE_MAX_SERVERS)
+      return std::unexpected("no free server slot (" + std::to_string(VANE_MAX_SERVERS) + ")");
     out[s.key] = next;
     used.insert(next);
   }
@@ -55,8 +56,9 @@ xdp::Table to_xdp(const steer::MaglevTable& t, const std::map<std::string, uint3
   tab.reserve(t.entries().size());
   auto slot = [&](uint32_t i) { return slots.at(t.servers()[i].key); };
   for (auto& e : t.entries())
-    tab.emplace_back(slot(e.first), e.second == steer::kMaglevNone ? VANE_SERVER_NONE
-                                                                  : slot(e.second) | (e.moved ? VANE_BUCKET_F_MOVED : 0));
+    tab.emplace_back(slot(e.first), e.second == steer::kMaglevNone
+                                        ? VANE_SERVER_NONE
+                                        : slot(e.second) | (e.moved ? VANE_BUCKET_F_MOVED : 0));
   return tab;
 }
 
@@ -114,10 +116,10 @@ void Forwarding::restore_sysctls() {
 
 struct Forwarding::Prepared {
   steer::SiteTables site;
-  std::map<std::string, uint32_t> slots;  // by server name
+  std::map<std::string, uint32_t> slots;      // by server name
   std::map<std::string, uint32_t> table_ids;  // by service name
-  std::vector<xdp::Server> xservers;      // the new generation's server map
-  std::vector<xdp::Server> xunion;        // old and new together, while the tables switch
+  std::vector<xdp::Server> xservers;          // the new generation's server map
+  std::vector<xdp::Server> xunion;            // old and new together, while the tables switch
   std::vector<std::pair<std::string, xdp::Vip>> vips;
   xdp::Options options;
   bool reload = false;
@@ -128,7 +130,9 @@ namespace {
 
 // Slots of servers gone from the config that a previous vaned's tables may still name: held
 // under names no server can have, so that no new server takes them in the first generation.
-std::string held_slot(uint32_t slot) { return "\x01held-" + std::to_string(slot); }
+std::string held_slot(uint32_t slot) {
+  return "\x01held-" + std::to_string(slot);
+}
 
 xdp::Options options_for(const config::Config& cfg, uint32_t self_index, uint32_t table_size) {
   const auto& f = cfg.forwarding();
@@ -186,22 +190,27 @@ std::expected<Forwarding::Prepared, std::string> Forwarding::prepare(const confi
   if (loader_) {
     const xdp::Options& cur = loader_->options();
     if (p.options.generic != cur.generic)
-      return std::unexpected("forwarding.generic_xdp changed: needs a restart of vaned (XDP cannot switch between "
-                             "native and generic in place)");
-    if (p.options.pin_dir != cur.pin_dir) return std::unexpected("forwarding.pin_path changed: needs a restart of vaned");
+      return std::unexpected(
+          "forwarding.generic_xdp changed: needs a restart of vaned (XDP cannot switch between "
+          "native and generic in place)");
+    if (p.options.pin_dir != cur.pin_dir)
+      return std::unexpected("forwarding.pin_path changed: needs a restart of vaned");
     // The bucket map was sized at start; the reloaded programs share it.
     if (p.site.table_size > cur.config.max_buckets)
       return std::unexpected("site.table_size " + std::to_string(p.site.table_size) + " exceeds the " +
-                             std::to_string(cur.config.max_buckets) + " buckets the maps were made for: needs a restart of vaned");
+                             std::to_string(cur.config.max_buckets) +
+                             " buckets the maps were made for: needs a restart of vaned");
     if (p.site.services.size() > cur.config.table_slots)
       return std::unexpected(std::to_string(p.site.services.size()) + " services with VIPs exceed the " +
-                             std::to_string(cur.config.table_slots) + " table slots the maps were made for: needs a restart of vaned");
+                             std::to_string(cur.config.table_slots) +
+                             " table slots the maps were made for: needs a restart of vaned");
     p.options.config.max_buckets = cur.config.max_buckets;
     p.options.config.table_slots = cur.config.table_slots;
     p.reload = !same_options(p.options, cur, &p.plan.programs_reason);
     p.plan.programs_reload = p.reload;
     p.plan.identity_changed = p.options.config.self_index != cur.config.self_index ||
-                              p.options.config.self_v4 != cur.config.self_v4 || p.options.config.self_v6 != cur.config.self_v6;
+                              p.options.config.self_v4 != cur.config.self_v4 ||
+                              p.options.config.self_v6 != cur.config.self_v6;
   } else {
     p.plan.programs_reload = true;
     p.plan.programs_reason = "forwarding starts";
@@ -224,8 +233,8 @@ std::expected<Forwarding::Prepared, std::string> Forwarding::prepare(const confi
   for (auto& [i, s] : merged) p.xunion.push_back(s);
 
   for (auto& st : p.site.services) {
-    const auto& svc = *std::find_if(cfg.service().begin(), cfg.service().end(),
-                                    [&](auto& s) { return s.name() == st.service; });
+    const auto& svc =
+        *std::find_if(cfg.service().begin(), cfg.service().end(), [&](auto& s) { return s.name() == st.service; });
     for (auto& v : svc.vip()) {
       xdp::Vip x;
       x.addr = *IpAddress::parse(v.address());
@@ -267,13 +276,15 @@ std::expected<Forwarding::Prepared, std::string> Forwarding::prepare(const confi
   return p;
 }
 
-std::expected<ForwardingPlan, std::string> Forwarding::plan(const config::Loaded& next, const SiteWeights& weights) const {
+std::expected<ForwardingPlan, std::string> Forwarding::plan(const config::Loaded& next,
+                                                            const SiteWeights& weights) const {
   auto p = prepare(next, weights);
   if (!p) return std::unexpected(p.error());
   return std::move(p->plan);
 }
 
-std::expected<ForwardingPlan, std::string> Forwarding::plan_start(const config::Loaded& next, const SiteWeights& weights) {
+std::expected<ForwardingPlan, std::string> Forwarding::plan_start(const config::Loaded& next,
+                                                                  const SiteWeights& weights) {
   Forwarding fw;
   auto p = fw.prepare(next, weights);
   if (!p) return std::unexpected(p.error());

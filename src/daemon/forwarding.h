@@ -25,7 +25,7 @@ namespace vane::daemon {
 
 struct VipCounters {
   std::string service;
-  std::string vip;       // address
+  std::string vip;  // address
   uint32_t port = 0;
   std::string protocol;  // "tcp" / "udp"
   xdp::Counters counters;
@@ -45,9 +45,9 @@ struct TableChange {
 };
 
 struct ForwardingPlan {
-  bool programs_reload = false;  // new programs are loaded and swapped in
-  std::string programs_reason;   // which settings make them reload
-  bool identity_changed = false; // this node's index or fabric addresses change
+  bool programs_reload = false;     // new programs are loaded and swapped in
+  std::string programs_reason;      // which settings make them reload
+  bool identity_changed = false;    // this node's index or fabric addresses change
   std::vector<TableChange> tables;  // every service with a table before or after, config order first
 };
 
@@ -101,7 +101,7 @@ class Forwarding {
   // Each service's table id, by name: kept while the service stays, so that a service added or
   // moved in the config does not make another's VIPs read its table.
   std::map<std::string, uint32_t> table_ids_;
-  std::vector<xdp::Server> xservers_;      // as written to the server map
+  std::vector<xdp::Server> xservers_;                    // as written to the server map
   std::map<std::string, steer::InstalledTable> tables_;  // by service, the installed generation
   std::vector<std::pair<std::string, xdp::Vip>> vips_;
   std::vector<uint32_t> vip_slots_;  // counter slot of vips_[i]

@@ -99,8 +99,9 @@ void LoadLoop::tick(const boost::system::error_code& ec) {
     status_.reason = d.reason;
     status_.mean = d.mean;
     if (d.published != status_.published) {
-      spdlog::info("site: load: published weight {} -> {} ({}; utilisation {:.1f}%, site mean {:.1f}%)", status_.published,
-                   d.published, steer::to_string(d.reason), status_.utilisation.value_or(0) * 100, d.mean * 100);
+      spdlog::info("site: load: published weight {} -> {} ({}; utilisation {:.1f}%, site mean {:.1f}%)",
+                   status_.published, d.published, steer::to_string(d.reason), status_.utilisation.value_or(0) * 100,
+                   d.mean * 100);
       status_.published = d.published;
       status_.last_move = now;
       ++status_.moves;

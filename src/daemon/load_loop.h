@@ -26,7 +26,7 @@ struct LoadStatus {
   steer::LoadReason reason = steer::LoadReason::NoSignal;
   bool low_load = false;
   double mean = 0;
-  std::string error;  // why the last sample failed; empty after a good one
+  std::string error;   // why the last sample failed; empty after a good one
   uint64_t moves = 0;  // decisions that changed the published weight
   uint64_t sample_errors = 0;
   std::optional<std::chrono::steady_clock::time_point> last_move;

@@ -12,7 +12,9 @@
 namespace vane::daemon {
 
 namespace {
-uint32_t configured_weight(const config::Server& s) { return s.has_weight() ? s.weight() : config::kDefaultWeight; }
+uint32_t configured_weight(const config::Server& s) {
+  return s.has_weight() ? s.weight() : config::kDefaultWeight;
+}
 }  // namespace
 
 health::SiteReport Daemon::with_load(health::SiteReport r) const {
@@ -64,8 +66,8 @@ void Daemon::apply_load() {
         },
         [this] { update_site(); });
     spdlog::info("site: load: on ({}, period {} ms, window {} ms)",
-                 ls.source == config::SiteLoad::CGROUP ? "cgroup " + ls.cgroup_path : std::string("/proc/stat"), ls.period_ms,
-                 ls.window_ms);
+                 ls.source == config::SiteLoad::CGROUP ? "cgroup " + ls.cgroup_path : std::string("/proc/stat"),
+                 ls.period_ms, ls.window_ms);
   }
   load_->configure(ls, configured, std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -83,7 +85,8 @@ void Daemon::fill_load(control::SiteServer& out, const config::Server& s) const 
     out.set_load(true);
     out.set_load_weight(p.weight);
     out.set_utilisation_permille(permille(p.utilisation));
-    out.set_load_reason(std::string(steer::to_string(st.reason)) + (st.error.empty() ? "" : "; " + printable(st.error, 200)));
+    out.set_load_reason(std::string(steer::to_string(st.reason)) +
+                        (st.error.empty() ? "" : "; " + printable(st.error, 200)));
     out.set_load_mean_permille(st.mean > 0 ? int32_t(std::lround(st.mean * 1000)) : -1);
     return;
   }
@@ -108,8 +111,10 @@ void Daemon::collect_load(metrics::Registry& reg) const {
     put(cfg_.proto.node().name(), load_->published());
     reg.counter("vane_site_load_moves_total", "Decisions of this server's load loop that changed its published weight")
         .set(double(st.moves));
-    reg.counter("vane_site_load_sample_errors_total", "Failed CPU samples of this server's load loop").set(double(st.sample_errors));
-    reg.gauge("vane_site_load_low", "1 while this server's load loop is in low load (configured weight)").set(st.low_load ? 1 : 0);
+    reg.counter("vane_site_load_sample_errors_total", "Failed CPU samples of this server's load loop")
+        .set(double(st.sample_errors));
+    reg.gauge("vane_site_load_low", "1 while this server's load loop is in low load (configured weight)")
+        .set(st.low_load ? 1 : 0);
   }
   if (site_)
     for (auto& p : site_->view().peers())

@@ -1,6 +1,6 @@
 // vaned: the anycast load-steering daemon. Wiring lives in daemon.cc; this file parses flags.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <unistd.h>
 
@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "Config file to run with (protobuf text format)");
   app.add_option("--check", check_path, "Validate FILE and the files it names, print every error, and exit");
   app.add_option("--log-level", log_level, "Override log.level: trace, debug, info, warn, error, critical, off");
-  app.add_option("--log-format", log_format, "Override log.format: text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-format", log_format, "Override log.format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("-V,--version", version, "Print the version and exit");
   try {
     app.parse(argc, argv);
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    vane::daemon::Daemon d(std::move(*cfg), {.config_path = config_path, .log_level = log_level, .log_format = log_format});
+    vane::daemon::Daemon d(std::move(*cfg),
+                           {.config_path = config_path, .log_level = log_level, .log_format = log_format});
     return d.run();
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

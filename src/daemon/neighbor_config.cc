@@ -13,8 +13,10 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   c.description = n.description();
   c.interface = n.interface();
   const bool unnumbered = !c.interface.empty();
-  if (auto a = IpAddress::parse(n.address())) c.address = *a;
-  else c.learn_address = true;  // unnumbered: from the router's advertisements
+  if (auto a = IpAddress::parse(n.address()))
+    c.address = *a;
+  else
+    c.learn_address = true;  // unnumbered: from the router's advertisements
   if (unnumbered) c.address.family = IpAddress::Family::v6;
   c.extended_next_hop = n.has_extended_next_hop() ? n.extended_next_hop() : unnumbered;
   c.port = uint16_t(n.has_port() ? n.port() : 179);
@@ -75,11 +77,13 @@ bgp::NeighborConfig neighbor_config(const config::Loaded& loaded, const config::
   if (!n.next_hop().empty()) c.next_hop = IpAddress::parse(n.next_hop());
   // A router across an unnumbered link cannot reach node.address: IPv4 routes go with the IPv6
   // next hops (RFC 8950) unless next_hop says otherwise.
-  else if (!node.address().empty() && !unnumbered) c.next_hop = IpAddress::parse(node.address());
-  if (!n.next_hop6().empty()) c.next_hop6 = IpAddress::parse(n.next_hop6());
-  else if (!node.address6().empty()) c.next_hop6 = IpAddress::parse(node.address6());
+  else if (!node.address().empty() && !unnumbered)
+    c.next_hop = IpAddress::parse(node.address());
+  if (!n.next_hop6().empty())
+    c.next_hop6 = IpAddress::parse(n.next_hop6());
+  else if (!node.address6().empty())
+    c.next_hop6 = IpAddress::parse(node.address6());
   return c;
 }
-
 
 }  // namespace vane::daemon

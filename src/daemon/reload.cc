@@ -20,19 +20,26 @@ using pb = google::protobuf::util::MessageDifferencer;
 
 std::string_view to_string(NeighborPlan::Kind k) {
   switch (k) {
-    case NeighborPlan::Kind::Add: return "add";
-    case NeighborPlan::Kind::Remove: return "remove";
-    case NeighborPlan::Kind::Reset: return "reset";
-    case NeighborPlan::Kind::InPlace: return "update";
+    case NeighborPlan::Kind::Add:
+      return "add";
+    case NeighborPlan::Kind::Remove:
+      return "remove";
+    case NeighborPlan::Kind::Reset:
+      return "reset";
+    case NeighborPlan::Kind::InPlace:
+      return "update";
   }
   return "?";
 }
 
 std::string_view to_string(PrefixPlan::Kind k) {
   switch (k) {
-    case PrefixPlan::Kind::Announce: return "announce";
-    case PrefixPlan::Kind::Withdraw: return "withdraw";
-    case PrefixPlan::Kind::Attributes: return "attributes";
+    case PrefixPlan::Kind::Announce:
+      return "announce";
+    case PrefixPlan::Kind::Withdraw:
+      return "withdraw";
+    case PrefixPlan::Kind::Attributes:
+      return "attributes";
   }
   return "?";
 }
@@ -75,15 +82,14 @@ ReloadPlan make_plan(const PlanInputs& in) {
   if (next.site_keys != cur.site_keys && next.proto.site().key_file() == cur.proto.site().key_file())
     plan.changes.push_back("site keys: changed");
   auto key_differs = [&](const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b,
-                          const std::string& name) {
+                         const std::string& name) {
     auto it = a.find(name);
     auto jt = b.find(name);
     return (it == a.end()) != (jt == b.end()) || (it != a.end() && it->second != jt->second);
   };
   for (auto& n : next.proto.neighbor()) {
-    const bool text_same = std::ranges::any_of(cur.proto.neighbor(), [&](const config::Neighbor& o) {
-      return o.name() == n.name() && pb::Equals(o, n);
-    });
+    const bool text_same = std::ranges::any_of(
+        cur.proto.neighbor(), [&](const config::Neighbor& o) { return o.name() == n.name() && pb::Equals(o, n); });
     if (!text_same) continue;
     if (key_differs(cur.md5_keys, next.md5_keys, n.name()))
       plan.changes.push_back("neighbor " + n.name() + ": md5 key changed");
@@ -121,8 +127,10 @@ ReloadPlan make_plan(const PlanInputs& in) {
   // Prefixes.
   for (auto& [p, attrs] : in.exports_next) {
     auto it = in.exports_now.find(p);
-    if (it == in.exports_now.end()) plan.prefixes.push_back({p.str(), PrefixPlan::Kind::Announce});
-    else if (it->second != attrs) plan.prefixes.push_back({p.str(), PrefixPlan::Kind::Attributes});
+    if (it == in.exports_now.end())
+      plan.prefixes.push_back({p.str(), PrefixPlan::Kind::Announce});
+    else if (it->second != attrs)
+      plan.prefixes.push_back({p.str(), PrefixPlan::Kind::Attributes});
   }
   for (auto& [p, _] : in.exports_now)
     if (!in.exports_next.contains(p)) plan.prefixes.push_back({p.str(), PrefixPlan::Kind::Withdraw});
@@ -137,8 +145,10 @@ ReloadPlan make_plan(const PlanInputs& in) {
       plan.restart.push_back("data path: " + in.forwarding->error());
     } else {
       const ForwardingPlan& f = **in.forwarding;
-      if (!in.forwarding_now) plan.programs.push_back("loaded: forwarding enabled");
-      else if (f.programs_reload) plan.programs.push_back("reloaded: " + f.programs_reason);
+      if (!in.forwarding_now)
+        plan.programs.push_back("loaded: forwarding enabled");
+      else if (f.programs_reload)
+        plan.programs.push_back("reloaded: " + f.programs_reason);
       for (auto& t : f.tables) {
         ServicePlan s{t.service, t.table_size, t.buckets_moved, {}};
         for (auto& [server, d] : t.buckets_delta)

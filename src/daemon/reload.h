@@ -42,8 +42,8 @@ std::string_view to_string(PrefixPlan::Kind k);
 
 struct ServicePlan {
   std::string service;
-  uint32_t table_size = 0;  // after; 0: no table
-  uint32_t moved = 0;       // buckets whose first hop changes
+  uint32_t table_size = 0;               // after; 0: no table
+  uint32_t moved = 0;                    // buckets whose first hop changes
   std::map<std::string, int64_t> delta;  // by server: buckets gained (+) or lost (-)
   bool operator==(const ServicePlan&) const = default;
 };

@@ -32,11 +32,14 @@ bool valid_value(const std::string& v) {
 }
 
 // Writes under net/ are checked against CAP_NET_ADMIN in the owning network namespace.
-std::string why(int err) { return std::strerror(err) + missing_capability_hint(err, {CAP_NET_ADMIN}); }
+std::string why(int err) {
+  return std::strerror(err) + missing_capability_hint(err, {CAP_NET_ADMIN});
+}
 
 }  // namespace
 
-Sysctls::Sysctls(std::filesystem::path root, std::filesystem::path state) : root_(std::move(root)), state_(std::move(state)) {}
+Sysctls::Sysctls(std::filesystem::path root, std::filesystem::path state)
+    : root_(std::move(root)), state_(std::move(state)) {}
 
 std::expected<void, std::string> Sysctls::load() {
   if (state_.empty()) return {};
@@ -52,7 +55,8 @@ std::expected<void, std::string> Sysctls::load() {
     std::istringstream ls(line);
     std::string key, value, extra;
     if (!(ls >> key >> value) || (ls >> extra) || !valid_key(key) || !valid_value(value))
-      return std::unexpected(state_.string() + ":" + std::to_string(n) + ": not a \"key value\" line of a sysctl under net/");
+      return std::unexpected(state_.string() + ":" + std::to_string(n) +
+                             ": not a \"key value\" line of a sysctl under net/");
     if (std::any_of(got.begin(), got.end(), [&](auto& o) { return o.first == key; }))
       return std::unexpected(state_.string() + ":" + std::to_string(n) + ": " + key + " listed twice");
     got.emplace_back(std::move(key), std::move(value));

@@ -19,11 +19,16 @@ using Clock = std::chrono::steady_clock;
 
 std::string community_str(uint32_t c) {
   switch (c) {
-    case 0xFFFF0000: return "graceful-shutdown";
-    case 0xFFFFFF01: return "no-export";
-    case 0xFFFFFF02: return "no-advertise";
-    case 0xFFFFFF03: return "no-export-subconfed";
-    default: return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
+    case 0xFFFF0000:
+      return "graceful-shutdown";
+    case 0xFFFFFF01:
+      return "no-export";
+    case 0xFFFFFF02:
+      return "no-advertise";
+    case 0xFFFFFF03:
+      return "no-export-subconfed";
+    default:
+      return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
   }
 }
 
@@ -78,9 +83,12 @@ control::Response invalid_config(const config::Diagnostics& errors, const std::s
 
 control::RouteState route_state(health::PrefixState s) {
   switch (s) {
-    case health::PrefixState::Announced: return control::ROUTE_STATE_ANNOUNCED;
-    case health::PrefixState::AnnouncedDraining: return control::ROUTE_STATE_DRAINING;
-    default: return control::ROUTE_STATE_WITHDRAWN;
+    case health::PrefixState::Announced:
+      return control::ROUTE_STATE_ANNOUNCED;
+    case health::PrefixState::AnnouncedDraining:
+      return control::ROUTE_STATE_DRAINING;
+    default:
+      return control::ROUTE_STATE_WITHDRAWN;
   }
 }
 
@@ -217,7 +225,8 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         for (auto& cs : cfg_.proto.service()) {
           if (cs.name() != s.name) continue;
           for (auto& v : cs.vip())
-            x->add_vips(v.address() + ":" + std::to_string(v.port()) + "/" + (v.protocol() == config::UDP ? "udp" : "tcp"));
+            x->add_vips(v.address() + ":" + std::to_string(v.port()) + "/" +
+                        (v.protocol() == config::UDP ? "udp" : "tcp"));
           for (auto& a : cs.announce()) x->add_prefixes(a.prefix());
         }
       }
@@ -262,9 +271,12 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_is_self(s.name() == cfg_.proto.node().name());
         const config::Role role = x->is_self() ? config::node_role(cfg_.proto) : config::role_of(s);
         x->set_role(config::Role_Name(role));
-        if (x->is_self()) x->set_reach("self");
-        else if (!view) x->set_reach("off");
-        else if (const auto* p = view->find(s.name()); !p) x->set_reach("not queried");
+        if (x->is_self())
+          x->set_reach("self");
+        else if (!view)
+          x->set_reach("off");
+        else if (const auto* p = view->find(s.name()); !p)
+          x->set_reach("not queried");
         else {
           x->set_reach(p->reach == health::Verdict::Up     ? "reachable"
                        : p->reach == health::Verdict::Down ? "unreachable"
@@ -358,17 +370,26 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
       break;
     }
     case control::Request::kShowBfd:
-      if (bfd_) bfd_->show(cfg_, r.mutable_bfd());
-      else r.mutable_bfd();
+      if (bfd_)
+        bfd_->show(cfg_, r.mutable_bfd());
+      else
+        r.mutable_bfd();
       break;
     case control::Request::kNeighborAction: {
       const auto& a = req.neighbor_action();
       bool ok = false;
       switch (a.action()) {
-        case control::NeighborAction::ACTION_SHUTDOWN: ok = speaker_->neighbor_shutdown(a.name(), a.message()); break;
-        case control::NeighborAction::ACTION_ENABLE: ok = speaker_->neighbor_enable(a.name()); break;
-        case control::NeighborAction::ACTION_RESET: ok = speaker_->neighbor_reset(a.name(), a.message()); break;
-        default: break;
+        case control::NeighborAction::ACTION_SHUTDOWN:
+          ok = speaker_->neighbor_shutdown(a.name(), a.message());
+          break;
+        case control::NeighborAction::ACTION_ENABLE:
+          ok = speaker_->neighbor_enable(a.name());
+          break;
+        case control::NeighborAction::ACTION_RESET:
+          ok = speaker_->neighbor_reset(a.name(), a.message());
+          break;
+        default:
+          break;
       }
       if (!ok) {
         r = control::error_response(control::ERROR_CODE_NOT_FOUND, "no neighbor " + a.name());
@@ -445,7 +466,8 @@ void Daemon::collect(metrics::Registry& reg) {
   }
   reg.counter("vane_bgp_accept_errors_total", "Failed accepts on the BGP listeners (each pauses it 100 ms)")
       .set(double(speaker_->accept_errors()));
-  reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now").set(double(speaker_->exports().size()));
+  reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now")
+      .set(double(speaker_->exports().size()));
 
   collect_load(reg);
   if (site_) {
@@ -466,16 +488,18 @@ void Daemon::collect(metrics::Registry& reg) {
       const auto r = health::AgentRefusal(i);
       agent_refused.set(metrics::Labels{{"reason", std::string(health::to_string(r))}}, double(site_->refused(r)));
     }
-    auto& refused = reg.counter("vane_site_replies_refused_total",
-                                "Replies refused from the server's site agent, by reason (bad_mac, unknown_key, missing_mac, "
-                                "replay, wrong_server, malformed, too_long)");
+    auto& refused =
+        reg.counter("vane_site_replies_refused_total",
+                    "Replies refused from the server's site agent, by reason (bad_mac, unknown_key, missing_mac, "
+                    "replay, wrong_server, malformed, too_long)");
     for (auto& p : site_->view().peers())
       for (auto& [why, n] : p.refused) refused.set(metrics::Labels{{"server", p.name}, {"reason", why}}, double(n));
     reg.gauge("vane_site_agent_listening", "1 while this server's site agent listens; 0: it reports itself down")
         .set(site_->listening() ? 1 : 0);
     reg.gauge("vane_site_authenticated", "1 when site replies are signed and checked (site.key_file)")
         .set(site_->authenticated() ? 1 : 0);
-    reg.counter("vane_site_agent_bad_requests_total", "Site agent connections closed without a valid request line in time")
+    reg.counter("vane_site_agent_bad_requests_total",
+                "Site agent connections closed without a valid request line in time")
         .set(double(site_->bad_requests()));
   }
   {
@@ -509,7 +533,9 @@ void Daemon::collect(metrics::Registry& reg) {
   }
   auto& pstate = reg.gauge("vane_prefix_announced", "Prefix state: 0 withdrawn, 1 announced, 2 draining");
   for (auto& [p, st] : health_->prefixes())
-    pstate.set({{"prefix", p}}, st == health::PrefixState::Announced ? 1 : st == health::PrefixState::AnnouncedDraining ? 2 : 0);
+    pstate.set({{"prefix", p}}, st == health::PrefixState::Announced           ? 1
+                                : st == health::PrefixState::AnnouncedDraining ? 2
+                                                                               : 0);
 
   if (forwarding_) {
     reg.gauge("vane_forwarding_table_generation", "Forwarding table generation (bumps on every change)")
@@ -519,7 +545,9 @@ void Daemon::collect(metrics::Registry& reg) {
     auto& by = reg.counter("vane_forwarding_bytes_total", "Bytes seen by the XDP data path, by VIP and reason");
     for (auto& v : forwarding_->counters()) {
       for (unsigned i = 0; i < VANE_R_COUNT; ++i) {
-        metrics::Labels l{{"vip", v.vip}, {"port", std::to_string(v.port)}, {"protocol", v.protocol},
+        metrics::Labels l{{"vip", v.vip},
+                          {"port", std::to_string(v.port)},
+                          {"protocol", v.protocol},
                           {"reason", std::string(xdp::reason_name(i))}};
         pk.set(l, double(v.counters.packets[i]));
         by.set(l, double(v.counters.bytes[i]));
@@ -531,7 +559,8 @@ void Daemon::collect(metrics::Registry& reg) {
 control::Response Daemon::reload_response(const control::Reload& q) {
   control::Response r;
   if (q.confirm()) {
-    if (!confirm_reload()) return control::error_response(control::ERROR_CODE_CONFLICT, "no reload awaits confirmation");
+    if (!confirm_reload())
+      return control::error_response(control::ERROR_CODE_CONFLICT, "no reload awaits confirmation");
     r.mutable_action()->set_message("reload confirmed");
     return r;
   }
@@ -560,12 +589,15 @@ control::Response Daemon::reload_response(const control::Reload& q) {
     return r;
   }
   auto* a = r.mutable_action();
-  if (q.dry_run()) a->set_message(res.plan.empty() ? "dry run: configuration unchanged" : "dry run: nothing applied");
-  else if (!res.applied) a->set_message("configuration unchanged");
+  if (q.dry_run())
+    a->set_message(res.plan.empty() ? "dry run: configuration unchanged" : "dry run: nothing applied");
+  else if (!res.applied)
+    a->set_message("configuration unchanged");
   else if (confirm_previous_)
     a->set_message("configuration reloaded; rolls back in " + std::to_string(q.confirm_within_s()) +
                    "s unless confirmed (vanectl reload --confirm)");
-  else a->set_message("configuration reloaded");
+  else
+    a->set_message("configuration reloaded");
   for (auto& c : res.plan.changes) a->add_changes(c);
   fill_plan(res.plan, a->mutable_plan());
   a->mutable_plan()->set_dry_run(q.dry_run());

@@ -18,9 +18,12 @@ void keep_earliest(std::optional<T>& acc, const std::optional<T>& v) {
 
 std::string_view to_string(PrefixState s) {
   switch (s) {
-    case PrefixState::Withdrawn: return "withdrawn";
-    case PrefixState::Announced: return "announced";
-    case PrefixState::AnnouncedDraining: return "announced-draining";
+    case PrefixState::Withdrawn:
+      return "withdrawn";
+    case PrefixState::Announced:
+      return "announced";
+    case PrefixState::AnnouncedDraining:
+      return "announced-draining";
   }
   return "?";
 }
@@ -164,7 +167,9 @@ void Decider::remove_service(const std::string& name) {
   services_.erase(it);
 }
 
-void Decider::touch(const Service& s) { dirty_.insert(s.spec.prefixes.begin(), s.spec.prefixes.end()); }
+void Decider::touch(const Service& s) {
+  dirty_.insert(s.spec.prefixes.begin(), s.spec.prefixes.end());
+}
 
 void Decider::touch_all() {
   for (const auto& [p, _] : announcers_) dirty_.insert(p);
@@ -213,7 +218,9 @@ std::optional<TimePoint> Decider::effective_drain(const Service& s) const {
   return since;
 }
 
-bool Decider::drained(const std::string& name) const { return drain_since(name).has_value(); }
+bool Decider::drained(const std::string& name) const {
+  return drain_since(name).has_value();
+}
 
 bool Decider::admin_drained(const std::string& name) const {
   auto it = services_.find(name);

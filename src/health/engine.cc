@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <set>
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "common/ip.h"
 #include "config/config.h"
@@ -29,7 +29,9 @@ struct Engine::CheckRt {
   std::shared_ptr<Probe> inflight;
   std::chrono::steady_clock::time_point started;  // real time: it paces the schedule, not verdicts
 
-  milliseconds interval() const { return milliseconds(cfg.has_interval_ms() ? cfg.interval_ms() : config::kDefaultCheckIntervalMs); }
+  milliseconds interval() const {
+    return milliseconds(cfg.has_interval_ms() ? cfg.interval_ms() : config::kDefaultCheckIntervalMs);
+  }
   uint32_t jitter_pct() const { return cfg.has_jitter_pct() ? cfg.jitter_pct() : 10; }
 };
 
@@ -44,7 +46,9 @@ struct Engine::ServiceRt {
 
 namespace {
 
-std::string first_vip(const config::Service& s) { return s.vip_size() > 0 ? s.vip(0).address() : std::string(); }
+std::string first_vip(const config::Service& s) {
+  return s.vip_size() > 0 ? s.vip(0).address() : std::string();
+}
 
 // What makes a check "the same check" across a reload: everything but its timing and thresholds,
 // plus the address it falls back to.
@@ -87,7 +91,11 @@ milliseconds jittered_interval(milliseconds interval, uint32_t pct, std::mt19937
 }
 
 Engine::Engine(asio::io_context& io, const Clock& clock, std::unique_ptr<ProbeRunner> runner)
-    : io_(io), clock_(clock), runner_(std::move(runner)), rng_(std::random_device{}()), wake_(io),
+    : io_(io),
+      clock_(clock),
+      runner_(std::move(runner)),
+      rng_(std::random_device{}()),
+      wake_(io),
       alive_(std::make_shared<Engine*>(this)) {
   if (!runner_) runner_ = std::make_unique<AsioProbeRunner>(io);
 }
@@ -106,7 +114,8 @@ std::shared_ptr<Engine::CheckRt> Engine::make_check(const std::string& service, 
   rt->cfg = c;
   rt->identity = check_identity(c, vip);
   rt->spec = make_probe_spec(c, vip);
-  rt->verdict.set_thresholds(c.has_rise() ? c.rise() : config::kDefaultRise, c.has_fall() ? c.fall() : config::kDefaultFall);
+  rt->verdict.set_thresholds(c.has_rise() ? c.rise() : config::kDefaultRise,
+                             c.has_fall() ? c.fall() : config::kDefaultFall);
   rt->gating = gating;
   if (!rt->spec) spdlog::warn("health: check {}/{} cannot run: {}", service, c.name(), rt->spec.error());
   return rt;
@@ -174,7 +183,8 @@ void Engine::on_result(const std::shared_ptr<CheckRt>& rt, Result r) {
 
   std::vector<Change> changes;
   const DrainView after = drain_view(sit->first, s);
-  const bool drain_changed = before.at(sit->first).drained != after.drained || before.at(sit->first).weight != after.weight;
+  const bool drain_changed =
+      before.at(sit->first).drained != after.drained || before.at(sit->first).weight != after.weight;
   if (verdict_changed || health_changed || drain_changed) {
     Change c = change_for(sit->first, s);
     c.health_changed = health_changed;
@@ -257,7 +267,8 @@ std::vector<PrefixChange> Engine::settle(TimePoint now, std::vector<Change>& cha
   return prefix_changes;
 }
 
-void Engine::commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before, bool all) {
+void Engine::commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before,
+                    bool all) {
   auto prefix_changes = settle(now, changes, before, all);
   // Copies: a handler may replace the handlers or reload the engine.
   auto on_change = on_change_;
@@ -322,7 +333,8 @@ void Engine::apply(const config::Config& cfg) {
         old.erase(o);
         rt->cfg = c;
         rt->spec = make_probe_spec(c, vip);
-        rt->verdict.set_thresholds(c.has_rise() ? c.rise() : config::kDefaultRise, c.has_fall() ? c.fall() : config::kDefaultFall);
+        rt->verdict.set_thresholds(c.has_rise() ? c.rise() : config::kDefaultRise,
+                                   c.has_fall() ? c.fall() : config::kDefaultFall);
         s.checks.push_back(std::move(rt));
         continue;
       }
@@ -391,8 +403,10 @@ bool Engine::undrain(std::string_view service) {
 
 std::vector<PrefixChange> Engine::set_site_gate(const std::string& service, bool open) {
   if (open == !site_gate_closed_.contains(service)) return {};
-  if (open) site_gate_closed_.erase(service);
-  else site_gate_closed_.insert(service);
+  if (open)
+    site_gate_closed_.erase(service);
+  else
+    site_gate_closed_.insert(service);
   auto it = services_.find(service);
   if (it == services_.end()) return {};
   spdlog::info("health: service {}: site gate {} (min_healthy_servers)", service, open ? "open" : "closed");

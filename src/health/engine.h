@@ -42,9 +42,9 @@ struct CheckStatus {
 struct ServiceStatus {
   std::string name;
   bool healthy = false;
-  bool drained = false;        // any drain source
-  bool admin_drained = false;  // drain(service)
-  bool agent_drained = false;  // an agent check said "drain"
+  bool drained = false;            // any drain source
+  bool admin_drained = false;      // drain(service)
+  bool agent_drained = false;      // an agent check said "drain"
   std::optional<uint32_t> weight;  // lowest percentage any agent check reported
   bool site_gate_closed = false;   // too few healthy servers in the site (min_healthy_servers)
   std::vector<CheckStatus> checks;
@@ -59,7 +59,7 @@ struct Snapshot {
 // One service changed: a check's verdict, its health, its drain state or its agent weight.
 struct Change {
   std::string service;
-  std::string check;  // the check whose verdict changed; empty if none did
+  std::string check;                   // the check whose verdict changed; empty if none did
   Verdict verdict = Verdict::Unknown;  // that check's new verdict
   bool healthy = false;
   bool health_changed = false;
@@ -148,7 +148,8 @@ class Engine {
     std::optional<uint32_t> weight;
   };
 
-  std::shared_ptr<CheckRt> make_check(const std::string& service, const config::Check& c, const std::string& vip, bool gating);
+  std::shared_ptr<CheckRt> make_check(const std::string& service, const config::Check& c, const std::string& vip,
+                                      bool gating);
   void schedule(const std::shared_ptr<CheckRt>& rt, std::chrono::milliseconds delay);
   void run_check(const std::shared_ptr<CheckRt>& rt);
   void on_result(const std::shared_ptr<CheckRt>& rt, Result r);
@@ -162,7 +163,8 @@ class Engine {
   std::vector<PrefixChange> settle(TimePoint now, std::vector<Change>& changes,
                                    const std::map<std::string, DrainView>& before, bool all);
   // settle(), then runs the handlers.
-  void commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before, bool all = true);
+  void commit(TimePoint now, std::vector<Change> changes, const std::map<std::string, DrainView>& before,
+              bool all = true);
   void arm_wakeup();
   Change change_for(const std::string& name, const ServiceRt& s) const;
 

@@ -25,19 +25,26 @@ std::expected<boost::asio::ip::address, std::string> parse_address(std::string_v
 
 std::string_view check_kind(const config::Check& check) {
   switch (check.kind_case()) {
-    case config::Check::kTcp: return "tcp";
-    case config::Check::kHttp: return "http";
-    case config::Check::kDns: return "dns";
-    case config::Check::kExec: return "exec";
-    case config::Check::kAgent: return "agent";
-    default: return "none";
+    case config::Check::kTcp:
+      return "tcp";
+    case config::Check::kHttp:
+      return "http";
+    case config::Check::kDns:
+      return "dns";
+    case config::Check::kExec:
+      return "exec";
+    case config::Check::kAgent:
+      return "agent";
+    default:
+      return "none";
   }
 }
 
 std::expected<ProbeSpec, std::string> make_probe_spec(const config::Check& check, std::string_view default_address) {
   ProbeSpec spec;
   const uint32_t interval = check.has_interval_ms() ? check.interval_ms() : 1000;
-  spec.timeout = std::chrono::milliseconds(check.has_timeout_ms() ? check.timeout_ms() : std::min<uint32_t>(1000, interval));
+  spec.timeout =
+      std::chrono::milliseconds(check.has_timeout_ms() ? check.timeout_ms() : std::min<uint32_t>(1000, interval));
   if (spec.timeout.count() <= 0) return std::unexpected("timeout_ms must be positive");
 
   const bool needs_address = check.kind_case() != config::Check::kExec;
@@ -75,7 +82,8 @@ std::expected<ProbeSpec, std::string> make_probe_spec(const config::Check& check
       s.expect_body = h.expect_body();
       if (!h.host().empty()) {
         s.host = h.host();
-        if (s.host.find_first_of("\r\n") != std::string::npos) return std::unexpected("http host contains a line break");
+        if (s.host.find_first_of("\r\n") != std::string::npos)
+          return std::unexpected("http host contains a line break");
       } else {
         s.host = spec.address.is_v6() ? "[" + spec.address.to_string() + "]" : spec.address.to_string();
         if (s.port != 80) s.host += ":" + std::to_string(s.port);

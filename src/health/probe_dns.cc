@@ -30,8 +30,14 @@ uint16_t random_id() {
 class DnsProbe final : public Probe, public std::enable_shared_from_this<DnsProbe> {
  public:
   DnsProbe(asio::io_context& io, const ProbeSpec& spec, ProbeCallback cb)
-      : io_(io), socket_(io), timer_(io), dns_(std::get<DnsSpec>(spec.kind)),
-        endpoint_(spec.address, dns_.port), source_(spec.source), timeout_(spec.timeout), cb_(std::move(cb)) {}
+      : io_(io),
+        socket_(io),
+        timer_(io),
+        dns_(std::get<DnsSpec>(spec.kind)),
+        endpoint_(spec.address, dns_.port),
+        source_(spec.source),
+        timeout_(spec.timeout),
+        cb_(std::move(cb)) {}
 
   void begin() {
     start_ = std::chrono::steady_clock::now();
@@ -53,7 +59,8 @@ class DnsProbe final : public Probe, public std::enable_shared_from_this<DnsProb
     }
     timer_.expires_after(timeout_);
     timer_.async_wait([self = shared_from_this()](error_code e) {
-      if (!e) self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) + " ms waiting for a reply");
+      if (!e)
+        self->finish(false, "timed out after " + std::to_string(self->timeout_.count()) + " ms waiting for a reply");
     });
     socket_.async_send(asio::buffer(query_), [self = shared_from_this()](error_code e, size_t) {
       if (self->done_) return;

@@ -1,8 +1,8 @@
 // Exec checks: /bin/sh -c COMMAND as the check's user, in a process group of its own, with a
 // minimal environment and no capabilities; reaped through a pidfd so nothing blocks the io_context.
 #include <fcntl.h>
-#include <signal.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,8 +14,8 @@
 #include <optional>
 #include <vector>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/caps.h"
@@ -39,8 +39,14 @@ std::string one_line(std::string_view s) {
 class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecProbe> {
  public:
   ExecProbe(asio::io_context& io, const ProbeSpec& spec, ProbeCallback cb)
-      : io_(io), out_(io), proc_(io), timer_(io), command_(std::get<ExecSpec>(spec.kind).command),
-        user_(std::get<ExecSpec>(spec.kind).user), timeout_(spec.timeout), cb_(std::move(cb)) {}
+      : io_(io),
+        out_(io),
+        proc_(io),
+        timer_(io),
+        command_(std::get<ExecSpec>(spec.kind).command),
+        user_(std::get<ExecSpec>(spec.kind).user),
+        timeout_(spec.timeout),
+        cb_(std::move(cb)) {}
 
   ~ExecProbe() override {
     // Only reached without a reap when the io_context is torn down with the child still running:
@@ -104,8 +110,7 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     // timed-out check of another user could not be killed, so it is not started at all.
     if (switch_user_)
       for (int cap : {CAP_SETUID, CAP_SETGID, CAP_KILL})
-        if (!have_capability(cap))
-          return "cannot run as user " + user_->name + ": vaned lacks " + capability_name(cap);
+        if (!have_capability(cap)) return "cannot run as user " + user_->name + ": vaned lacks " + capability_name(cap);
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
@@ -183,7 +188,8 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
     // ambient and inheritable sets would carry them into the command. With both empty, a command
     // run by a non-root uid has none; no_new_privs keeps setuid and file-capability binaries from
     // giving it any.
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) child_fail("clear ambient capabilities");
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+      child_fail("clear ambient capabilities");
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct caps[2]{};
     if (::syscall(SYS_capget, &hdr, caps) != 0) child_fail("capget");
@@ -237,7 +243,8 @@ class ExecProbe final : public Probe, public std::enable_shared_from_this<ExecPr
       const int code = WEXITSTATUS(status);
       return finish(code == 0, "exit status " + std::to_string(code) + output_suffix());
     }
-    if (WIFSIGNALED(status)) return finish(false, "killed by signal " + std::to_string(WTERMSIG(status)) + output_suffix());
+    if (WIFSIGNALED(status))
+      return finish(false, "killed by signal " + std::to_string(WTERMSIG(status)) + output_suffix());
     finish(false, "ended abnormally" + output_suffix());
   }
 

@@ -28,8 +28,13 @@ std::string printable(std::string_view s, size_t max = 200) {
 class StreamProbe : public Probe, public std::enable_shared_from_this<StreamProbe> {
  public:
   StreamProbe(asio::io_context& io, const ProbeSpec& spec, uint16_t port, ProbeCallback cb)
-      : io_(io), socket_(io), timer_(io), endpoint_(spec.address, port), source_(spec.source),
-        timeout_(spec.timeout), cb_(std::move(cb)) {}
+      : io_(io),
+        socket_(io),
+        timer_(io),
+        endpoint_(spec.address, port),
+        source_(spec.source),
+        timeout_(spec.timeout),
+        cb_(std::move(cb)) {}
 
   void begin() {
     start_ = std::chrono::steady_clock::now();
@@ -158,8 +163,7 @@ class HttpProbe final : public StreamProbe {
     const auto status = parse_http_status_line(line);
     if (!status) return finish(false, "malformed status line '" + printable(line) + "'");
     const std::string got = "status " + std::to_string(*status);
-    if (*status != http_.expect_status)
-      return finish(false, got + ", expected " + std::to_string(http_.expect_status));
+    if (*status != http_.expect_status) return finish(false, got + ", expected " + std::to_string(http_.expect_status));
     if (http_.expect_body.empty()) return finish(true, got);
 
     size_t body = buf_.find("\r\n\r\n");

@@ -26,7 +26,9 @@ constexpr std::string_view kKeyIdLabel{"vane-site-key-id\0", 17};
 constexpr size_t kMacBytes = 32;
 
 // Names travel as single tokens; vaned --check holds configured names to the same rule.
-bool valid_name(std::string_view s) { return config::valid_site_name(s); }
+bool valid_name(std::string_view s) {
+  return config::valid_site_name(s);
+}
 
 template <size_t N>
 bool unhex(std::string_view s, std::array<uint8_t, N>& out) {
@@ -81,7 +83,9 @@ std::optional<uint32_t> number(std::string_view s) {
   return v;
 }
 
-uint32_t configured_weight(const config::Server& s) { return s.has_weight() ? s.weight() : config::kDefaultWeight; }
+uint32_t configured_weight(const config::Server& s) {
+  return s.has_weight() ? s.weight() : config::kDefaultWeight;
+}
 
 uint32_t scaled(uint32_t weight, uint32_t percent) {
   percent = std::min(percent, 100u);
@@ -103,10 +107,10 @@ ServerWeight from_report(const std::string& name, uint32_t weight, const SiteRep
     case SiteService::State::Up:
       w.weight = scaled(weight, it->second.percent);
       w.healthy = w.weight > 0;
-      w.why = weight == 0                    ? "up, weight 0"
-              : it->second.percent == 100    ? "up"
-              : it->second.percent > 100     ? "up " + std::to_string(it->second.percent) + "% (counted as 100%)"
-                                             : "up " + std::to_string(it->second.percent) + "%";
+      w.why = weight == 0                 ? "up, weight 0"
+              : it->second.percent == 100 ? "up"
+              : it->second.percent > 100  ? "up " + std::to_string(it->second.percent) + "% (counted as 100%)"
+                                          : "up " + std::to_string(it->second.percent) + "%";
       break;
     case SiteService::State::Drain:
       w.why = "drain";
@@ -155,7 +159,8 @@ std::string format_site_request(const SiteNonce& nonce) {
 }
 
 std::expected<SiteNonce, std::string> parse_site_request(std::string_view line) {
-  if (line.size() + 1 > kSiteMaxRequest) return std::unexpected("request longer than " + std::to_string(kSiteMaxRequest) + " bytes");
+  if (line.size() + 1 > kSiteMaxRequest)
+    return std::unexpected("request longer than " + std::to_string(kSiteMaxRequest) + " bytes");
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   auto t = tokens(line);
   if (t.size() != 3 || t[0] != kQueryMagic) return std::unexpected("not a site query");
@@ -231,7 +236,8 @@ std::expected<SiteReport, SiteRefused> open_site_reply(std::string_view text, co
     if (CRYPTO_memcmp(nonce.data(), sent.data(), nonce.size()) != 0)
       return refuse(R::Replay, "reply made for another query (nonce " + hex(nonce) + ", sent " + hex(sent) + ")");
   }
-  if (body.size() > kSiteMaxReply) return refuse(R::TooLong, "reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
+  if (body.size() > kSiteMaxReply)
+    return refuse(R::TooLong, "reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
   auto r = parse_site_reply(body);
   if (!r) return refuse(R::Malformed, r.error());
   return std::move(*r);
@@ -266,13 +272,15 @@ std::string format_site_reply(const SiteReport& r) {
 }
 
 std::expected<SiteReport, std::string> parse_site_reply(std::string_view text) {
-  if (text.size() > kSiteMaxReply) return std::unexpected("reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
+  if (text.size() > kSiteMaxReply)
+    return std::unexpected("reply longer than " + std::to_string(kSiteMaxReply) + " bytes");
   SiteReport r;
   bool header = false, end = false;
   size_t lineno = 0;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
-    if (nl == std::string_view::npos) return std::unexpected("reply cut short (no newline after line " + std::to_string(lineno + 1) + ")");
+    if (nl == std::string_view::npos)
+      return std::unexpected("reply cut short (no newline after line " + std::to_string(lineno + 1) + ")");
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl + 1);
     ++lineno;
@@ -301,7 +309,8 @@ std::expected<SiteReport, std::string> parse_site_reply(std::string_view text) {
         l.utilisation = *u;
       }
       auto w = number(t[2]);
-      if (!w || *w > kSiteMaxLoadWeight) return std::unexpected(where + "bad load weight (0.." + std::to_string(kSiteMaxLoadWeight) + ")");
+      if (!w || *w > kSiteMaxLoadWeight)
+        return std::unexpected(where + "bad load weight (0.." + std::to_string(kSiteMaxLoadWeight) + ")");
       l.weight = *w;
       r.load = l;
       continue;
@@ -322,7 +331,8 @@ std::expected<SiteReport, std::string> parse_site_reply(std::string_view text) {
       return std::unexpected(where + "bad service state");
     }
     if (r.services.size() >= kSiteMaxServices) return std::unexpected(where + "too many services");
-    if (!r.services.emplace(std::string(t[1]), s).second) return std::unexpected(where + "duplicate service " + std::string(t[1]));
+    if (!r.services.emplace(std::string(t[1]), s).second)
+      return std::unexpected(where + "duplicate service " + std::string(t[1]));
   }
   if (!header) return std::unexpected("empty reply");
   if (!end) return std::unexpected("reply cut short (no \"end\")");
@@ -334,7 +344,8 @@ SiteReport local_report(std::string node, const std::vector<LocalService>& servi
   r.node = std::move(node);
   for (auto& s : services) {
     SiteService x;
-    if (s.drained) x.state = SiteService::State::Drain;
+    if (s.drained)
+      x.state = SiteService::State::Drain;
     else if (s.healthy) {
       x.state = SiteService::State::Up;
       x.percent = std::min(s.percent.value_or(100), kMaxPercent);
@@ -348,7 +359,8 @@ void SiteView::set_peers(const std::vector<std::string>& names, bool new_ones_jo
   std::map<std::string, Peer> next;
   for (auto& n : names) {
     auto it = peers_.find(n);
-    if (it != peers_.end()) next.emplace(n, std::move(it->second));
+    if (it != peers_.end())
+      next.emplace(n, std::move(it->second));
     else {
       Peer p{PeerStatus{}, CheckVerdict(rise_, fall_)};
       p.st.name = n;

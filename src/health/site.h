@@ -55,7 +55,9 @@ struct SiteKey {
 SiteKey make_site_key(std::string secret);
 std::string hex(const uint8_t* p, size_t n);
 template <size_t N>
-std::string hex(const std::array<uint8_t, N>& a) { return hex(a.data(), N); }
+std::string hex(const std::array<uint8_t, N>& a) {
+  return hex(a.data(), N);
+}
 
 // A fresh nonce from OpenSSL's CSPRNG; nullopt if it has none to give (then no query goes out).
 std::optional<SiteNonce> random_site_nonce();
@@ -66,7 +68,16 @@ std::expected<SiteNonce, std::string> parse_site_request(std::string_view line);
 std::string sign_site_reply(std::string body, const SiteKey& key, const SiteNonce& nonce);
 
 // Why a reply was refused. to_string gives the name used in metrics and vanectl.
-enum class SiteRefusal : uint8_t { Malformed, TooLong, MissingMac, UnknownKey, Replay, BadMac, WrongServer, OutOfRange };
+enum class SiteRefusal : uint8_t {
+  Malformed,
+  TooLong,
+  MissingMac,
+  UnknownKey,
+  Replay,
+  BadMac,
+  WrongServer,
+  OutOfRange
+};
 std::string_view to_string(SiteRefusal r);
 struct SiteRefused {
   SiteRefusal reason;
@@ -162,7 +173,9 @@ class SiteView {
   // The published weights each peer may announce (by name, inclusive; from this server's config:
   // the peer's configured weight times site.load's min and max). A reply whose "load" weight is
   // outside is refused as out_of_range; peers without bounds are not checked.
-  void set_load_bounds(std::map<std::string, std::pair<uint32_t, uint32_t>> bounds) { load_bounds_ = std::move(bounds); }
+  void set_load_bounds(std::map<std::string, std::pair<uint32_t, uint32_t>> bounds) {
+    load_bounds_ = std::move(bounds);
+  }
 
  private:
   struct Peer {
@@ -177,9 +190,9 @@ class SiteView {
 // How a server stands for one service, as the table builder sees it.
 struct ServerWeight {
   std::string name;
-  uint32_t weight = 0;  // effective: 0 means no new connections
-  bool healthy = false; // known up with weight > 0: counts towards min_healthy_servers
-  std::string why;      // for vanectl: "up", "down", "drain", "unreachable", "unknown", "weight 0", ...
+  uint32_t weight = 0;   // effective: 0 means no new connections
+  bool healthy = false;  // known up with weight > 0: counts towards min_healthy_servers
+  std::string why;       // for vanectl: "up", "down", "drain", "unreachable", "unknown", "weight 0", ...
   bool operator==(const ServerWeight&) const = default;
 };
 
@@ -195,8 +208,8 @@ struct ServerWeight {
 // A percentage above 100 counts as 100, this node's included: no server takes more than its
 // configured weight, whatever it (or whoever answers in its name) says.
 // Without site health (view == nullptr) every other server stands at its configured weight.
-std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::string& service,
-                                          const SiteReport& self, const SiteView* view);
+std::vector<ServerWeight> service_weights(const config::Config& cfg, const std::string& service, const SiteReport& self,
+                                          const SiteView* view);
 
 // How many servers are healthy for the service (min_healthy_servers): those known to be up for it
 // with an effective weight above 0. Draining, down, unreachable and not-yet-reached servers do not

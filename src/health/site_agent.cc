@@ -78,7 +78,9 @@ struct SiteAgent::Poll {
 SiteAgent::SiteAgent(asio::io_context& io, const Clock& clock, ReportFn report, ChangeFn on_change)
     : io_(io), clock_(clock), report_(std::move(report)), on_change_(std::move(on_change)) {}
 
-SiteAgent::~SiteAgent() { stop(); }
+SiteAgent::~SiteAgent() {
+  stop();
+}
 
 std::expected<void, std::string> SiteAgent::listen(const std::vector<asio::ip::address>& addresses, uint16_t port) {
   std::vector<std::shared_ptr<Listener>> ls;
@@ -91,7 +93,8 @@ std::expected<void, std::string> SiteAgent::listen(const std::vector<asio::ip::a
     if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) l->acceptor.bind(ep, ec);
     if (!ec) l->acceptor.listen(128, ec);
-    if (ec) return std::unexpected("listen on " + a.to_string() + " port " + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      return std::unexpected("listen on " + a.to_string() + " port " + std::to_string(port) + ": " + ec.message());
     ls.push_back(std::move(l));
   }
   for (auto& l : ls) {
@@ -118,8 +121,8 @@ void SiteAgent::try_bind() {
   auto r = listen(bind_addresses_, bind_port_);
   if (r) {
     if (bind_failures_ > 0)
-      spdlog::info("site: agent now listening on port {} after {} failed attempt(s); this server serves again", bind_port_,
-                   bind_failures_);
+      spdlog::info("site: agent now listening on port {} after {} failed attempt(s); this server serves again",
+                   bind_port_, bind_failures_);
     const bool changed = !listen_error_.empty();
     listen_error_.clear();
     bind_failures_ = 0;
@@ -136,9 +139,10 @@ void SiteAgent::try_bind() {
   // show in the log without filling it.
   const auto now = std::chrono::steady_clock::now();
   if (first || new_error || !bind_warned_ || now - *bind_warned_ >= std::chrono::minutes(5)) {
-    spdlog::warn("site: agent cannot listen: {}; this server reports itself down to the site and withdraws its "
-                 "services until it can (attempt {}, next in {} ms)",
-                 listen_error_, bind_failures_, backoff_.count());
+    spdlog::warn(
+        "site: agent cannot listen: {}; this server reports itself down to the site and withdraws its "
+        "services until it can (attempt {}, next in {} ms)",
+        listen_error_, bind_failures_, backoff_.count());
     bind_warned_ = now;
   }
   bind_timer_->expires_after(backoff_);
@@ -248,12 +252,14 @@ void SiteAgent::client_read(const std::shared_ptr<Client>& c) {
                               auto nonce = parse_site_request(in.substr(0, nl));
                               if (!nonce) return client_end(c, false);
                               c->reply = format_site_reply(report_());
-                              if (!keys_.empty()) c->reply = sign_site_reply(std::move(c->reply), keys_.front(), *nonce);
-                              asio::async_write(c->socket, asio::buffer(c->reply), [this, c, alive](error_code w, size_t) {
-                                if (alive.expired() || c->ended) return;
-                                if (!w) c->socket.shutdown(tcp::socket::shutdown_send, w);
-                                client_end(c, !w);
-                              });
+                              if (!keys_.empty())
+                                c->reply = sign_site_reply(std::move(c->reply), keys_.front(), *nonce);
+                              asio::async_write(c->socket, asio::buffer(c->reply),
+                                                [this, c, alive](error_code w, size_t) {
+                                                  if (alive.expired() || c->ended) return;
+                                                  if (!w) c->socket.shutdown(tcp::socket::shutdown_send, w);
+                                                  client_end(c, !w);
+                                                });
                             });
 }
 
@@ -265,8 +271,10 @@ void SiteAgent::client_end(const std::shared_ptr<Client>& c, bool served) {
   c->socket.close(ec);
   --clients_;
   if (auto it = per_source_.find(c->source); it != per_source_.end() && --it->second == 0) per_source_.erase(it);
-  if (served) ++served_;
-  else ++bad_requests_;
+  if (served)
+    ++served_;
+  else
+    ++bad_requests_;
 }
 
 void SiteAgent::configure(const SiteSettings& s, const std::vector<SitePeer>& peers) {
@@ -382,7 +390,7 @@ void SiteAgent::read(const std::shared_ptr<Poll>& p, uint64_t seq) {
   // Read to EOF, keeping one byte more than the limit so an over-long reply is recognised.
   constexpr size_t kLimit = kSiteMaxReply + kSiteMaxAuthLine;
   p->socket.async_read_some(asio::buffer(p->chunk), [this, p, seq, alive = std::weak_ptr<bool>(alive_)](error_code e,
-                                                                                                      size_t n) {
+                                                                                                        size_t n) {
     if (alive.expired() || p->removed || p->seq != seq || !p->inflight) return;
     p->buf.append(p->chunk.data(), std::min(n, kLimit + 1 - std::min(kLimit + 1, p->buf.size())));
     if (p->buf.size() > kLimit)

@@ -80,7 +80,9 @@ class SiteAgent {
   const std::vector<boost::asio::ip::address>& addresses() const { return bind_addresses_; }
   // Why the agent is not listening (serve() still retrying); empty while it listens.
   const std::string& listen_error() const { return listen_error_; }
-  void set_bind_backoff(std::chrono::milliseconds min, std::chrono::milliseconds max) { backoff_min_ = min, backoff_max_ = max; }
+  void set_bind_backoff(std::chrono::milliseconds min, std::chrono::milliseconds max) {
+    backoff_min_ = min, backoff_max_ = max;
+  }
 
   // The site keys (raw secrets, site.key_file): the first signs this agent's replies, any of them
   // verifies the other servers'. Empty: unauthenticated, as before keys existed.
@@ -97,11 +99,13 @@ class SiteAgent {
 
   const SiteView& view() const { return view_; }
   void set_load_bounds(std::map<std::string, std::pair<uint32_t, uint32_t>> b) { view_.set_load_bounds(std::move(b)); }
-  uint64_t served() const { return served_; }    // replies written
+  uint64_t served() const { return served_; }  // replies written
   // Connections closed at once, unread: in all, and by reason.
   uint64_t refused() const;
   uint64_t refused(AgentRefusal r) const { return refused_[size_t(r)]; }
-  uint64_t bad_requests() const { return bad_requests_; }  // clients closed without a reply: no valid request line in time
+  uint64_t bad_requests() const {
+    return bad_requests_;
+  }  // clients closed without a reply: no valid request line in time
 
  private:
   struct Listener;

@@ -7,14 +7,19 @@ namespace vane::health {
 
 std::string_view to_string(Verdict v) {
   switch (v) {
-    case Verdict::Unknown: return "unknown";
-    case Verdict::Up: return "up";
-    case Verdict::Down: return "down";
+    case Verdict::Unknown:
+      return "unknown";
+    case Verdict::Up:
+      return "up";
+    case Verdict::Down:
+      return "down";
   }
   return "?";
 }
 
-CheckVerdict::CheckVerdict(uint32_t rise, uint32_t fall) { set_thresholds(rise, fall); }
+CheckVerdict::CheckVerdict(uint32_t rise, uint32_t fall) {
+  set_thresholds(rise, fall);
+}
 
 void CheckVerdict::set_thresholds(uint32_t rise, uint32_t fall) {
   // A threshold of 0 would decide without evidence; config validation refuses it, this is defence.
@@ -60,9 +65,12 @@ std::optional<bool> service_health(const HealthRule& rule, std::span<const Check
   }
   if (known == 0) return std::nullopt;
   switch (rule.mode) {
-    case config::ANY: return up >= 1;
-    case config::AT_LEAST: return up >= rule.min_up;
-    default: return up == known;
+    case config::ANY:
+      return up >= 1;
+    case config::AT_LEAST:
+      return up >= rule.min_up;
+    default:
+      return up == known;
   }
 }
 

@@ -9,12 +9,13 @@ namespace vane::health {
 
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool all_digits(std::string_view s) {
@@ -90,8 +91,15 @@ std::expected<AgentReply, std::string> parse_agent_reply(std::string_view line) 
 
 std::optional<uint16_t> dns_qtype(std::string_view name) {
   static constexpr std::array<std::pair<std::string_view, uint16_t>, 9> kTypes{{
-      {"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6}, {"PTR", 12},
-      {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33},
+      {"A", 1},
+      {"NS", 2},
+      {"CNAME", 5},
+      {"SOA", 6},
+      {"PTR", 12},
+      {"MX", 15},
+      {"TXT", 16},
+      {"AAAA", 28},
+      {"SRV", 33},
   }};
   if (name.empty()) return 1;
   for (const auto& [n, t] : kTypes) {
@@ -100,11 +108,20 @@ std::optional<uint16_t> dns_qtype(std::string_view name) {
   return std::nullopt;
 }
 
-std::expected<std::vector<uint8_t>, std::string> encode_dns_query(uint16_t id, std::string_view name,
-                                                                  uint16_t qtype) {
+std::expected<std::vector<uint8_t>, std::string> encode_dns_query(uint16_t id, std::string_view name, uint16_t qtype) {
   std::vector<uint8_t> q = {
-      static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0x00,  // RD
-      0, 1, 0, 0, 0, 0, 0, 0,                                              // one question
+      static_cast<uint8_t>(id >> 8),
+      static_cast<uint8_t>(id),
+      0x01,
+      0x00,  // RD
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,  // one question
   };
   if (name.ends_with('.')) name.remove_suffix(1);
   size_t wire_len = 1;
@@ -147,8 +164,8 @@ std::optional<DnsReply> match_dns_reply(std::span<const uint8_t> packet, std::sp
 }
 
 std::string dns_rcode_name(uint8_t rcode) {
-  static constexpr std::array<std::string_view, 6> kNames{"NOERROR", "FORMERR", "SERVFAIL",
-                                                          "NXDOMAIN", "NOTIMP", "REFUSED"};
+  static constexpr std::array<std::string_view, 6> kNames{"NOERROR",  "FORMERR", "SERVFAIL",
+                                                          "NXDOMAIN", "NOTIMP",  "REFUSED"};
   if (rcode < kNames.size()) return std::string(kNames[rcode]);
   return "RCODE" + std::to_string(rcode);
 }

@@ -21,10 +21,10 @@ std::optional<uint32_t> parse_http_status_line(std::string_view line);
 // one wins): ready, drain, maint. "N%" sets the weight. Unknown tokens are ignored as long as one
 // token is understood.
 struct AgentReply {
-  bool ok = true;      // no down/fail/stopped and not maint
-  bool drain = false;  // "drain" (and no later "ready"/"maint")
+  bool ok = true;                  // no down/fail/stopped and not maint
+  bool drain = false;              // "drain" (and no later "ready"/"maint")
   std::optional<uint32_t> weight;  // percent, 0..kAgentMaxWeight
-  std::string text;    // after "#"
+  std::string text;                // after "#"
 };
 inline constexpr uint32_t kAgentMaxWeight = 1000;
 std::expected<AgentReply, std::string> parse_agent_reply(std::string_view line);
@@ -33,8 +33,7 @@ std::expected<AgentReply, std::string> parse_agent_reply(std::string_view line);
 // "A", "aaaa", ... -> record type; empty means A; nullopt for types the checks do not support.
 std::optional<uint16_t> dns_qtype(std::string_view name);
 // A recursion-desired query for (name, qtype, IN), or why the name cannot be encoded.
-std::expected<std::vector<uint8_t>, std::string> encode_dns_query(uint16_t id, std::string_view name,
-                                                                  uint16_t qtype);
+std::expected<std::vector<uint8_t>, std::string> encode_dns_query(uint16_t id, std::string_view name, uint16_t qtype);
 struct DnsReply {
   uint8_t rcode = 0;
   uint16_t answers = 0;

@@ -20,7 +20,8 @@ std::expected<std::string, std::string> slurp(const std::filesystem::path& p) {
   f.read(out.data(), std::streamsize(out.size()));
   if (f.bad()) return std::unexpected(p.string() + ": read error");
   out.resize(size_t(f.gcount()));
-  if (out.size() > kMaxFile) return std::unexpected(p.string() + ": larger than " + std::to_string(kMaxFile) + " bytes");
+  if (out.size() > kMaxFile)
+    return std::unexpected(p.string() + ": larger than " + std::to_string(kMaxFile) + " bytes");
   return out;
 }
 
@@ -53,7 +54,9 @@ std::vector<std::string_view> words(std::string_view line) {
   return out;
 }
 
-std::string_view first_line(std::string_view s) { return s.substr(0, s.find('\n')); }
+std::string_view first_line(std::string_view s) {
+  return s.substr(0, s.find('\n'));
+}
 
 bool add(uint64_t& acc, uint64_t v) {
   if (acc > std::numeric_limits<uint64_t>::max() - v) return false;
@@ -74,11 +77,14 @@ std::expected<CpuSample, std::string> read_proc_stat(const std::filesystem::path
     auto w = words(line);
     if (w.empty() || w[0] != "cpu") continue;
     // cpu user nice system idle iowait irq softirq steal [guest guest_nice]
-    if (w.size() < 9) return std::unexpected(file.string() + ": \"cpu\" line has " + std::to_string(w.size() - 1) + " fields, expected at least 8");
+    if (w.size() < 9)
+      return std::unexpected(file.string() + ": \"cpu\" line has " + std::to_string(w.size() - 1) +
+                             " fields, expected at least 8");
     uint64_t f[8];
     for (int i = 0; i < 8; ++i) {
       auto v = u64(w[size_t(i) + 1]);
-      if (!v) return std::unexpected(file.string() + ": \"cpu\" line: field " + std::to_string(i + 1) + " is not a number");
+      if (!v)
+        return std::unexpected(file.string() + ": \"cpu\" line: field " + std::to_string(i + 1) + " is not a number");
       f[i] = *v;
     }
     CpuSample s;
@@ -112,7 +118,8 @@ std::expected<CpuSample, std::string> read_cgroup(const std::filesystem::path& d
       }
     }
     if (!usec) return std::unexpected((dir / "cpu.stat").string() + ": no usage_usec");
-    if (*usec > std::numeric_limits<uint64_t>::max() / 1000) return std::unexpected((dir / "cpu.stat").string() + ": usage_usec out of range");
+    if (*usec > std::numeric_limits<uint64_t>::max() / 1000)
+      return std::unexpected((dir / "cpu.stat").string() + ": usage_usec out of range");
     used_ns = *usec * 1000;
     auto max = slurp(qdir / "cpu.max");
     if (!max) return std::unexpected(max.error());
@@ -136,15 +143,18 @@ std::expected<CpuSample, std::string> read_cgroup(const std::filesystem::path& d
     if (!p) return std::unexpected(p.error());
     auto quota = i64(first_line(*q));
     auto period = u64(first_line(*p));
-    if (!quota || *quota < -1 || *quota == 0) return std::unexpected((qdir / "cpu.cfs_quota_us").string() + ": bad quota");
+    if (!quota || *quota < -1 || *quota == 0)
+      return std::unexpected((qdir / "cpu.cfs_quota_us").string() + ": bad quota");
     if (!period || *period == 0) return std::unexpected((qdir / "cpu.cfs_period_us").string() + ": bad period");
     if (*quota > 0) capacity = double(*quota) / double(*period);
   }
   if (capacity <= 0) return std::unexpected(dir.string() + ": no CPU capacity");
   // Capacity in thousandths of a CPU keeps the counters integral.
   const uint64_t milli = uint64_t(capacity * 1000 + 0.5);
-  if (milli == 0 || now_ns > std::numeric_limits<uint64_t>::max() / milli) return std::unexpected(dir.string() + ": capacity out of range");
-  if (used_ns > std::numeric_limits<uint64_t>::max() / 1000) return std::unexpected(dir.string() + ": usage out of range");
+  if (milli == 0 || now_ns > std::numeric_limits<uint64_t>::max() / milli)
+    return std::unexpected(dir.string() + ": capacity out of range");
+  if (used_ns > std::numeric_limits<uint64_t>::max() / 1000)
+    return std::unexpected(dir.string() + ": usage out of range");
   return CpuSample{used_ns * 1000, now_ns * milli};
 }
 

@@ -7,7 +7,9 @@ namespace vane::steer {
 
 namespace {
 
-double log_q(const LoadSettings& s) { return std::log1p(s.quantum); }
+double log_q(const LoadSettings& s) {
+  return std::log1p(s.quantum);
+}
 
 int min_level(const LoadSettings& s, uint32_t configured) {
   const double lo = std::max(s.min_factor, 1.0 / std::max<uint32_t>(configured, 1));
@@ -19,7 +21,9 @@ int max_level(const LoadSettings& s, uint32_t configured) {
   return std::max(0, int(std::floor(std::log(hi) / log_q(s) + 1e-9)));
 }
 
-int step_levels(const LoadSettings& s) { return std::max(1, int(std::floor(std::log1p(s.step) / log_q(s) + 1e-9))); }
+int step_levels(const LoadSettings& s) {
+  return std::max(1, int(std::floor(std::log1p(s.step) / log_q(s) + 1e-9)));
+}
 
 // Towards the configured weight (level 0) by at most one step.
 LoadDecision back_to_configured(const LoadSettings& s, int level, LoadReason why) {

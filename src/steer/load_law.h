@@ -14,12 +14,12 @@
 namespace vane::steer {
 
 struct LoadSettings {
-  double dead_band = 0.05;  // |u / mean - 1| within this: hold
-  double step = 0.25;       // at most this relative weight change per period
-  double min_factor = 0.25; // published weight >= configured x min_factor
-  double max_factor = 4.0;  // published weight <= configured x max_factor
-  double quantum = 0.02;    // relative size of one level
-  double low_load = 0.2;    // site mean below this: back to the configured weight
+  double dead_band = 0.05;   // |u / mean - 1| within this: hold
+  double step = 0.25;        // at most this relative weight change per period
+  double min_factor = 0.25;  // published weight >= configured x min_factor
+  double max_factor = 4.0;   // published weight <= configured x max_factor
+  double quantum = 0.02;     // relative size of one level
+  double low_load = 0.2;     // site mean below this: back to the configured weight
   // Leaving low load needs the mean above low_load x this (hysteresis: balancing changes the mean
   // a little, which must not flip the mode back).
   double low_load_exit = 1.5;
@@ -61,8 +61,8 @@ struct LoadDecision {
   uint32_t published = 0;
   LoadReason reason = LoadReason::DeadBand;
   bool low_load = false;
-  double mean = 0;   // the site mean the decision compared with (0 without signal)
-  int level = 0;     // the grid level of `published`
+  double mean = 0;  // the site mean the decision compared with (0 without signal)
+  int level = 0;    // the grid level of `published`
 };
 
 // The limits in weight units for a configured weight (both at least 1, at most kLoadMaxWeight).

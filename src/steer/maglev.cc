@@ -297,7 +297,8 @@ std::expected<MaglevTable, MaglevError> MaglevTable::from_entries(std::vector<Ma
                                                                   std::vector<MaglevEntry> entries) {
   const size_t n = servers.size();
   for (const auto& e : entries)
-    if (e.first >= n || (e.second != kMaglevNone && e.second >= n)) return std::unexpected(MaglevError::entry_out_of_range);
+    if (e.first >= n || (e.second != kMaglevNone && e.second >= n))
+      return std::unexpected(MaglevError::entry_out_of_range);
   MaglevTable t;
   t.servers_ = std::move(servers);
   t.entries_ = std::move(entries);

@@ -43,8 +43,10 @@ SiteTables compute_tables(const config::Config& cfg, const SiteWeights& weights,
       // maps its hops to the new list by name, so a bucket's second hop stays its previous first hop
       // (a server set to weight 0 keeps its established connections).
       auto t = build_maglev(st.inputs, out.table_size, prev == installed.end() ? nullptr : &prev->second.table);
-      if (t) st.table = std::move(*t);
-      else st.error = t.error();
+      if (t)
+        st.table = std::move(*t);
+      else
+        st.error = t.error();
       st.rebuilt = true;
     }
     out.services.push_back(std::move(st));
@@ -64,7 +66,8 @@ std::map<std::string, int64_t> first_hop_counts(const MaglevTable& t) {
 
 uint32_t buckets_moved(const MaglevTable* before, const MaglevTable* after) {
   if (!before && !after) return 0;
-  if (!before || !after || before->size() != after->size()) return std::max(before ? before->size() : 0, after ? after->size() : 0);
+  if (!before || !after || before->size() != after->size())
+    return std::max(before ? before->size() : 0, after ? after->size() : 0);
   uint32_t moved = 0;
   for (uint32_t b = 0; b < after->size(); ++b)
     if (before->servers()[(*before)[b].first].key != after->servers()[(*after)[b].first].key) ++moved;

@@ -5,8 +5,8 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <linux/if_link.h>
-#include <net/if.h>
 #include <linux/magic.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -20,8 +20,8 @@
 #include <set>
 #include <tuple>
 
-#include "vane_abi.h"
 #include "common/caps.h"
+#include "vane_abi.h"
 
 #include "forwarder.skel.h"
 #include "redirector.skel.h"
@@ -34,8 +34,8 @@ std::string errtext(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
 }
 
-constexpr const char* kMapNames[] = {"vane_vips",       "vane_servers",   "vane_table_ctl",     "vane_buckets",
-                                     "vane_stats",      "vane_vip_filter", "vane_vip_index",    "vane_vip_index_ctl",
+constexpr const char* kMapNames[] = {"vane_vips",       "vane_servers",    "vane_table_ctl",     "vane_buckets",
+                                     "vane_stats",      "vane_vip_filter", "vane_vip_index",     "vane_vip_index_ctl",
                                      "vane_site_addrs", "vane_site_index", "vane_site_index_ctl"};
 
 // Pinned maps whose contents a restart may lose when their layout changed between versions:
@@ -59,7 +59,9 @@ uint32_t filter_bit(const vane_vip_key& k) {
   return k.family == VANE_AF_INET ? vane_vip_filter_bit4(w[0]) : vane_vip_filter_bit6(w);
 }
 
-void filter_set(vane_vip_filter& f, uint32_t bit) { f.bits[bit / 64] |= uint64_t(1) << (bit % 64); }
+void filter_set(vane_vip_filter& f, uint32_t bit) {
+  f.bits[bit / 64] |= uint64_t(1) << (bit % 64);
+}
 
 uint32_t slot_of(const vane_vip_key& k) {
   __u32 w[5];
@@ -113,14 +115,16 @@ bool fault_at(std::string_view step) {
   return true;
 }
 
-std::string injected(std::string_view step) { return "injected fault at " + std::string(step); }
+std::string injected(std::string_view step) {
+  return "injected fault at " + std::string(step);
+}
 
 // Pins on anything but a bpffs fail with a bare ENOENT or EPERM deep in libbpf; say what is missing.
 Result<void> check_bpffs(const std::string& pin_dir) {
   std::filesystem::path p(pin_dir);
   std::error_code ec;
   while (!p.empty() && !std::filesystem::exists(p, ec) && p != p.root_path()) p = p.parent_path();
-  struct statfs st{};
+  struct statfs st {};
   if (p.empty() || ::statfs(p.c_str(), &st) != 0)
     return std::unexpected(errtext("pin dir " + pin_dir + ": statfs " + p.string(), errno));
   if (st.f_type == BPF_FS_MAGIC) return {};
@@ -131,15 +135,18 @@ Result<void> check_bpffs(const std::string& pin_dir) {
 
 }  // namespace
 
-void Loader::inject_fault(std::string step, unsigned after) { armed_fault() = Fault{std::move(step), after}; }
-void Loader::clear_faults() { armed_fault().reset(); }
+void Loader::inject_fault(std::string step, unsigned after) {
+  armed_fault() = Fault{std::move(step), after};
+}
+void Loader::clear_faults() {
+  armed_fault().reset();
+}
 
 std::string_view reason_name(unsigned reason) {
   static constexpr const char* names[VANE_R_COUNT] = {
-      "passed",         "local",          "forwarded",  "too_big",        "no_table",
-      "malformed",      "errors",         "decap_syn",  "decap_local",    "decap_last_hop",
-      "decap_other",    "redirected",     "gue_malformed", "fib_pass",      "gue_bad_source",
-      "gue_bad_inner",  "gue_bad_hop"};
+      "passed",        "local",     "forwarded",      "too_big",        "no_table",    "malformed",
+      "errors",        "decap_syn", "decap_local",    "decap_last_hop", "decap_other", "redirected",
+      "gue_malformed", "fib_pass",  "gue_bad_source", "gue_bad_inner",  "gue_bad_hop"};
   return reason < VANE_R_COUNT ? names[reason] : "unknown";
 }
 
@@ -154,9 +161,7 @@ struct Loader::Skel {
     if (fwd) forwarder__destroy(fwd);
     if (rdr) redirector__destroy(rdr);
   }
-  bpf_map* map(std::string_view name) const {
-    return bpf_object__find_map_by_name(obj, std::string(name).c_str());
-  }
+  bpf_map* map(std::string_view name) const { return bpf_object__find_map_by_name(obj, std::string(name).c_str()); }
 };
 
 Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loader* share) {
@@ -233,8 +238,9 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loade
     std::error_code ec;
     std::filesystem::create_directories(options.pin_dir, ec);
     if (ec)
-      return std::unexpected("pin dir " + options.pin_dir + ": " + ec.message() +
-                             (ec == std::errc::permission_denied ? " (the folder must be writable by vaned's user)" : ""));
+      return std::unexpected(
+          "pin dir " + options.pin_dir + ": " + ec.message() +
+          (ec == std::errc::permission_denied ? " (the folder must be writable by vaned's user)" : ""));
     bool any = false;
     for (const char* name : kReplaceableMaps) {
       // A previous version's counters (another number of reasons, so another value size) would
@@ -251,7 +257,8 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loade
       std::string path = options.pin_dir + "/" + name;
       struct stat st;
       if (::stat(path.c_str(), &st) == 0) any = true;
-      if (int err = bpf_map__set_pin_path(s.map(name), path.c_str())) return std::unexpected(errtext("pin path " + path, err));
+      if (int err = bpf_map__set_pin_path(s.map(name), path.c_str()))
+        return std::unexpected(errtext("pin path " + path, err));
     }
     self->reused_ = any;
   }
@@ -282,8 +289,8 @@ Result<std::unique_ptr<Loader>> Loader::open(const Options& options, const Loade
     put_back();
     // Map and program creation need CAP_BPF, an XDP program CAP_NET_ADMIN as well (EPERM); the
     // verifier refuses the forwarder's packet-pointer arithmetic without CAP_PERFMON (EACCES).
-    std::string why = errtext("load BPF programs", err) +
-                      missing_capability_hint(err, {CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON});
+    std::string why =
+        errtext("load BPF programs", err) + missing_capability_hint(err, {CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON});
     if (self->reused_) why += " (maps pinned under " + options.pin_dir + " may be from an incompatible version)";
     return std::unexpected(why);
   }
@@ -324,7 +331,8 @@ void Loader::adopt_vip_slots() {
   for (uint32_t n = 0; n < 2 * VANE_MAX_VIPS && bpf_map_get_next_key(fd, prev, &next) == 0; ++n) {
     key = next;
     prev = &key;
-    if (bpf_map_lookup_elem(fd, &key, &val) != 0 || (val.flags & VANE_VIP_F_FRAG_ONLY) || val.stats_index >= VANE_MAX_VIPS)
+    if (bpf_map_lookup_elem(fd, &key, &val) != 0 || (val.flags & VANE_VIP_F_FRAG_ONLY) ||
+        val.stats_index >= VANE_MAX_VIPS)
       continue;
     std::array<uint8_t, 16> addr{};
     std::memcpy(addr.data(), key.addr, 16);
@@ -344,7 +352,9 @@ void Loader::shutdown() {
   }
 }
 
-int Loader::prog_fd() const { return bpf_program__fd(skel_->prog); }
+int Loader::prog_fd() const {
+  return bpf_program__fd(skel_->prog);
+}
 
 int Loader::map_fd(std::string_view name) const {
   bpf_map* m = skel_->map(name);
@@ -377,7 +387,8 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
   std::vector<vane_server> all(VANE_MAX_SERVERS);
   std::map<vane_site_key, __u32, SiteKeyLess> site;
   for (const Server& sv : servers) {
-    if (sv.index >= VANE_MAX_SERVERS) return std::unexpected("server index " + std::to_string(sv.index) + " out of range");
+    if (sv.index >= VANE_MAX_SERVERS)
+      return std::unexpected("server index " + std::to_string(sv.index) + " out of range");
     vane_server& e = all[sv.index];
     e = {};
     if (sv.v4) {
@@ -400,7 +411,8 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
   // longer does: every address the forwarder encapsulates to is one the redirector trusts.
   int sfd = map_fd("vane_site_addrs");
   for (const auto& [k, idx] : site)
-    if (int err = bpf_map_update_elem(sfd, &k, &idx, BPF_ANY)) return std::unexpected(errtext("update site address map", err));
+    if (int err = bpf_map_update_elem(sfd, &k, &idx, BPF_ANY))
+      return std::unexpected(errtext("update site address map", err));
   // The index's inactive half gets the new set (the hash map has all of it now), then packets
   // switch to it.
   {
@@ -421,20 +433,24 @@ Result<void> Loader::set_servers(std::span<const Server> servers) {
     const __u32 zero = 0;
     int cfd = map_fd("vane_site_index_ctl");
     vane_vip_index_ctl ctl{};
-    if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl)) return std::unexpected(errtext("read site index control", err));
+    if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl))
+      return std::unexpected(errtext("read site index control", err));
     const uint32_t inactive = (ctl.active & 1) ^ 1;
-    if (int err = write_array(map_fd("vane_site_index"), inactive * VANE_SITE_INDEX_SLOTS, slots.data(), VANE_SITE_INDEX_SLOTS))
+    if (int err = write_array(map_fd("vane_site_index"), inactive * VANE_SITE_INDEX_SLOTS, slots.data(),
+                              VANE_SITE_INDEX_SLOTS))
       return std::unexpected(errtext("write site index", err));
     ctl.active = inactive;
     ctl.generation += 1;
-    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY)) return std::unexpected(errtext("switch site index", err));
+    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY))
+      return std::unexpected(errtext("switch site index", err));
   }
   std::vector<__u32> keys(VANE_MAX_SERVERS);
   for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i) keys[i] = i;
   __u32 count = VANE_MAX_SERVERS;
   if (bpf_map_update_batch(fd, keys.data(), all.data(), &count, nullptr) != 0)
     for (__u32 i = 0; i < VANE_MAX_SERVERS; ++i)
-      if (int err = bpf_map_update_elem(fd, &i, &all[i], BPF_ANY)) return std::unexpected(errtext("update server map", err));
+      if (int err = bpf_map_update_elem(fd, &i, &all[i], BPF_ANY))
+        return std::unexpected(errtext("update server map", err));
   std::vector<vane_site_key> stale;
   vane_site_key cur{}, next{};
   const void* prev = nullptr;
@@ -454,7 +470,8 @@ Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
   if (vips.size() > VANE_MAX_VIPS / 2) return std::unexpected("too many VIPs");
   std::map<VipIdent, vane_vip_value> want;
   auto key_of = [](const Vip& v) {
-    return VipIdent(v.addr.bytes, uint16_t(htons(v.port)), v.proto, uint8_t(v.addr.is_v4() ? VANE_AF_INET : VANE_AF_INET6));
+    return VipIdent(v.addr.bytes, uint16_t(htons(v.port)), v.proto,
+                    uint8_t(v.addr.is_v4() ? VANE_AF_INET : VANE_AF_INET6));
   };
   // Counter slots: kept VIPs keep theirs; new ones take the lowest free ones.
   std::map<VipIdent, uint32_t> slots;
@@ -483,7 +500,8 @@ Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
     val.table_id = v.table_id;
     val.flags = v.flags & ~VANE_VIP_F_FRAG_ONLY;
     val.stats_index = slots.at(key_of(v));
-    if (!want.emplace(key_of(v), val).second) return std::unexpected("duplicate VIP " + v.addr.str() + " port " + std::to_string(v.port));
+    if (!want.emplace(key_of(v), val).second)
+      return std::unexpected("duplicate VIP " + v.addr.str() + " port " + std::to_string(v.port));
     out.push_back(val.stats_index);
   }
   // A slot given to a new VIP starts from zero, not from a removed VIP's counts.
@@ -525,7 +543,8 @@ Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
     filter_set(*filter, bit);
     filter_set(*final_filter, bit);
   }
-  if (int err = bpf_map_update_elem(ffd, &zero, filter.get(), BPF_ANY)) return std::unexpected(errtext("update VIP filter", err));
+  if (int err = bpf_map_update_elem(ffd, &zero, filter.get(), BPF_ANY))
+    return std::unexpected(errtext("update VIP filter", err));
   for (const auto& [k, val] : want) {
     vane_vip_key key = to_key(k);
     if (int err = bpf_map_update_elem(fd, &key, &val, BPF_ANY)) return std::unexpected(errtext("update VIP map", err));
@@ -550,11 +569,13 @@ Result<std::vector<uint32_t>> Loader::set_vips(std::span<const Vip> vips) {
     vane_vip_index_ctl ctl{};
     if (int err = bpf_map_lookup_elem(cfd, &zero, &ctl)) return std::unexpected(errtext("read VIP index control", err));
     const uint32_t inactive = (ctl.active & 1) ^ 1;
-    if (int err = write_array(map_fd("vane_vip_index"), inactive * VANE_VIP_INDEX_SLOTS, slots.data(), VANE_VIP_INDEX_SLOTS))
+    if (int err =
+            write_array(map_fd("vane_vip_index"), inactive * VANE_VIP_INDEX_SLOTS, slots.data(), VANE_VIP_INDEX_SLOTS))
       return std::unexpected(errtext("write VIP index", err));
     ctl.active = inactive;
     ctl.generation += 1;
-    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY)) return std::unexpected(errtext("switch VIP index", err));
+    if (int err = bpf_map_update_elem(cfd, &zero, &ctl, BPF_ANY))
+      return std::unexpected(errtext("switch VIP index", err));
   }
   // Remove what is no longer wanted.
   std::vector<vane_vip_key> stale;
@@ -593,8 +614,8 @@ Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
   const Config& c = options_.config;
   if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id " + std::to_string(table_id) + " out of range");
   if (table.empty() || table.size() > c.max_buckets)
-    return std::unexpected("table " + std::to_string(table_id) + ": size " + std::to_string(table.size()) + " not in [1, " +
-                           std::to_string(c.max_buckets) + "]");
+    return std::unexpected("table " + std::to_string(table_id) + ": size " + std::to_string(table.size()) +
+                           " not in [1, " + std::to_string(c.max_buckets) + "]");
   for (const auto& [a, b] : table) {
     const uint32_t hop = b == VANE_SERVER_NONE ? b : b & ~VANE_BUCKET_F_MOVED;
     if ((a >= VANE_MAX_SERVERS && a != VANE_SERVER_NONE) || (hop >= VANE_MAX_SERVERS && hop != VANE_SERVER_NONE))
@@ -604,7 +625,8 @@ Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
   int ctl_fd = map_fd("vane_table_ctl");
   const uint32_t region = 2 * c.max_buckets;
   vane_table_ctl ctl{};
-  if (int err = bpf_map_lookup_elem(ctl_fd, &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  if (int err = bpf_map_lookup_elem(ctl_fd, &table_id, &ctl))
+    return std::unexpected(errtext("read table control", err));
   // The table's slot: where its halves already are, else one no other table uses.
   uint32_t slot = UINT32_MAX;
   for (const auto& h : ctl.half)
@@ -622,7 +644,8 @@ Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
         slot = s;
         break;
       }
-    if (slot == UINT32_MAX) return std::unexpected("no free table slot (table_slots=" + std::to_string(c.table_slots) + ")");
+    if (slot == UINT32_MAX)
+      return std::unexpected("no free table slot (table_slots=" + std::to_string(c.table_slots) + ")");
   }
   const uint32_t inactive = (ctl.active & 1) ^ 1;
   const uint32_t offset = slot * region + inactive * c.max_buckets;
@@ -637,11 +660,13 @@ Result<void> Loader::stage_table(uint32_t table_id, const Table& table) {
   __u32 count = uint32_t(table.size());
   if (bpf_map_update_batch(bfd, keys.data(), vals.data(), &count, nullptr) != 0) {
     for (size_t i = 0; i < table.size(); ++i)
-      if (int err = bpf_map_update_elem(bfd, &keys[i], &vals[i], BPF_ANY)) return std::unexpected(errtext("write buckets", err));
+      if (int err = bpf_map_update_elem(bfd, &keys[i], &vals[i], BPF_ANY))
+        return std::unexpected(errtext("write buckets", err));
   }
   // Describe the filled half; packets read only the active one, whose bytes are unchanged.
   ctl.half[inactive] = {offset, uint32_t(table.size())};
-  if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY)) return std::unexpected(errtext("write table control", err));
+  if (int err = bpf_map_update_elem(ctl_fd, &table_id, &ctl, BPF_ANY))
+    return std::unexpected(errtext("write table control", err));
   return {};
 }
 
@@ -679,7 +704,8 @@ Result<Loader::Commit> Loader::commit_tables(std::span<const uint32_t> flip, std
 Result<vane_table_ctl> Loader::table_ctl(uint32_t table_id) const {
   vane_table_ctl ctl{};
   if (table_id >= VANE_MAX_TABLES) return std::unexpected("table id out of range");
-  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl))
+    return std::unexpected(errtext("read table control", err));
   return ctl;
 }
 
@@ -711,7 +737,8 @@ Result<void> Loader::remove_table(uint32_t table_id) {
 
 Result<Table> Loader::read_table(uint32_t table_id) const {
   vane_table_ctl ctl{};
-  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl)) return std::unexpected(errtext("read table control", err));
+  if (int err = bpf_map_lookup_elem(map_fd("vane_table_ctl"), &table_id, &ctl))
+    return std::unexpected(errtext("read table control", err));
   const auto& h = ctl.half[ctl.active & 1];
   Table t;
   t.reserve(h.buckets);
@@ -731,10 +758,10 @@ Result<void> Loader::attach() {
   if (ifindex_ == 0) return std::unexpected(errtext("interface " + options_.interface, errno));
   __u32 flags = options_.generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
   if (int err = bpf_xdp_attach(ifindex_, prog_fd(), flags, nullptr))
-    return std::unexpected(errtext(std::string("attach XDP (") + (options_.generic ? "generic" : "native") + ") to " +
-                                       options_.interface,
-                                   err) +
-                           missing_capability_hint(err, {CAP_NET_ADMIN}));
+    return std::unexpected(
+        errtext(std::string("attach XDP (") + (options_.generic ? "generic" : "native") + ") to " + options_.interface,
+                err) +
+        missing_capability_hint(err, {CAP_NET_ADMIN}));
   attached_ = true;
   return {};
 }
@@ -808,7 +835,8 @@ Result<void> Loader::detach() {
   bpf_xdp_attach_opts opts{};
   opts.sz = sizeof(opts);
   opts.old_prog_fd = prog_fd();
-  if (int err = bpf_xdp_detach(ifindex_, flags, &opts)) return std::unexpected(errtext("detach XDP from " + options_.interface, err));
+  if (int err = bpf_xdp_detach(ifindex_, flags, &opts))
+    return std::unexpected(errtext("detach XDP from " + options_.interface, err));
   return {};
 }
 
@@ -817,7 +845,8 @@ Result<Counters> Loader::counters(uint32_t slot) const {
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return std::unexpected(errtext("count CPUs", ncpu));
   std::vector<vane_counters> per(static_cast<size_t>(ncpu));
-  if (int err = bpf_map_lookup_elem(map_fd("vane_stats"), &slot, per.data())) return std::unexpected(errtext("read counters", err));
+  if (int err = bpf_map_lookup_elem(map_fd("vane_stats"), &slot, per.data()))
+    return std::unexpected(errtext("read counters", err));
   Counters out;
   for (const auto& v : per)
     for (unsigned r = 0; r < VANE_R_COUNT; ++r) {
@@ -833,7 +862,8 @@ Result<void> Loader::clear_counters() {
   std::vector<vane_counters> zero(static_cast<size_t>(ncpu));
   int fd = map_fd("vane_stats");
   for (uint32_t slot = 0; slot < VANE_STATS_SLOTS; ++slot)
-    if (int err = bpf_map_update_elem(fd, &slot, zero.data(), BPF_ANY)) return std::unexpected(errtext("clear counters", err));
+    if (int err = bpf_map_update_elem(fd, &slot, zero.data(), BPF_ANY))
+      return std::unexpected(errtext("clear counters", err));
   return {};
 }
 

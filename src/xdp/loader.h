@@ -8,12 +8,12 @@
 #include <cstdint>
 #include <expected>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -27,12 +27,12 @@ using Result = std::expected<T, std::string>;
 
 // The tunables the programs see as a const volatile global (fixed for the program's life).
 struct Config {
-  uint32_t self_index = 0;                // this server's index in the server list
-  std::optional<IpAddress> self_v4;       // GUE source/destination on an IPv4 fabric
-  std::optional<IpAddress> self_v6;       // ... on an IPv6 fabric
-  uint16_t gue_port = 6080;               // host order
-  uint32_t hash_seed = 0;                 // the same on every server of the site
-  uint16_t mtu = 1500;                    // fabric MTU, >= VANE_MIN_MTU
+  uint32_t self_index = 0;           // this server's index in the server list
+  std::optional<IpAddress> self_v4;  // GUE source/destination on an IPv4 fabric
+  std::optional<IpAddress> self_v6;  // ... on an IPv6 fabric
+  uint16_t gue_port = 6080;          // host order
+  uint32_t hash_seed = 0;            // the same on every server of the site
+  uint16_t mtu = 1500;               // fabric MTU, >= VANE_MIN_MTU
   // How long each CPU reuses what bpf_fib_lookup said about a server's next hop (MACs, egress
   // interface, route MTU) before asking again; failures are never reused. 0 = ask per packet.
   uint32_t nexthop_cache_ms = 1000;
@@ -45,16 +45,16 @@ enum class Program { forwarder, redirector };
 struct Options {
   Config config;
   Program program = Program::forwarder;
-  std::string interface;     // attach() target; may stay empty for load-only use (tests, bench)
-  bool generic = false;      // generic (skb) XDP instead of native
-  std::string pin_dir;       // bpffs folder for this instance's maps; empty = no pinning
-  bool keep_on_exit = false; // destructor leaves the program attached and the maps pinned
+  std::string interface;      // attach() target; may stay empty for load-only use (tests, bench)
+  bool generic = false;       // generic (skb) XDP instead of native
+  std::string pin_dir;        // bpffs folder for this instance's maps; empty = no pinning
+  bool keep_on_exit = false;  // destructor leaves the program attached and the maps pinned
 };
 
 struct Vip {
   IpAddress addr;
-  uint16_t port = 0;   // host order; 0 = every port
-  uint8_t proto = 6;   // IPPROTO_TCP / IPPROTO_UDP
+  uint16_t port = 0;  // host order; 0 = every port
+  uint8_t proto = 6;  // IPPROTO_TCP / IPPROTO_UDP
   uint32_t table_id = 0;
   uint32_t flags = 0;  // VANE_VIP_F_*
 };

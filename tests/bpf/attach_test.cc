@@ -5,9 +5,9 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <cstring>
 
 #include "common.h"
 
@@ -129,7 +129,8 @@ TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
     EXPECT_EQ(*t, xdp::Table(5, {1u, 2u})) << "tables survive the upgrade";
     EXPECT_TRUE((*b)->counters(VANE_STATS_GLOBAL)) << "the new counters map is readable";
     EXPECT_EQ(access(site.c_str(), F_OK), 0) << "the site map is pinned now";
-    std::vector<xdp::Server> servers = {{0, addr("192.0.2.1"), std::nullopt, false}, {1, std::nullopt, addr("2001:db8::2"), false}};
+    std::vector<xdp::Server> servers = {{0, addr("192.0.2.1"), std::nullopt, false},
+                                        {1, std::nullopt, addr("2001:db8::2"), false}};
     ASSERT_TRUE((*b)->set_servers(servers));
     vane_site_key k{};
     k.family = VANE_AF_INET6;
@@ -152,9 +153,9 @@ TEST(Attach, TakeoverReplacesCountersOfAnOlderLayoutOnly) {
       EXPECT_NE(c.error().find("incompatible"), std::string::npos) << c.error();
     }
   }
-  for (const char* m : {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats", "vane_vip_filter",
-                        "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs", "vane_site_index",
-                        "vane_site_index_ctl"})
+  for (const char* m :
+       {"vane_vips", "vane_servers", "vane_table_ctl", "vane_buckets", "vane_stats", "vane_vip_filter",
+        "vane_vip_index", "vane_vip_index_ctl", "vane_site_addrs", "vane_site_index", "vane_site_index_ctl"})
     unlink((pin + "/" + m).c_str());
   rmdir(pin.c_str());
 }

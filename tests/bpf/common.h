@@ -12,10 +12,10 @@
 
 namespace vane::test {
 
-#define VANE_WORLD_OR_SKIP(w)                                  \
-  std::string skip_why_;                                       \
-  World* w = world(&skip_why_);                                \
-  if (!w) GTEST_SKIP() << skip_why_;                           \
+#define VANE_WORLD_OR_SKIP(w)        \
+  std::string skip_why_;             \
+  World* w = world(&skip_why_);      \
+  if (!w) GTEST_SKIP() << skip_why_; \
   ASSERT_EQ(w->error, "") << "building the test namespace failed"
 
 inline const char* kClient4 = "198.51.100.7";
@@ -33,17 +33,22 @@ inline Bytes encap4(const Bytes& inner, uint8_t ctype, const std::vector<IpAddre
                     const Mac& dmac, uint8_t tos = 0, uint8_t glb_flags = 0,
                     std::optional<uint16_t> vlan = std::nullopt) {
   V4 o{.src = kSelf4, .dst = hops[0].str(), .proto = kUdp, .df = true, .ttl = 64, .tos = tos, .id = 0};
-  Bytes l3 = ipv4(o, udp(gue_sport(hash), kGuePort, gue({.ctype = ctype, .glb_version = 0, .glb_flags = glb_flags,
-                                                          .next_hop = 1, .hops = hops}, inner)));
+  Bytes l3 =
+      ipv4(o, udp(gue_sport(hash), kGuePort,
+                  gue({.ctype = ctype, .glb_version = 0, .glb_flags = glb_flags, .next_hop = 1, .hops = hops}, inner)));
   return eth(dmac, kSelfMac, kEthIp, l3, vlan);
 }
 
 inline Bytes encap6(const Bytes& inner, uint8_t ctype, const std::vector<IpAddress>& hops, uint32_t hash,
                     const Mac& dmac, uint8_t tclass = 0) {
-  V6 o{.src = kSelf6, .dst = hops[0].str(), .proto = kUdp, .tclass = tclass, .hop_limit = 64,
+  V6 o{.src = kSelf6,
+       .dst = hops[0].str(),
+       .proto = kUdp,
+       .tclass = tclass,
+       .hop_limit = 64,
        .flow_label = hash & 0xfffff};
-  Bytes l3 = ipv6(o, udp(gue_sport(hash), kGuePort,
-                         gue({.ctype = ctype, .glb_version = 1, .next_hop = 1, .hops = hops}, inner)));
+  Bytes l3 = ipv6(
+      o, udp(gue_sport(hash), kGuePort, gue({.ctype = ctype, .glb_version = 1, .next_hop = 1, .hops = hops}, inner)));
   return eth(dmac, kSelfMac, kEthIp6, l3);
 }
 
@@ -60,7 +65,8 @@ inline std::string counters_moved(xdp::Loader& l) {
     if (!c) return c.error();
     for (unsigned r = 0; r < VANE_R_COUNT; ++r)
       if (c->packets[r])
-        s += " slot " + std::to_string(slot) + " " + std::string(xdp::reason_name(r)) + "=" + std::to_string(c->packets[r]);
+        s += " slot " + std::to_string(slot) + " " + std::string(xdp::reason_name(r)) + "=" +
+             std::to_string(c->packets[r]);
   }
   return s.empty() ? " none" : s;
 }
@@ -79,7 +85,8 @@ inline void expect_run(World* w, const Bytes& in, int verdict, const std::option
     EXPECT_EQ(r->out, *want) << "got:\n" << hex(r->out) << "\nwant:\n" << hex(*want);
   }
   if (reason < VANE_R_COUNT) {
-    EXPECT_EQ(packets(*w->fwd, slot, reason), 1u) << "counter " << xdp::reason_name(reason) << "; moved:" << counters_moved(*w->fwd);
+    EXPECT_EQ(packets(*w->fwd, slot, reason), 1u)
+        << "counter " << xdp::reason_name(reason) << "; moved:" << counters_moved(*w->fwd);
   }
 }
 

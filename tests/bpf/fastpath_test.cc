@@ -34,8 +34,10 @@ std::unique_ptr<xdp::Loader> own_loader(const std::vector<xdp::Vip>& vips, uint3
     return nullptr;
   }
   std::vector<xdp::Server> servers = {
-      {0, addr("192.0.2.1"), addr("2001:db8::1"), false}, {1, S1, addr("2001:db8::2"), false},
-      {2, S2, addr("2001:db8::3"), false},                {5, addr("192.0.2.6"), std::nullopt, false},
+      {0, addr("192.0.2.1"), addr("2001:db8::1"), false},
+      {1, S1, addr("2001:db8::2"), false},
+      {2, S2, addr("2001:db8::3"), false},
+      {5, addr("192.0.2.6"), std::nullopt, false},
   };
   EXPECT_TRUE((*l)->set_servers(servers));
   EXPECT_TRUE((*l)->set_table(kT12, xdp::Table(13, {1u, 2u})));
@@ -68,7 +70,9 @@ Bytes tcp4_to(const std::string& dst, uint16_t dport, uint16_t sport = 40000, si
   return from_router(kEthIp, ipv4({.src = kClient4, .dst = dst}, tcp(sport, dport, kAck, payload)));
 }
 
-uint16_t be16_at(const Bytes& b, size_t at) { return uint16_t(b[at] << 8 | b[at + 1]); }
+uint16_t be16_at(const Bytes& b, size_t at) {
+  return uint16_t(b[at] << 8 | b[at + 1]);
+}
 
 Mac dmac_of(const Bytes& b) {
   Mac m{};
@@ -169,7 +173,8 @@ TEST(VipFilter, FollowsTheVipSet) {
   auto l = own_loader({a});
   ASSERT_TRUE(l);
   Bytes to_a = tcp4_to("203.0.113.40", 80);
-  Bytes to_b = from_router(kEthIp6, ipv6({.src = kClient6, .dst = "2001:db8:100::40", .proto = kUdp}, udp(9, 99, zeros(8))));
+  Bytes to_b =
+      from_router(kEthIp6, ipv6({.src = kClient6, .dst = "2001:db8:100::40", .proto = kUdp}, udp(9, 99, zeros(8))));
   auto verdict = [&](const Bytes& in) {
     auto r = run_xdp(l->prog_fd(), in, w->veth0);
     return r ? r->verdict : -1;
@@ -218,9 +223,8 @@ TEST(VipCounters, FollowTheVipNotItsPosition) {
     auto r = run_xdp(ld.prog_fd(), tcp4_to(dst, 80), w->veth0);
     return r ? r->verdict : -1;
   };
-  ASSERT_TRUE((*l)->set_servers(std::vector<xdp::Server>{{0, addr("192.0.2.1"), std::nullopt, false},
-                                                          {1, S1, std::nullopt, false},
-                                                          {2, S2, std::nullopt, false}}));
+  ASSERT_TRUE((*l)->set_servers(std::vector<xdp::Server>{
+      {0, addr("192.0.2.1"), std::nullopt, false}, {1, S1, std::nullopt, false}, {2, S2, std::nullopt, false}}));
   ASSERT_TRUE((*l)->set_table(kT12, xdp::Table(13, {1u, 2u})));
   send(**l, "203.0.113.41");
   send(**l, "203.0.113.41");

@@ -30,12 +30,13 @@ struct Site {
   std::string services_before;  // config text placed before web and dns
 };
 
-std::string pin_dir() { return "/sys/fs/bpf/vane-fwd-" + std::to_string(getpid()); }
+std::string pin_dir() {
+  return "/sys/fs/bpf/vane-fwd-" + std::to_string(getpid());
+}
 
 config::Loaded load(const Site& s) {
   std::string text = "node { name: \"" + s.node + "\" router_id: \"192.0.2.60\" asn: 65001 address: \"" + s.address +
-                     "\" interface: \"vd0\" }\n" +
-                     s.services_before +
+                     "\" interface: \"vd0\" }\n" + s.services_before +
                      "service { name: \"web\" vip { address: \"203.0.113.50\" port: 80 protocol: TCP } }\n"
                      "service { name: \"dns\" vip { address: \"203.0.113.51\" port: 53 protocol: UDP } }\n"
                      "site {\n";
@@ -106,7 +107,8 @@ State state(const Forwarding& fw) {
   s.prog_id = attached_id("vd0");
   for (const char* m : {"vane_vips", "vane_servers", "vane_table_ctl", "vane_vip_filter", "vane_site_addrs"})
     s.maps[m] = dump(fw.loader().map_fd(m));
-  s.maps["vane_vip_index"] = active_half<vane_vip_slot>(fw, "vane_vip_index", "vane_vip_index_ctl", VANE_VIP_INDEX_SLOTS);
+  s.maps["vane_vip_index"] =
+      active_half<vane_vip_slot>(fw, "vane_vip_index", "vane_vip_index_ctl", VANE_VIP_INDEX_SLOTS);
   s.maps["vane_site_index"] =
       active_half<vane_site_slot>(fw, "vane_site_index", "vane_site_index_ctl", VANE_SITE_INDEX_SLOTS);
   for (uint32_t id = 0; id < 2; ++id)
@@ -136,8 +138,10 @@ struct Fixture {
       return;
     }
     auto f = Forwarding::start(load(s));
-    if (!f) error = f.error();
-    else fw = std::move(*f);
+    if (!f)
+      error = f.error();
+    else
+      fw = std::move(*f);
   }
   ~Fixture() {
     if (fw) fw->stop();
@@ -294,7 +298,9 @@ INSTANTIATE_TEST_SUITE_P(EachStep, FailingApply,
                          ::testing::Values(Step{"load", 0}, Step{"set_servers", 0}, Step{"stage_table", 0},
                                            Step{"stage_table", 1}, Step{"attach", 0}, Step{"commit_tables", 0},
                                            Step{"commit_tables", 1}, Step{"set_servers", 1}, Step{"set_vips", 0}),
-                         [](const auto& info) { return std::string(info.param.step) + "_" + std::to_string(info.param.after); });
+                         [](const auto& info) {
+                           return std::string(info.param.step) + "_" + std::to_string(info.param.after);
+                         });
 
 // Forwarding refuses to start on a pin path that is not on a bpffs, and says how to make one.
 TEST(Forwarding, PinPathOffBpffsIsRefusedWithTheFix) {

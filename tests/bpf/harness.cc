@@ -58,7 +58,9 @@ Netns::~Netns() {
   if (ok_) sh("ip netns del " + name_);
 }
 
-int Netns::ip(const std::string& args) const { return sh("ip -n " + name_ + " " + args); }
+int Netns::ip(const std::string& args) const {
+  return sh("ip -n " + name_ + " " + args);
+}
 
 bool Netns::enter() {
   if (inside_) return true;

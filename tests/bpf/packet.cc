@@ -37,8 +37,10 @@ std::string hex(const Bytes& b) {
   for (size_t i = 0; i < b.size(); ++i) {
     std::snprintf(buf, sizeof buf, "%02x", b[i]);
     s += buf;
-    if (i % 16 == 15) s += '\n';
-    else if (i % 2 == 1) s += ' ';
+    if (i % 16 == 15)
+      s += '\n';
+    else if (i % 2 == 1)
+      s += ' ';
   }
   return s;
 }
@@ -156,7 +158,9 @@ Bytes icmp6(uint8_t type, uint8_t code, uint32_t mtu, const Bytes& quoted) {
   return b + quoted;
 }
 
-Bytes zeros(size_t n, uint8_t fill) { return Bytes(n, fill); }
+Bytes zeros(size_t n, uint8_t fill) {
+  return Bytes(n, fill);
+}
 
 Bytes gue(const Gue& g, const Bytes& inner) {
   size_t hop_size = g.glb_version == 1 ? 16 : 4;
@@ -170,8 +174,10 @@ Bytes gue(const Gue& g, const Bytes& inner) {
   b[6] = g.next_hop;
   b[7] = g.hop_count ? *g.hop_count : uint8_t(g.hops.size());
   for (const auto& h : g.hops) {
-    if (hop_size == 16) b.insert(b.end(), h.bytes.begin(), h.bytes.end());
-    else b.insert(b.end(), h.bytes.begin(), h.bytes.begin() + 4);
+    if (hop_size == 16)
+      b.insert(b.end(), h.bytes.begin(), h.bytes.end());
+    else
+      b.insert(b.end(), h.bytes.begin(), h.bytes.begin() + 4);
   }
   return b + inner;
 }
@@ -189,6 +195,8 @@ uint32_t flow_hash(const IpAddress& src, const IpAddress& dst, uint16_t sport, u
   return vane_hash_words(w, seed);
 }
 
-uint16_t gue_sport(uint32_t h) { return uint16_t(VANE_GUE_SPORT_MIN + ((h ^ (h >> 16)) & 0x3fff)); }
+uint16_t gue_sport(uint32_t h) {
+  return uint16_t(VANE_GUE_SPORT_MIN + ((h ^ (h >> 16)) & 0x3fff));
+}
 
 }  // namespace vane::test

@@ -45,7 +45,7 @@ Bytes eth(const Mac& dst, const Mac& src, uint16_t ethertype, const Bytes& paylo
 struct V4 {
   std::string src, dst;
   uint8_t proto = kTcp;
-  Bytes options;          // padded to 4 bytes by the caller
+  Bytes options;  // padded to 4 bytes by the caller
   bool df = true;
   bool mf = false;
   uint16_t frag_offset8 = 0;  // in 8-byte units
@@ -58,8 +58,8 @@ struct V4 {
 Bytes ipv4(const V4& h, const Bytes& payload);
 
 struct Ext {
-  uint8_t type;          // 0 hop-by-hop, 43 routing, 60 destination options, 44 fragment
-  uint8_t len8 = 0;      // hdrlen (8-byte units beyond the first 8); ignored for fragment
+  uint8_t type;      // 0 hop-by-hop, 43 routing, 60 destination options, 44 fragment
+  uint8_t len8 = 0;  // hdrlen (8-byte units beyond the first 8); ignored for fragment
   uint16_t frag_offset8 = 0;
   bool mf = false;
 };

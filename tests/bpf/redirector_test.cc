@@ -35,8 +35,8 @@ Bytes inner_tcp6(uint8_t flags, const char* dst = "2001:db8:100::10", uint16_t d
 Bytes gue4(const Bytes& inner, Gue g = {}, uint8_t ctype = 4) {
   if (g.hops.empty()) g.hops = {Self4, S2};
   g.ctype = ctype;
-  return from_router(kEthIp, ipv4({.src = "192.0.2.2", .dst = kSelf4, .proto = kUdp, .id = 7},
-                                  udp(50001, kGuePort, gue(g, inner))));
+  return from_router(
+      kEthIp, ipv4({.src = "192.0.2.2", .dst = kSelf4, .proto = kUdp, .id = 7}, udp(50001, kGuePort, gue(g, inner))));
 }
 // ... and what we send on to the next hop: same packet, new outer addresses, next_hop + 1.
 Bytes fwd4(const Bytes& inner, Gue g, const IpAddress& to, const Mac& dmac, uint8_t ctype = 4) {
@@ -50,15 +50,14 @@ Bytes gue6(const Bytes& inner, Gue g = {}, uint8_t ctype = 41, const char* from 
   if (g.hops.empty()) g.hops = {Self6, S2v6};
   g.ctype = ctype;
   g.glb_version = 1;
-  return from_router(kEthIp6, ipv6({.src = from, .dst = kSelf6, .proto = kUdp},
-                                   udp(50001, kGuePort, gue(g, inner))));
+  return from_router(kEthIp6, ipv6({.src = from, .dst = kSelf6, .proto = kUdp}, udp(50001, kGuePort, gue(g, inner))));
 }
 // GUE from anyone (outer IPv4 source `from`), otherwise as vane's forwarder sends it.
 Bytes gue4_from(const char* from, const Bytes& inner, Gue g = {}, uint8_t ctype = 4) {
   if (g.hops.empty()) g.hops = {Self4, S2};
   g.ctype = ctype;
-  return from_router(kEthIp, ipv4({.src = from, .dst = kSelf4, .proto = kUdp, .id = 7},
-                                  udp(50001, kGuePort, gue(g, inner))));
+  return from_router(kEthIp,
+                     ipv4({.src = from, .dst = kSelf4, .proto = kUdp, .id = 7}, udp(50001, kGuePort, gue(g, inner))));
 }
 // An ICMPv6 "packet too big" from a router to `to`, quoting the VIP's reply from `quoted_src`.
 Bytes icmp6_error(const char* to, const char* quoted_src) {
@@ -71,7 +70,9 @@ Bytes icmp_error4(const char* to, const char* quoted_src) {
   quoted.resize(28);
   return ipv4({.src = "198.51.100.1", .dst = to, .proto = kIcmp}, icmp4(3, 4, 1400, quoted));
 }
-Bytes decap(const Bytes& inner, uint16_t ethertype = kEthIp) { return from_router(ethertype, inner); }
+Bytes decap(const Bytes& inner, uint16_t ethertype = kEthIp) {
+  return from_router(ethertype, inner);
+}
 
 const uint32_t G = VANE_STATS_GLOBAL;
 
@@ -96,15 +97,18 @@ std::vector<Case> cases() {
   v.push_back({"forward_syn_sends_syn_on", [] { return gue4(inner_tcp4(kSyn), {.glb_flags = VANE_GLB_F_FORWARD_SYN}); },
                XDP_TX, [] { return fwd4(inner_tcp4(kSyn), {.glb_flags = VANE_GLB_F_FORWARD_SYN}, S2, server_mac(3)); },
                VANE_R_REDIRECTED});
-  v.push_back({"glb_director_style_list_without_self", [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {S2}}); },
-               XDP_TX, [] { return fwd4(inner_tcp4(kAck), {.next_hop = 0, .hops = {S2}}, S2, server_mac(3)); },
+  v.push_back({"glb_director_style_list_without_self",
+               [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {S2}}); }, XDP_TX,
+               [] { return fwd4(inner_tcp4(kAck), {.next_hop = 0, .hops = {S2}}, S2, server_mac(3)); },
                VANE_R_REDIRECTED});
   v.push_back({"udp_without_connected_socket_goes_on", [] { return gue4(inner_udp4(40000, 53)); }, XDP_TX,
                [] { return fwd4(inner_udp4(40000, 53), {}, S2, server_mac(3)); }, VANE_R_REDIRECTED});
-  v.push_back({"inner_fragment_decapsulated",
-               [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 3}, zeros(24))); },
-               XDP_PASS, [] { return decap(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 3}, zeros(24))); },
-               VANE_R_DECAP_OTHER});
+  v.push_back(
+      {"inner_fragment_decapsulated",
+       [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 3}, zeros(24))); },
+       XDP_PASS,
+       [] { return decap(ipv4({.src = kClient4, .dst = "203.0.113.10", .df = false, .frag_offset8 = 3}, zeros(24))); },
+       VANE_R_DECAP_OTHER});
   v.push_back({"ipv6_inner_in_ipv4_fabric_decapsulated", [] { return gue4(inner_tcp6(kSyn), {}, 41); }, XDP_PASS,
                [] { return decap(inner_tcp6(kSyn), kEthIp6); }, VANE_R_DECAP_SYN});
   v.push_back({"ipv6_fabric_syn_decapsulated", [] { return gue6(inner_tcp6(kSyn)); }, XDP_PASS,
@@ -113,10 +117,12 @@ std::vector<Case> cases() {
                [] {
                  Gue g{.ctype = 41, .glb_version = 1, .next_hop = 2, .hops = {Self6, S2v6}};
                  return eth(server_mac(3), kSelfMac, kEthIp6,
-                            ipv6({.src = kSelf6, .dst = "2001:db8::3", .proto = kUdp}, udp(50001, kGuePort, gue(g, inner_tcp6(kAck)))));
+                            ipv6({.src = kSelf6, .dst = "2001:db8::3", .proto = kUdp},
+                                 udp(50001, kGuePort, gue(g, inner_tcp6(kAck)))));
                },
                VANE_R_REDIRECTED});
-  v.push_back({"gue_to_another_address_is_not_ours", [] {
+  v.push_back({"gue_to_another_address_is_not_ours",
+               [] {
                  return from_router(kEthIp, ipv4({.src = "192.0.2.2", .dst = "192.0.2.9", .proto = kUdp},
                                                  udp(1, kGuePort, gue({.hops = {Self4}}, inner_tcp4(kSyn)))));
                },
@@ -124,63 +130,136 @@ std::vector<Case> cases() {
   // --- what vane's forwarder sends besides plain TCP/UDP is accepted
   v.push_back({"icmp_error_about_a_vip_connection_goes_to_second_hop",
                [] { return gue4(icmp_error4("203.0.113.10", "203.0.113.10")); }, XDP_TX,
-               [] { return fwd4(icmp_error4("203.0.113.10", "203.0.113.10"), {}, S2, server_mac(3)); }, VANE_R_REDIRECTED});
+               [] { return fwd4(icmp_error4("203.0.113.10", "203.0.113.10"), {}, S2, server_mac(3)); },
+               VANE_R_REDIRECTED});
   v.push_back({"icmpv6_too_big_about_a_vip_connection_goes_to_second_hop",
                [] { return gue4(icmp6_error("2001:db8:100::10", "2001:db8:100::10"), {}, 41); }, XDP_TX,
                [] { return fwd4(icmp6_error("2001:db8:100::10", "2001:db8:100::10"), {}, S2, server_mac(3), 41); },
                VANE_R_REDIRECTED});
   v.push_back({"udp_to_wildcard_vip_goes_on", [] { return gue4(inner_udp4(40000, 9999, "203.0.113.11")); }, XDP_TX,
                [] { return fwd4(inner_udp4(40000, 9999, "203.0.113.11"), {}, S2, server_mac(3)); }, VANE_R_REDIRECTED});
-  v.push_back({"disabled_vip_is_still_the_sites", [] { return gue4(inner_tcp4(kSyn, 40000, 80, "203.0.113.19")); }, XDP_PASS,
-               [] { return decap(inner_tcp4(kSyn, 40000, 80, "203.0.113.19")); }, VANE_R_DECAP_SYN});
-  v.push_back({"ipv6_inner_fragment_finds_fragment_entry",
-               [] { return gue4(ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = {{44, 0, 2, true}}}, zeros(16)), {}, 41); },
-               XDP_PASS,
-               [] { return decap(ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = {{44, 0, 2, true}}}, zeros(16)), kEthIp6); },
-               VANE_R_DECAP_OTHER});
-  v.push_back({"hops_behind_are_not_judged", [] { return gue4(inner_tcp4(kAck), {.next_hop = 2, .hops = {addr("198.51.100.9"), Self4}}); },
+  v.push_back({"disabled_vip_is_still_the_sites", [] { return gue4(inner_tcp4(kSyn, 40000, 80, "203.0.113.19")); },
+               XDP_PASS, [] { return decap(inner_tcp4(kSyn, 40000, 80, "203.0.113.19")); }, VANE_R_DECAP_SYN});
+  v.push_back(
+      {"ipv6_inner_fragment_finds_fragment_entry",
+       [] {
+         return gue4(
+             ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = {{44, 0, 2, true}}}, zeros(16)),
+             {}, 41);
+       },
+       XDP_PASS,
+       [] {
+         return decap(
+             ipv6({.src = kClient6, .dst = "2001:db8:100::10", .proto = kTcp, .ext = {{44, 0, 2, true}}}, zeros(16)),
+             kEthIp6);
+       },
+       VANE_R_DECAP_OTHER});
+  v.push_back({"hops_behind_are_not_judged",
+               [] {
+                 return gue4(inner_tcp4(kAck), {.next_hop = 2, .hops = {addr("198.51.100.9"), Self4}});
+               },
                XDP_PASS, [] { return decap(inner_tcp4(kAck)); }, VANE_R_DECAP_LAST_HOP});
 
   // --- trust: GUE only from servers of the site, for VIPs of the site, on to servers of the site
   auto refused = [&v](std::string name, std::function<Bytes()> in, unsigned reason) {
     v.push_back({"refused_" + name, std::move(in), XDP_DROP, nullptr, reason});
   };
-  refused("outer_source_outside_site_v4", [] { return gue4_from(kClient4, inner_tcp4(kSyn)); }, VANE_R_GUE_BAD_SOURCE);
-  refused("outer_source_outside_site_last_hop_v4",
-          [] { return gue4_from("198.51.100.9", inner_tcp4(kAck), {.next_hop = 1, .hops = {Self4}}); }, VANE_R_GUE_BAD_SOURCE);
-  refused("outer_source_outside_site_v6", [] { return gue6(inner_tcp6(kSyn), {}, 41, kClient6); }, VANE_R_GUE_BAD_SOURCE);
-  refused("outer_source_is_a_vip_v6", [] { return gue6(inner_tcp6(kSyn), {}, 41, "2001:db8:100::10"); }, VANE_R_GUE_BAD_SOURCE);
-  refused("outer_source_outside_site_even_when_malformed",
-          [] { return gue4_from(kClient4, inner_tcp4(kAck), {.first_byte = 0x40 | 3}); }, VANE_R_GUE_BAD_SOURCE);
-  refused("inner_to_fabric_address_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 22, "192.0.2.3")); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_to_this_server_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 22, kSelf4)); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_to_vip_on_other_port_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 8080)); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_udp_to_fragment_only_entry_v4", [] { return gue4(inner_udp4(40000, 5399)); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_icmp_echo_to_vip_v4",
-          [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8)))); },
-          VANE_R_GUE_BAD_INNER);
-  refused("inner_icmp_error_about_no_vip_v4", [] { return gue4(icmp_error4("192.0.2.3", "192.0.2.3")); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_icmpv6_error_about_no_vip_v6", [] { return gue6(icmp6_error("2001:db8::3", "2001:db8::3")); },
-          VANE_R_GUE_BAD_INNER);
-  refused("inner_to_fabric_address_v6", [] { return gue6(inner_tcp6(kSyn, "2001:db8::3", 22)); }, VANE_R_GUE_BAD_INNER);
-  refused("inner_v6_to_fabric_address_in_v4_fabric", [] { return gue4(inner_tcp6(kSyn, "2001:db8::1", 22), {}, 41); },
-          VANE_R_GUE_BAD_INNER);
-  refused("hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, addr(kClient4)}}); }, VANE_R_GUE_BAD_HOP);
-  refused("hop_outside_site_even_for_a_syn_v4", [] { return gue4(inner_tcp4(kSyn), {.hops = {Self4, addr("198.51.100.9")}}); },
-          VANE_R_GUE_BAD_HOP);
-  refused("later_hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, addr("198.51.100.9")}}); },
-          VANE_R_GUE_BAD_HOP);
-  refused("first_hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {addr(kClient4)}}); },
-          VANE_R_GUE_BAD_HOP);
+  refused(
+      "outer_source_outside_site_v4", [] { return gue4_from(kClient4, inner_tcp4(kSyn)); }, VANE_R_GUE_BAD_SOURCE);
+  refused(
+      "outer_source_outside_site_last_hop_v4",
+      [] { return gue4_from("198.51.100.9", inner_tcp4(kAck), {.next_hop = 1, .hops = {Self4}}); },
+      VANE_R_GUE_BAD_SOURCE);
+  refused(
+      "outer_source_outside_site_v6", [] { return gue6(inner_tcp6(kSyn), {}, 41, kClient6); }, VANE_R_GUE_BAD_SOURCE);
+  refused(
+      "outer_source_is_a_vip_v6", [] { return gue6(inner_tcp6(kSyn), {}, 41, "2001:db8:100::10"); },
+      VANE_R_GUE_BAD_SOURCE);
+  refused(
+      "outer_source_outside_site_even_when_malformed",
+      [] { return gue4_from(kClient4, inner_tcp4(kAck), {.first_byte = 0x40 | 3}); }, VANE_R_GUE_BAD_SOURCE);
+  refused(
+      "inner_to_fabric_address_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 22, "192.0.2.3")); },
+      VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_to_this_server_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 22, kSelf4)); }, VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_to_vip_on_other_port_v4", [] { return gue4(inner_tcp4(kSyn, 40000, 8080)); }, VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_udp_to_fragment_only_entry_v4", [] { return gue4(inner_udp4(40000, 5399)); }, VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_icmp_echo_to_vip_v4",
+      [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .proto = kIcmp}, icmp4(8, 0, 0, zeros(8)))); },
+      VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_icmp_error_about_no_vip_v4", [] { return gue4(icmp_error4("192.0.2.3", "192.0.2.3")); },
+      VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_icmpv6_error_about_no_vip_v6", [] { return gue6(icmp6_error("2001:db8::3", "2001:db8::3")); },
+      VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_to_fabric_address_v6", [] { return gue6(inner_tcp6(kSyn, "2001:db8::3", 22)); }, VANE_R_GUE_BAD_INNER);
+  refused(
+      "inner_v6_to_fabric_address_in_v4_fabric", [] { return gue4(inner_tcp6(kSyn, "2001:db8::1", 22), {}, 41); },
+      VANE_R_GUE_BAD_INNER);
+  refused(
+      "hop_outside_site_v4",
+      [] {
+        return gue4(inner_tcp4(kAck), {.hops = {Self4, addr(kClient4)}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "hop_outside_site_even_for_a_syn_v4",
+      [] {
+        return gue4(inner_tcp4(kSyn), {.hops = {Self4, addr("198.51.100.9")}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "later_hop_outside_site_v4",
+      [] {
+        return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, addr("198.51.100.9")}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "first_hop_outside_site_v4", [] { return gue4(inner_tcp4(kAck), {.next_hop = 0, .hops = {addr(kClient4)}}); },
+      VANE_R_GUE_BAD_HOP);
   // a hop ahead that is this server: a loop (vane never sends one), refused before any FIB lookup
-  refused("next_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {S2, Self4}}); },
-          VANE_R_GUE_BAD_HOP);
-  refused("later_hop_is_this_server_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, Self4}}); }, VANE_R_GUE_BAD_HOP);
-  refused("next_hop_is_this_server_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, Self6}}); }, VANE_R_GUE_BAD_HOP);
-  refused("hop_is_a_vip_v4", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, addr("203.0.113.10")}}); }, VANE_R_GUE_BAD_HOP);
-  refused("hop_outside_site_v6", [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, addr(kClient6)}}); }, VANE_R_GUE_BAD_HOP);
-  refused("later_hop_outside_site_v6",
-          [] { return gue6(inner_tcp6(kAck), {.hops = {Self6, S2v6, addr("2001:db8:200::9")}}); }, VANE_R_GUE_BAD_HOP);
+  refused(
+      "next_hop_is_this_server_v4",
+      [] {
+        return gue4(inner_tcp4(kAck), {.hops = {S2, Self4}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "later_hop_is_this_server_v4",
+      [] {
+        return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, Self4}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "next_hop_is_this_server_v6",
+      [] {
+        return gue6(inner_tcp6(kAck), {.hops = {Self6, Self6}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "hop_is_a_vip_v4",
+      [] {
+        return gue4(inner_tcp4(kAck), {.hops = {Self4, addr("203.0.113.10")}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "hop_outside_site_v6",
+      [] {
+        return gue6(inner_tcp6(kAck), {.hops = {Self6, addr(kClient6)}});
+      },
+      VANE_R_GUE_BAD_HOP);
+  refused(
+      "later_hop_outside_site_v6",
+      [] {
+        return gue6(inner_tcp6(kAck), {.hops = {Self6, S2v6, addr("2001:db8:200::9")}});
+      },
+      VANE_R_GUE_BAD_HOP);
 
   // --- malformed: dropped, never passed
   auto bad = [&v](std::string name, std::function<Bytes()> in) {
@@ -194,16 +273,14 @@ std::vector<Case> cases() {
   bad("proto_ctype_not_ip", [] { return gue4(inner_tcp4(kAck), {}, 17); });
   bad("proto_ctype_disagrees_with_inner", [] { return gue4(inner_tcp4(kAck), {}, 41); });
   bad("next_hop_past_hop_count", [] { return gue4(inner_tcp4(kAck), {.next_hop = 3}); });
-  bad("hop_count_over_limit", [] {
-    return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, S2, S2, S2}});
-  });
-  bad("glb_version_disagrees_with_outer_family", [] { return gue4(inner_tcp4(kAck), {.glb_version = 1, .hops = {Self4}}); });
+  bad("hop_count_over_limit", [] { return gue4(inner_tcp4(kAck), {.hops = {Self4, S2, S2, S2, S2}}); });
+  bad("glb_version_disagrees_with_outer_family",
+      [] { return gue4(inner_tcp4(kAck), {.glb_version = 1, .hops = {Self4}}); });
   bad("glb_unknown_flag", [] { return gue4(inner_tcp4(kAck), {.glb_flags = VANE_GLB_F_LAST_HOP_GRE}); });
   bad("inner_icmp_error_not_to_the_quoted_source", [] { return gue4(icmp_error4("203.0.113.11", "203.0.113.10")); });
   bad("glb_reserved_byte", [] { return gue4(inner_tcp4(kAck), {.reserved = 1}); });
-  bad("inner_length_past_gue_payload", [] {
-    return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .tot_len = 200}, tcp(40000, 80, kAck)));
-  });
+  bad("inner_length_past_gue_payload",
+      [] { return gue4(ipv4({.src = kClient4, .dst = "203.0.113.10", .tot_len = 200}, tcp(40000, 80, kAck))); });
   bad("inner_tcp_header_cut", [] {
     Bytes inner = ipv4({.src = kClient4, .dst = "203.0.113.10"}, Bytes(10, 0));
     return gue4(inner);
@@ -231,7 +308,9 @@ std::vector<Case> cases() {
   return v;
 }
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class Redirector : public ::testing::TestWithParam<Case> {};
 
@@ -310,7 +389,8 @@ TEST(RedirectorTrust, SiteAddressesFollowTheServerList) {
   EXPECT_EQ(run(gue4_from("192.0.2.7", inner_tcp4(kSyn))), XDP_DROP) << "192.0.2.7 left again";
   EXPECT_EQ(run(gue4(inner_tcp4(kSyn))), XDP_PASS);
   // a rejected server list changes nothing
-  std::vector<xdp::Server> bad = {{0, addr("192.0.2.9"), std::nullopt, false}, {VANE_MAX_SERVERS, addr("192.0.2.10"), std::nullopt, false}};
+  std::vector<xdp::Server> bad = {{0, addr("192.0.2.9"), std::nullopt, false},
+                                  {VANE_MAX_SERVERS, addr("192.0.2.10"), std::nullopt, false}};
   EXPECT_FALSE(w->fwd->set_servers(bad));
   EXPECT_EQ(run(gue4_from("192.0.2.9", inner_tcp4(kSyn))), XDP_DROP);
   EXPECT_EQ(run(gue4(inner_tcp4(kSyn))), XDP_PASS);

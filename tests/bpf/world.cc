@@ -31,8 +31,12 @@ std::string build(World& w) {
   const char* cmds[] = {
       "link add veth0 address 02:00:00:00:00:01 type veth peer name veth1 address 02:00:00:00:00:fe",
       "link add veth2 address 02:00:00:00:00:21 type veth peer name veth3 address 02:00:00:00:00:fd",
-      "link set veth0 up", "link set veth1 up", "link set veth2 up", "link set veth3 up",
-      "addr add 192.0.2.1/24 dev veth0", "addr add 2001:db8::1/64 dev veth0 nodad",
+      "link set veth0 up",
+      "link set veth1 up",
+      "link set veth2 up",
+      "link set veth3 up",
+      "addr add 192.0.2.1/24 dev veth0",
+      "addr add 2001:db8::1/64 dev veth0 nodad",
       "addr add 192.0.2.129/25 dev veth2",
       "neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 nud permanent dev veth0",
       "neigh add 192.0.2.3 lladdr 02:00:00:00:00:03 nud permanent dev veth0",
@@ -41,8 +45,11 @@ std::string build(World& w) {
       "neigh add 2001:db8::2 lladdr 02:00:00:00:00:02 nud permanent dev veth0",
       "neigh add 2001:db8::3 lladdr 02:00:00:00:00:03 nud permanent dev veth0",
       "neigh add 2001:db8::4 lladdr 02:00:00:00:00:04 nud permanent dev veth0",
-      "addr add 203.0.113.10/32 dev lo", "addr add 203.0.113.11/32 dev lo", "addr add 198.51.100.7/32 dev lo",
-      "addr add 2001:db8:100::10/128 dev lo nodad", "addr add 2001:db8:100::11/128 dev lo nodad",
+      "addr add 203.0.113.10/32 dev lo",
+      "addr add 203.0.113.11/32 dev lo",
+      "addr add 198.51.100.7/32 dev lo",
+      "addr add 2001:db8:100::10/128 dev lo nodad",
+      "addr add 2001:db8:100::11/128 dev lo nodad",
       "addr add 2001:db8:200::7/128 dev lo nodad",
   };
   // One `ip -batch` for all of it: every ip process costs a netlink round of its own.
@@ -89,7 +96,7 @@ std::string build(World& w) {
       {addr("203.0.113.20"), 80, kTcp, kTLocal, VANE_VIP_F_SINGLE_HOP},
       {addr("203.0.113.21"), 80, kTcp, kTSelfOnly, 0},
       {addr("203.0.113.11"), 0, kUdp, kTLocal, 0},
-      {addr("203.0.113.22"), 80, kTcp, kTLocalSteady, 0},  // slot 17
+      {addr("203.0.113.22"), 80, kTcp, kTLocalSteady, 0},                // slot 17
       {addr("203.0.113.23"), 80, kTcp, kT12, VANE_VIP_F_HASH_NO_PORTS},  // slot 18
   };
   auto fill = [](uint32_t a, uint32_t b) { return xdp::Table(13, {a, b}); };
@@ -103,9 +110,15 @@ std::string build(World& w) {
     if (auto r = (*l)->set_vips(vips); !r) return r.error();
     // kTLocal and kTLocal6 moved here from their second hop (which may own connections);
     // kTLocalSteady did not.
-    for (auto [t, a, b] : {std::tuple{kT12, 1u, 2u}, {kTLocal, 0u, 1u | VANE_BUCKET_F_MOVED}, {kTV6Only, 3u, 1u},
-                           {kTDrain, 4u, 2u}, {kTNoNeigh, 5u, 2u}, {kTOther, 6u, 2u}, {kTLocal6, 0u, 3u | VANE_BUCKET_F_MOVED},
-                           {kTSelfOnly, 0u, VANE_SERVER_NONE}, {kTLocalSteady, 0u, 1u}})
+    for (auto [t, a, b] : {std::tuple{kT12, 1u, 2u},
+                           {kTLocal, 0u, 1u | VANE_BUCKET_F_MOVED},
+                           {kTV6Only, 3u, 1u},
+                           {kTDrain, 4u, 2u},
+                           {kTNoNeigh, 5u, 2u},
+                           {kTOther, 6u, 2u},
+                           {kTLocal6, 0u, 3u | VANE_BUCKET_F_MOVED},
+                           {kTSelfOnly, 0u, VANE_SERVER_NONE},
+                           {kTLocalSteady, 0u, 1u}})
       if (auto r = (*l)->set_table(t, fill(a, b)); !r) return r.error();
     (program == xdp::Program::forwarder ? w.fwd : w.rdr) = std::move(*l);
   }

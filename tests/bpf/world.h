@@ -20,13 +20,23 @@ constexpr uint32_t kSeed = 0x5eed1234;
 constexpr uint16_t kMtu = 1500;
 inline const Mac kSelfMac{2, 0, 0, 0, 0, 1};
 inline const Mac kRouterMac{2, 0, 0, 0, 0, 0xfe};
-inline Mac server_mac(uint8_t last) { return Mac{2, 0, 0, 0, 0, last}; }
+inline Mac server_mac(uint8_t last) {
+  return Mac{2, 0, 0, 0, 0, last};
+}
 
 // Tables: every bucket the same pair, so a case's result does not depend on the hash.
 // kTLocal (0, 1), kTLocal6 (0, 3: an IPv6-only second hop), kTSelfOnly (0, none).
 enum : uint32_t {
-  kT12 = 0, kTLocal = 1, kTEmpty = 2, kTV6Only = 3, kTDrain = 4, kTNoNeigh = 5, kTOther = 6, kTLocal6 = 7,
-  kTSelfOnly = 8, kTLocalSteady = 9
+  kT12 = 0,
+  kTLocal = 1,
+  kTEmpty = 2,
+  kTV6Only = 3,
+  kTDrain = 4,
+  kTNoNeigh = 5,
+  kTOther = 6,
+  kTLocal6 = 7,
+  kTSelfOnly = 8,
+  kTLocalSteady = 9
 };
 
 struct World {

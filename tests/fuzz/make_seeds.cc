@@ -23,17 +23,25 @@ void write(const std::string& target, const std::string& name, const std::vector
   std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
 }
 
-std::vector<uint8_t> H(const char* hex) { return from_hex(hex).value(); }
+std::vector<uint8_t> H(const char* hex) {
+  return from_hex(hex).value();
+}
 
 std::vector<uint8_t> with_context(const DecodeContext& ctx, std::vector<uint8_t> bytes) {
   bytes.insert(bytes.begin(), fuzz::context_byte(ctx));
   return bytes;
 }
 
-std::vector<uint8_t> body_of(const std::vector<uint8_t>& msg) { return {msg.begin() + kHeaderLength, msg.end()}; }
+std::vector<uint8_t> body_of(const std::vector<uint8_t>& msg) {
+  return {msg.begin() + kHeaderLength, msg.end()};
+}
 
-WirePrefix P(const char* text) { return WirePrefix::from(*vane::Prefix::parse(text)).value(); }
-vane::IpAddress A(const char* text) { return *vane::IpAddress::parse(text); }
+WirePrefix P(const char* text) {
+  return WirePrefix::from(*vane::Prefix::parse(text)).value();
+}
+vane::IpAddress A(const char* text) {
+  return *vane::IpAddress::parse(text);
+}
 
 }  // namespace
 
@@ -122,7 +130,8 @@ int main(int argc, char** argv) {
   write("bgp_update", "withdraw_ipv4", with_context(four, body_of(wd4)));
   write("bgp_update", "withdraw_ipv6", with_context(four, body_of(wd6)));
   write("bgp_update", "eor_ipv6", with_context(four, body_of(eor6)));
-  write("bgp_update", "malformed_origin", with_context(four, H("0000 0014 40010103 40020602010000fde9 4003 04c0000201 18cb0071")));
+  write("bgp_update", "malformed_origin",
+        with_context(four, H("0000 0014 40010103 40020602010000fde9 4003 04c0000201 18cb0071")));
 
   // Single attributes: flags, type, value.
   auto attribute = [&](const char* name, const DecodeContext& ctx, const char* hex) {
@@ -142,7 +151,8 @@ int main(int argc, char** argv) {
   attribute("communities", four, "c0 08 fde90064 ffff0000");
   attribute("originator_id", ibgp, "80 09 c0000201");
   attribute("cluster_list", ibgp, "80 0a c0000201 c0000202");
-  attribute("mp_reach_ipv6", four, "80 0e 0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00 30 20010db80001");
+  attribute("mp_reach_ipv6", four,
+            "80 0e 0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00 30 20010db80001");
   attribute("mp_reach_ipv4", four, "80 0e 0001 01 04 c0000201 00 18 cb0071");
   attribute("mp_unreach_ipv6", four, "80 0f 0002 01 30 20010db80001");
   attribute("ext_communities", four, "c0 10 0002fde900000064");

@@ -22,8 +22,7 @@ size_t AsPath::length() const {
 void AsPath::prepend(uint32_t asn, unsigned times) {
   for (unsigned i = 0; i < times; ++i) {
     // A segment holds at most 255 ASNs on the wire; start a new one rather than overflow.
-    if (segments.empty() || segments.front().type != SegmentType::as_sequence ||
-        segments.front().asns.size() >= 255)
+    if (segments.empty() || segments.front().type != SegmentType::as_sequence || segments.front().asns.size() >= 255)
       segments.insert(segments.begin(), AsSegment{SegmentType::as_sequence, {}});
     auto& a = segments.front().asns;
     a.insert(a.begin(), asn);
@@ -102,7 +101,9 @@ bool needs_as4_path(const AsPath& p) {
   return false;
 }
 
-size_t as_count(const AsPath& p) { return p.length(); }
+size_t as_count(const AsPath& p) {
+  return p.length();
+}
 
 }  // namespace
 

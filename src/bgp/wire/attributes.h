@@ -48,7 +48,9 @@ inline constexpr uint32_t kNoExport = 0xFFFFFF01;
 inline constexpr uint32_t kNoAdvertise = 0xFFFFFF02;
 inline constexpr uint32_t kNoExportSubconfed = 0xFFFFFF03;
 inline constexpr uint32_t kNoPeer = 0xFFFFFF04;
-constexpr uint32_t make(uint16_t asn, uint16_t value) { return uint32_t(asn) << 16 | value; }
+constexpr uint32_t make(uint16_t asn, uint16_t value) {
+  return uint32_t(asn) << 16 | value;
+}
 }  // namespace community
 
 enum class Origin : uint8_t { igp = 0, egp = 1, incomplete = 2 };
@@ -131,10 +133,10 @@ struct PathAttributes {
 };
 
 enum class EncodeError : uint8_t {
-  missing_next_hop,     // no NEXT_HOP (IPv4) or MP next hop (IPv6) for the routes being sent
-  next_hop_family,      // an IPv4 next hop for IPv6 routes or the reverse
-  attributes_too_large, // the attributes and one prefix do not fit the negotiated message size
-  invalid_prefix,       // a prefix length beyond its family's width
+  missing_next_hop,      // no NEXT_HOP (IPv4) or MP next hop (IPv6) for the routes being sent
+  next_hop_family,       // an IPv4 next hop for IPv6 routes or the reverse
+  attributes_too_large,  // the attributes and one prefix do not fit the negotiated message size
+  invalid_prefix,        // a prefix length beyond its family's width
 };
 
 // Appends every attribute except MP_REACH_NLRI/MP_UNREACH_NLRI in ascending type order:

@@ -16,8 +16,8 @@ namespace vane::bgp::wire {
 // Appends UPDATE messages to `out` (one contiguous stream, ready for the socket) announcing every
 // prefix with `attrs`: IPv4 in the NLRI field with attrs.next_hop, IPv6 in MP_REACH_NLRI with
 // attrs.mp_next_hop (and attrs.mp_link_local when set). IPv4 without attrs.next_hop, when the
-// session negotiated RFC 8950 (ctx.ipv4_over_ipv6), goes in MP_REACH_NLRI AFI 1 with the IPv6 ones. Returns the number of messages. On error
-// nothing is appended.
+// session negotiated RFC 8950 (ctx.ipv4_over_ipv6), goes in MP_REACH_NLRI AFI 1 with the IPv6 ones. Returns the number
+// of messages. On error nothing is appended.
 Expected<size_t, EncodeError> encode_announce(const PathAttributes& attrs, std::span<const WirePrefix> prefixes,
                                               const EncodeContext& ctx, std::vector<uint8_t>& out);
 

@@ -4,11 +4,16 @@ namespace vane::bgp::wire {
 
 size_t min_message_length(MessageType type) {
   switch (type) {
-    case MessageType::open: return 29;
-    case MessageType::update: return 23;
-    case MessageType::notification: return 21;
-    case MessageType::keepalive: return 19;
-    case MessageType::route_refresh: return 23;
+    case MessageType::open:
+      return 29;
+    case MessageType::update:
+      return 23;
+    case MessageType::notification:
+      return 21;
+    case MessageType::keepalive:
+      return 19;
+    case MessageType::route_refresh:
+      return 23;
   }
   return kHeaderLength;
 }

@@ -11,9 +11,9 @@
 namespace vane::bgp::wire {
 
 struct Frame {
-  size_t length = 0;       // whole message including the header; 0 until 19 bytes are buffered
-  MessageType type{};      // valid once length != 0
-  bool complete = false;   // the buffer holds the whole message
+  size_t length = 0;      // whole message including the header; 0 until 19 bytes are buffered
+  MessageType type{};     // valid once length != 0
+  bool complete = false;  // the buffer holds the whole message
 };
 
 // Looks at the start of a receive buffer. Returns how long the next message is and whether all of

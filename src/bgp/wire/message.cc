@@ -16,11 +16,16 @@ Expected<Message, Notification> decode_message(Bytes msg, const DecodeContext& c
     return Message(std::move(r).value());
   };
   switch (f->type) {
-    case MessageType::open: return wrap(decode_open(body));
-    case MessageType::update: return wrap(decode_update(body, ctx));
-    case MessageType::notification: return wrap(decode_notification(body));
-    case MessageType::keepalive: return Message(Keepalive{});
-    case MessageType::route_refresh: return wrap(decode_route_refresh(body));
+    case MessageType::open:
+      return wrap(decode_open(body));
+    case MessageType::update:
+      return wrap(decode_update(body, ctx));
+    case MessageType::notification:
+      return wrap(decode_notification(body));
+    case MessageType::keepalive:
+      return Message(Keepalive{});
+    case MessageType::route_refresh:
+      return wrap(decode_route_refresh(body));
   }
   return Unexpected(Notification::make(ErrorCode::header, HeaderSubcode::bad_message_type));
 }

@@ -113,13 +113,20 @@ namespace {
 
 const char* code_name(uint8_t code) {
   switch (ErrorCode(code)) {
-    case ErrorCode::header: return "Message Header Error";
-    case ErrorCode::open: return "OPEN Message Error";
-    case ErrorCode::update: return "UPDATE Message Error";
-    case ErrorCode::hold_timer_expired: return "Hold Timer Expired";
-    case ErrorCode::fsm: return "Finite State Machine Error";
-    case ErrorCode::cease: return "Cease";
-    case ErrorCode::route_refresh: return "ROUTE-REFRESH Message Error";
+    case ErrorCode::header:
+      return "Message Header Error";
+    case ErrorCode::open:
+      return "OPEN Message Error";
+    case ErrorCode::update:
+      return "UPDATE Message Error";
+    case ErrorCode::hold_timer_expired:
+      return "Hold Timer Expired";
+    case ErrorCode::fsm:
+      return "Finite State Machine Error";
+    case ErrorCode::cease:
+      return "Cease";
+    case ErrorCode::route_refresh:
+      return "ROUTE-REFRESH Message Error";
   }
   return nullptr;
 }
@@ -128,56 +135,90 @@ const char* subcode_name(uint8_t code, uint8_t sub) {
   switch (ErrorCode(code)) {
     case ErrorCode::header:
       switch (HeaderSubcode(sub)) {
-        case HeaderSubcode::connection_not_synchronized: return "Connection Not Synchronized";
-        case HeaderSubcode::bad_message_length: return "Bad Message Length";
-        case HeaderSubcode::bad_message_type: return "Bad Message Type";
+        case HeaderSubcode::connection_not_synchronized:
+          return "Connection Not Synchronized";
+        case HeaderSubcode::bad_message_length:
+          return "Bad Message Length";
+        case HeaderSubcode::bad_message_type:
+          return "Bad Message Type";
       }
       break;
     case ErrorCode::open:
       switch (OpenSubcode(sub)) {
-        case OpenSubcode::unspecific: return "Unspecific";
-        case OpenSubcode::unsupported_version: return "Unsupported Version Number";
-        case OpenSubcode::bad_peer_as: return "Bad Peer AS";
-        case OpenSubcode::bad_bgp_identifier: return "Bad BGP Identifier";
-        case OpenSubcode::unsupported_optional_parameter: return "Unsupported Optional Parameter";
-        case OpenSubcode::unacceptable_hold_time: return "Unacceptable Hold Time";
-        case OpenSubcode::unsupported_capability: return "Unsupported Capability";
+        case OpenSubcode::unspecific:
+          return "Unspecific";
+        case OpenSubcode::unsupported_version:
+          return "Unsupported Version Number";
+        case OpenSubcode::bad_peer_as:
+          return "Bad Peer AS";
+        case OpenSubcode::bad_bgp_identifier:
+          return "Bad BGP Identifier";
+        case OpenSubcode::unsupported_optional_parameter:
+          return "Unsupported Optional Parameter";
+        case OpenSubcode::unacceptable_hold_time:
+          return "Unacceptable Hold Time";
+        case OpenSubcode::unsupported_capability:
+          return "Unsupported Capability";
       }
       break;
     case ErrorCode::update:
       switch (UpdateSubcode(sub)) {
-        case UpdateSubcode::malformed_attribute_list: return "Malformed Attribute List";
-        case UpdateSubcode::unrecognized_well_known_attribute: return "Unrecognized Well-known Attribute";
-        case UpdateSubcode::missing_well_known_attribute: return "Missing Well-known Attribute";
-        case UpdateSubcode::attribute_flags_error: return "Attribute Flags Error";
-        case UpdateSubcode::attribute_length_error: return "Attribute Length Error";
-        case UpdateSubcode::invalid_origin: return "Invalid ORIGIN Attribute";
-        case UpdateSubcode::invalid_next_hop: return "Invalid NEXT_HOP Attribute";
-        case UpdateSubcode::optional_attribute_error: return "Optional Attribute Error";
-        case UpdateSubcode::invalid_network_field: return "Invalid Network Field";
-        case UpdateSubcode::malformed_as_path: return "Malformed AS_PATH";
+        case UpdateSubcode::malformed_attribute_list:
+          return "Malformed Attribute List";
+        case UpdateSubcode::unrecognized_well_known_attribute:
+          return "Unrecognized Well-known Attribute";
+        case UpdateSubcode::missing_well_known_attribute:
+          return "Missing Well-known Attribute";
+        case UpdateSubcode::attribute_flags_error:
+          return "Attribute Flags Error";
+        case UpdateSubcode::attribute_length_error:
+          return "Attribute Length Error";
+        case UpdateSubcode::invalid_origin:
+          return "Invalid ORIGIN Attribute";
+        case UpdateSubcode::invalid_next_hop:
+          return "Invalid NEXT_HOP Attribute";
+        case UpdateSubcode::optional_attribute_error:
+          return "Optional Attribute Error";
+        case UpdateSubcode::invalid_network_field:
+          return "Invalid Network Field";
+        case UpdateSubcode::malformed_as_path:
+          return "Malformed AS_PATH";
       }
       break;
     case ErrorCode::fsm:
       switch (FsmSubcode(sub)) {
-        case FsmSubcode::unspecified: return "Unspecified Error";
-        case FsmSubcode::unexpected_in_open_sent: return "Receive Unexpected Message in OpenSent State";
-        case FsmSubcode::unexpected_in_open_confirm: return "Receive Unexpected Message in OpenConfirm State";
-        case FsmSubcode::unexpected_in_established: return "Receive Unexpected Message in Established State";
+        case FsmSubcode::unspecified:
+          return "Unspecified Error";
+        case FsmSubcode::unexpected_in_open_sent:
+          return "Receive Unexpected Message in OpenSent State";
+        case FsmSubcode::unexpected_in_open_confirm:
+          return "Receive Unexpected Message in OpenConfirm State";
+        case FsmSubcode::unexpected_in_established:
+          return "Receive Unexpected Message in Established State";
       }
       break;
     case ErrorCode::cease:
       switch (CeaseSubcode(sub)) {
-        case CeaseSubcode::max_prefixes_reached: return "Maximum Number of Prefixes Reached";
-        case CeaseSubcode::administrative_shutdown: return "Administrative Shutdown";
-        case CeaseSubcode::peer_deconfigured: return "Peer De-configured";
-        case CeaseSubcode::administrative_reset: return "Administrative Reset";
-        case CeaseSubcode::connection_rejected: return "Connection Rejected";
-        case CeaseSubcode::other_configuration_change: return "Other Configuration Change";
-        case CeaseSubcode::connection_collision_resolution: return "Connection Collision Resolution";
-        case CeaseSubcode::out_of_resources: return "Out of Resources";
-        case CeaseSubcode::hard_reset: return "Hard Reset";
-        case CeaseSubcode::bfd_down: return "BFD Down";
+        case CeaseSubcode::max_prefixes_reached:
+          return "Maximum Number of Prefixes Reached";
+        case CeaseSubcode::administrative_shutdown:
+          return "Administrative Shutdown";
+        case CeaseSubcode::peer_deconfigured:
+          return "Peer De-configured";
+        case CeaseSubcode::administrative_reset:
+          return "Administrative Reset";
+        case CeaseSubcode::connection_rejected:
+          return "Connection Rejected";
+        case CeaseSubcode::other_configuration_change:
+          return "Other Configuration Change";
+        case CeaseSubcode::connection_collision_resolution:
+          return "Connection Collision Resolution";
+        case CeaseSubcode::out_of_resources:
+          return "Out of Resources";
+        case CeaseSubcode::hard_reset:
+          return "Hard Reset";
+        case CeaseSubcode::bfd_down:
+          return "BFD Down";
       }
       break;
     case ErrorCode::route_refresh:

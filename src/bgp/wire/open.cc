@@ -8,7 +8,9 @@ namespace vane::bgp::wire {
 
 namespace {
 
-Notification open_error(OpenSubcode sub) { return Notification::make(ErrorCode::open, sub); }
+Notification open_error(OpenSubcode sub) {
+  return Notification::make(ErrorCode::open, sub);
+}
 
 // Returns false when a known capability's value has the wrong shape.
 bool decode_capability(uint8_t code, Bytes value, Capabilities& caps) {
@@ -227,8 +229,7 @@ std::vector<uint8_t> encode_open(const OpenMessage& m) {
 
 std::optional<Notification> check_open(const OpenMessage& m, const OpenCheck& check) {
   const uint32_t asn = m.asn();
-  if (m.my_as == 0 || asn == 0 || (check.peer_as && *check.peer_as != asn))
-    return open_error(OpenSubcode::bad_peer_as);
+  if (m.my_as == 0 || asn == 0 || (check.peer_as && *check.peer_as != asn)) return open_error(OpenSubcode::bad_peer_as);
   if (m.bgp_id == 0 || (check.is_ibgp && m.bgp_id == check.local_bgp_id))
     return open_error(OpenSubcode::bad_bgp_identifier);
   if (m.hold_time == 1 || m.hold_time == 2) return open_error(OpenSubcode::unacceptable_hold_time);
@@ -262,7 +263,8 @@ Negotiated negotiate(const OpenMessage& local, const OpenMessage& remote) {
   n.route_refresh = local.caps.route_refresh && remote.caps.route_refresh;
   n.enhanced_route_refresh = local.caps.enhanced_route_refresh && remote.caps.enhanced_route_refresh;
   auto has = [](const Capabilities& c) {
-    return std::find(c.extended_next_hop.begin(), c.extended_next_hop.end(), kIpv4OverIpv6) != c.extended_next_hop.end();
+    return std::find(c.extended_next_hop.begin(), c.extended_next_hop.end(), kIpv4OverIpv6) !=
+           c.extended_next_hop.end();
   };
   n.ipv4_over_ipv6 = has(local.caps) && has(remote.caps);
   const AfiSafiSet a = families_of(local.caps), b = families_of(remote.caps);

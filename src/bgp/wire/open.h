@@ -12,15 +12,15 @@
 
 namespace vane::bgp::wire {
 
-inline constexpr uint8_t kCapMultiprotocol = 1;           // RFC 4760
-inline constexpr uint8_t kCapRouteRefresh = 2;            // RFC 2918
-inline constexpr uint8_t kCapExtendedNextHop = 5;         // RFC 8950
-inline constexpr uint8_t kCapExtendedMessage = 6;         // RFC 8654
-inline constexpr uint8_t kCapGracefulRestart = 64;        // RFC 4724
-inline constexpr uint8_t kCapFourByteAs = 65;             // RFC 6793
-inline constexpr uint8_t kCapEnhancedRouteRefresh = 70;   // RFC 7313
-inline constexpr uint8_t kOptParamCapabilities = 2;       // RFC 5492
-inline constexpr uint8_t kOptParamExtendedLength = 255;   // RFC 9072
+inline constexpr uint8_t kCapMultiprotocol = 1;          // RFC 4760
+inline constexpr uint8_t kCapRouteRefresh = 2;           // RFC 2918
+inline constexpr uint8_t kCapExtendedNextHop = 5;        // RFC 8950
+inline constexpr uint8_t kCapExtendedMessage = 6;        // RFC 8654
+inline constexpr uint8_t kCapGracefulRestart = 64;       // RFC 4724
+inline constexpr uint8_t kCapFourByteAs = 65;            // RFC 6793
+inline constexpr uint8_t kCapEnhancedRouteRefresh = 70;  // RFC 7313
+inline constexpr uint8_t kOptParamCapabilities = 2;      // RFC 5492
+inline constexpr uint8_t kOptParamExtendedLength = 255;  // RFC 9072
 
 struct GracefulRestart {
   static constexpr uint8_t kRestartState = 0x8;  // R: the sender has restarted
@@ -58,7 +58,7 @@ struct ExtendedNextHop {
 inline constexpr ExtendedNextHop kIpv4OverIpv6{kIpv4Unicast, kAfiIpv6};
 
 struct Capabilities {
-  std::vector<AfiSafi> multiprotocol;  // in the order received, without repeats
+  std::vector<AfiSafi> multiprotocol;              // in the order received, without repeats
   std::vector<ExtendedNextHop> extended_next_hop;  // in the order received, without repeats
   bool route_refresh = false;
   bool enhanced_route_refresh = false;

@@ -12,8 +12,8 @@ Expected<RouteRefresh, Notification> decode_route_refresh(Bytes body) {
     const uint8_t d[2] = {uint8_t(len >> 8), uint8_t(len)};
     return Unexpected(Notification::make(ErrorCode::header, HeaderSubcode::bad_message_length, d));
   }
-  const bool borr_eorr = rr.subtype == uint8_t(RouteRefreshSubtype::begin) ||
-                         rr.subtype == uint8_t(RouteRefreshSubtype::end);
+  const bool borr_eorr =
+      rr.subtype == uint8_t(RouteRefreshSubtype::begin) || rr.subtype == uint8_t(RouteRefreshSubtype::end);
   if (borr_eorr && !r.empty()) {
     std::vector<uint8_t> whole;
     const size_t start = begin_message(whole, MessageType::route_refresh);

@@ -41,9 +41,7 @@ inline constexpr AfiSafi kIpv6Unicast{kAfiIpv6, kSafiUnicast};
 struct AfiSafiSet {
   bool ipv4_unicast = false;
   bool ipv6_unicast = false;
-  bool contains(AfiSafi f) const {
-    return (f == kIpv4Unicast && ipv4_unicast) || (f == kIpv6Unicast && ipv6_unicast);
-  }
+  bool contains(AfiSafi f) const { return (f == kIpv4Unicast && ipv4_unicast) || (f == kIpv6Unicast && ipv6_unicast); }
   bool operator==(const AfiSafiSet&) const = default;
 };
 
@@ -58,9 +56,7 @@ struct DecodeContext {
   uint32_t peer_as = 0;
   // RFC 8950 negotiated: IPv4 unicast MP_REACH_NLRI may carry a 16 or 32 byte IPv6 next hop.
   bool ipv4_over_ipv6 = false;
-  size_t max_message_length() const {
-    return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength;
-  }
+  size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
 
 // What the sending side of a session has negotiated.
@@ -70,9 +66,7 @@ struct EncodeContext {
   bool is_ebgp = true;            // LOCAL_PREF is never sent to an external peer (RFC 4271 5.1.5)
   // RFC 8950 negotiated: IPv4 routes without a NEXT_HOP go in MP_REACH_NLRI with the IPv6 one.
   bool ipv4_over_ipv6 = false;
-  size_t max_message_length() const {
-    return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength;
-  }
+  size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
 
 // NOTIFICATION error codes (RFC 4271 4.5, RFC 7313) and subcodes.

@@ -14,7 +14,9 @@ Notification update_error(UpdateSubcode sub, Bytes data = {}) {
   return Notification::make(ErrorCode::update, sub, data);
 }
 
-bool is_mp(uint8_t type) { return type == attr::kMpReachNlri || type == attr::kMpUnreachNlri; }
+bool is_mp(uint8_t type) {
+  return type == attr::kMpReachNlri || type == attr::kMpUnreachNlri;
+}
 
 // The Optional and Transitive bits each known attribute is defined with; 0xff for unknown types.
 uint8_t expected_flags(uint8_t type) {
@@ -124,8 +126,7 @@ Result Decoder::attribute(uint8_t flags, uint8_t type, Bytes v, Bytes raw) {
 
   const uint8_t want = expected_flags(type);
   if (want == 0xff) {
-    if (!(flags & attr::kOptional))
-      return update_error(UpdateSubcode::unrecognized_well_known_attribute, raw);
+    if (!(flags & attr::kOptional)) return update_error(UpdateSubcode::unrecognized_well_known_attribute, raw);
     // Unknown optional non-transitive attributes are quietly ignored (RFC 4271 5).
     if (flags & attr::kTransitive) u.attrs.unknown.push_back({type, {v.begin(), v.end()}});
     return std::nullopt;
@@ -352,8 +353,7 @@ Expected<Update, Notification> decode_update(Bytes body, const DecodeContext& ct
   uint16_t withdrawn_len = 0, attrs_len = 0;
   Bytes withdrawn, attrs;
   // RFC 4271 6.3: lengths that do not fit the message are a Malformed Attribute List.
-  if (!r.u16(withdrawn_len) || !r.bytes(withdrawn_len, withdrawn) || !r.u16(attrs_len) ||
-      !r.bytes(attrs_len, attrs))
+  if (!r.u16(withdrawn_len) || !r.bytes(withdrawn_len, withdrawn) || !r.u16(attrs_len) || !r.bytes(attrs_len, attrs))
     return Unexpected(update_error(UpdateSubcode::malformed_attribute_list));
   const Bytes nlri = r.rest();
 
@@ -424,28 +424,44 @@ Expected<Update, Notification> decode_update(Bytes body, const DecodeContext& ct
 
 std::string_view to_string(Disposition d) {
   switch (d) {
-    case Disposition::normal: return "normal";
-    case Disposition::attribute_discard: return "attribute-discard";
-    case Disposition::treat_as_withdraw: return "treat-as-withdraw";
+    case Disposition::normal:
+      return "normal";
+    case Disposition::attribute_discard:
+      return "attribute-discard";
+    case Disposition::treat_as_withdraw:
+      return "treat-as-withdraw";
   }
   return "?";
 }
 
 std::string_view to_string(IssueReason r) {
   switch (r) {
-    case IssueReason::bad_flags: return "attribute flags conflict with the attribute type";
-    case IssueReason::bad_length: return "attribute length is wrong";
-    case IssueReason::bad_value: return "attribute value is undefined";
-    case IssueReason::malformed_as_path: return "malformed AS path";
-    case IssueReason::as_zero: return "AS 0 in path or aggregator";
-    case IssueReason::duplicate: return "repeated attribute";
-    case IssueReason::attribute_overrun: return "attribute runs past the path attributes";
-    case IssueReason::missing_well_known: return "well-known mandatory attribute missing";
-    case IssueReason::from_external_peer: return "attribute not accepted from an external peer";
-    case IssueReason::as4_from_four_byte_peer: return "AS4 attribute from a four-byte AS peer";
-    case IssueReason::confed_in_as4_path: return "confederation segments in AS4_PATH";
-    case IssueReason::family_not_negotiated: return "address family not negotiated";
-    case IssueReason::first_as_not_peer: return "AS path does not start with the peer's AS";
+    case IssueReason::bad_flags:
+      return "attribute flags conflict with the attribute type";
+    case IssueReason::bad_length:
+      return "attribute length is wrong";
+    case IssueReason::bad_value:
+      return "attribute value is undefined";
+    case IssueReason::malformed_as_path:
+      return "malformed AS path";
+    case IssueReason::as_zero:
+      return "AS 0 in path or aggregator";
+    case IssueReason::duplicate:
+      return "repeated attribute";
+    case IssueReason::attribute_overrun:
+      return "attribute runs past the path attributes";
+    case IssueReason::missing_well_known:
+      return "well-known mandatory attribute missing";
+    case IssueReason::from_external_peer:
+      return "attribute not accepted from an external peer";
+    case IssueReason::as4_from_four_byte_peer:
+      return "AS4 attribute from a four-byte AS peer";
+    case IssueReason::confed_in_as4_path:
+      return "confederation segments in AS4_PATH";
+    case IssueReason::family_not_negotiated:
+      return "address family not negotiated";
+    case IssueReason::first_as_not_peer:
+      return "AS path does not start with the peer's AS";
   }
   return "?";
 }

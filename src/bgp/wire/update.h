@@ -24,19 +24,19 @@ namespace vane::bgp::wire {
 enum class Disposition : uint8_t { normal = 0, attribute_discard = 1, treat_as_withdraw = 2 };
 
 enum class IssueReason : uint8_t {
-  bad_flags,              // Optional/Transitive bits not those the attribute is defined with (3.c)
-  bad_length,             // length wrong for the attribute (section 7)
-  bad_value,              // e.g. an undefined ORIGIN (7.1)
-  malformed_as_path,      // 7.2; also AS4_PATH (RFC 6793 6)
-  as_zero,                // AS 0 in a path or aggregator (RFC 7607)
-  duplicate,              // every occurrence after the first is dropped (3.g)
-  attribute_overrun,      // an attribute runs past the path attribute field (section 4)
-  missing_well_known,     // ORIGIN, AS_PATH or NEXT_HOP missing with routes present (3.d)
-  from_external_peer,     // LOCAL_PREF, ORIGINATOR_ID or CLUSTER_LIST from an EBGP peer (7.5, 7.9, 7.10)
+  bad_flags,                // Optional/Transitive bits not those the attribute is defined with (3.c)
+  bad_length,               // length wrong for the attribute (section 7)
+  bad_value,                // e.g. an undefined ORIGIN (7.1)
+  malformed_as_path,        // 7.2; also AS4_PATH (RFC 6793 6)
+  as_zero,                  // AS 0 in a path or aggregator (RFC 7607)
+  duplicate,                // every occurrence after the first is dropped (3.g)
+  attribute_overrun,        // an attribute runs past the path attribute field (section 4)
+  missing_well_known,       // ORIGIN, AS_PATH or NEXT_HOP missing with routes present (3.d)
+  from_external_peer,       // LOCAL_PREF, ORIGINATOR_ID or CLUSTER_LIST from an EBGP peer (7.5, 7.9, 7.10)
   as4_from_four_byte_peer,  // AS4_PATH/AS4_AGGREGATOR between four-byte speakers (RFC 6793 4.1)
-  confed_in_as4_path,     // confederation segments removed from AS4_PATH (RFC 6793 6)
-  family_not_negotiated,  // NLRI of an AFI/SAFI not negotiated or not implemented: ignored
-  first_as_not_peer,      // an EBGP peer's path does not start with its AS (DecodeContext::peer_as)
+  confed_in_as4_path,       // confederation segments removed from AS4_PATH (RFC 6793 6)
+  family_not_negotiated,    // NLRI of an AFI/SAFI not negotiated or not implemented: ignored
+  first_as_not_peer,        // an EBGP peer's path does not start with its AS (DecodeContext::peer_as)
 };
 
 struct AttributeIssue {
@@ -53,9 +53,9 @@ struct MpNlri {
 };
 
 struct Update {
-  NlriView withdrawn;  // IPv4 unicast, Withdrawn Routes field
-  NlriView nlri;       // IPv4 unicast, NLRI field
-  std::optional<MpNlri> mp_reach;    // next hops are in attrs.mp_next_hop / attrs.mp_link_local
+  NlriView withdrawn;              // IPv4 unicast, Withdrawn Routes field
+  NlriView nlri;                   // IPv4 unicast, NLRI field
+  std::optional<MpNlri> mp_reach;  // next hops are in attrs.mp_next_hop / attrs.mp_link_local
   std::optional<MpNlri> mp_unreach;
   PathAttributes attrs;
   Disposition disposition = Disposition::normal;

@@ -11,18 +11,19 @@ namespace {
 using V = std::vector<uint8_t>;
 
 // Down, diag 0, mult 3, My 1, Your 0, tx 1 s, rx 100 ms, echo 0.
-const V kDown = {0x20, 0x40, 0x03, 0x18, 0, 0, 0, 1, 0, 0, 0, 0, 0x00, 0x0f, 0x42, 0x40, 0x00, 0x01, 0x86, 0xa0, 0, 0, 0, 0};
+const V kDown = {0x20, 0x40, 0x03, 0x18, 0,    0,    0,    1,    0, 0, 0, 0,
+                 0x00, 0x0f, 0x42, 0x40, 0x00, 0x01, 0x86, 0xa0, 0, 0, 0, 0};
 
 // Up with Poll, diag 3 (neighbor signaled down), mult 5, My 0x11223344, Your 0x55667788,
 // tx 300 ms, rx 50 ms, echo 7.
 const V kUpPoll = {0x23, 0xe0, 0x05, 0x18, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
-                   0x00, 0x04, 0x93, 0xe0, 0x00, 0x00, 0xc3, 0x50, 0, 0, 0, 7};
+                   0x00, 0x04, 0x93, 0xe0, 0x00, 0x00, 0xc3, 0x50, 0,    0,    0,    7};
 
 // Up (A bit) with keyed SHA1, key id 7, sequence 0x01020304, key "secret"; the hash was computed
 // with Python's hashlib over the packet with the key (zero-padded to 20 bytes) in the hash field.
 V sha1_golden() {
-  V v = {0x20, 0xc4, 0x03, 52, 0, 0, 0, 1, 0, 0, 0, 2, 0x00, 0x01, 0x86, 0xa0, 0x00, 0x01, 0x86, 0xa0, 0, 0, 0, 0,
-         4,    28,   7,    0,  1, 2, 3, 4};
+  V v = {0x20, 0xc4, 0x03, 52,   0, 0, 0, 1, 0, 0,  0, 2, 0x00, 0x01, 0x86, 0xa0,
+         0x00, 0x01, 0x86, 0xa0, 0, 0, 0, 0, 4, 28, 7, 0, 1,    2,    3,    4};
   const char* hex = "92cac569e0de63bfce43ffe5f05423b4523f4431";
   for (int i = 0; i < 20; i++) v.push_back(uint8_t(std::stoi(std::string(hex + 2 * i, 2), nullptr, 16)));
   return v;
@@ -81,7 +82,10 @@ TEST(BfdPacket, PaddingPastLengthIgnored) {
 }
 
 TEST(BfdPacket, RefusesWhatRfc5880Refuses) {
-  auto err = [](V v) { auto p = decode(v); return p ? std::string("ok") : std::string(error_name(p.error())); };
+  auto err = [](V v) {
+    auto p = decode(v);
+    return p ? std::string("ok") : std::string(error_name(p.error()));
+  };
   for (size_t n = 0; n < kDown.size(); n++) EXPECT_EQ(err(V(kDown.begin(), kDown.begin() + long(n))), "too short") << n;
   V v = kDown;
   v[0] = 0x40;  // version 2
@@ -112,7 +116,10 @@ TEST(BfdPacket, RefusesWhatRfc5880Refuses) {
 }
 
 TEST(BfdPacket, AuthSectionLengths) {
-  auto err = [](V v) { auto p = decode(v); return p ? std::string("ok") : std::string(error_name(p.error())); };
+  auto err = [](V v) {
+    auto p = decode(v);
+    return p ? std::string("ok") : std::string(error_name(p.error()));
+  };
   V g = sha1_golden();
   EXPECT_EQ(err(g), "ok");
   // Auth Len not 28 for SHA1.

@@ -86,8 +86,10 @@ TEST(NeighborChange, EachFieldAloneIsClassifiedAndNamed) {
     auto r = classify_neighbor_change(base(), after);
     EXPECT_EQ(r.kind, e.kind) << e.field;
     EXPECT_EQ(r.fields, std::vector<std::string>{e.field}) << e.field;
-    if (e.kind == NeighborChange::kReset) EXPECT_NE(r.reason.find(e.field), std::string::npos) << r.reason;
-    else EXPECT_TRUE(r.reason.empty()) << e.field;
+    if (e.kind == NeighborChange::kReset)
+      EXPECT_NE(r.reason.find(e.field), std::string::npos) << r.reason;
+    else
+      EXPECT_TRUE(r.reason.empty()) << e.field;
   }
 }
 
@@ -99,7 +101,8 @@ TEST(NeighborChange, PolicyEditsTogetherStayInPlace) {
   after.keep_routes = true;
   auto r = classify_neighbor_change(base(), after);
   EXPECT_EQ(r.kind, NeighborChange::kInPlace);
-  EXPECT_EQ(r.fields, (std::vector<std::string>{"description", "max_prefixes", "keep_received_routes", "import_prefix"}));
+  EXPECT_EQ(r.fields,
+            (std::vector<std::string>{"description", "max_prefixes", "keep_received_routes", "import_prefix"}));
 }
 
 TEST(NeighborChange, OneProtocolFieldAmongPolicyEditsResetsAndTheReasonNamesOnlyIt) {

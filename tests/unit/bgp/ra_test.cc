@@ -7,13 +7,18 @@
 namespace vane::bgp::ra {
 namespace {
 
-IpAddress A(const char* text) { return *IpAddress::parse(text); }
-std::vector<uint8_t> H(const std::string& s) { return wire::from_hex(s).value(); }
+IpAddress A(const char* text) {
+  return *IpAddress::parse(text);
+}
+std::vector<uint8_t> H(const std::string& s) {
+  return wire::from_hex(s).value();
+}
 
 // FRR's: hop limit 64, router lifetime 1800 s, a source link-layer option and an MTU option.
-const std::string kFrrRa = "86 00 0000 40 00 0708 00000000 00000000"
-                           "01 01 020000000001"
-                           "05 01 0000 000005dc";
+const std::string kFrrRa =
+    "86 00 0000 40 00 0708 00000000 00000000"
+    "01 01 020000000001"
+    "05 01 0000 000005dc";
 
 TEST(RouterAdvertisement, ValidOneIsParsed) {
   auto p = parse(H(kFrrRa), 255, A("fe80::1"));
@@ -41,8 +46,10 @@ TEST(RouterAdvertisement, EveryLengthIsChecked) {
   EXPECT_EQ(parse(H("85 00 0000 40 00 0708 00000000 00000000"), 255, ll).refused, Refusal::malformed);
   EXPECT_EQ(parse(H("86 01 0000 40 00 0708 00000000 00000000"), 255, ll).refused, Refusal::malformed);
   // An option of length 0 (RFC 4861 4.6: would loop forever), one past the end, a lone byte.
-  EXPECT_EQ(parse(H("86 00 0000 40 00 0708 00000000 00000000 01 00 020000000001"), 255, ll).refused, Refusal::malformed);
-  EXPECT_EQ(parse(H("86 00 0000 40 00 0708 00000000 00000000 01 02 020000000001"), 255, ll).refused, Refusal::malformed);
+  EXPECT_EQ(parse(H("86 00 0000 40 00 0708 00000000 00000000 01 00 020000000001"), 255, ll).refused,
+            Refusal::malformed);
+  EXPECT_EQ(parse(H("86 00 0000 40 00 0708 00000000 00000000 01 02 020000000001"), 255, ll).refused,
+            Refusal::malformed);
   EXPECT_EQ(parse(H("86 00 0000 40 00 0708 00000000 00000000 01"), 255, ll).refused, Refusal::malformed);
   // No options at all is fine.
   EXPECT_TRUE(parse(H("86 00 0000 40 00 0708 00000000 00000000"), 255, ll).ra);

@@ -337,11 +337,12 @@ uint16_t free_port() {
 TEST_F(ScriptedPeer, APeerThatWasNotListeningIsAcceptedWhenItCallsDuringTheBackoff) {
   uint16_t listen = free_port(), closed = free_port();
   on_io([&] {
-    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    speaker_ = std::make_unique<Speaker>(
+        io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
     ASSERT_TRUE(speaker_->start().empty());
     auto c = neighbor();
-    c.port = closed;              // our connect is refused: Idle with a restart backoff
-    c.connect_retry = 30s;        // long enough that only taking the call can bring the session up
+    c.port = closed;        // our connect is refused: Idle with a restart backoff
+    c.connect_retry = 30s;  // long enough that only taking the call can bring the session up
     speaker_->add_neighbor(c);
   });
   std::this_thread::sleep_for(200ms);
@@ -443,9 +444,9 @@ TEST_F(ScriptedPeer, TheImportFilterRefusesRoutesOutsideItsRanges) {
     speaker_->add_neighbor(c);
   });
   auto s = accept_session();
-  send_routes(s, {*wire::WirePrefix::from(*Prefix::parse("198.51.100.0/28")),    // in
-                  *wire::WirePrefix::from(*Prefix::parse("198.51.100.8/32")),    // too long
-                  *wire::WirePrefix::from(*Prefix::parse("203.0.113.0/24"))});   // outside
+  send_routes(s, {*wire::WirePrefix::from(*Prefix::parse("198.51.100.0/28")),   // in
+                  *wire::WirePrefix::from(*Prefix::parse("198.51.100.8/32")),   // too long
+                  *wire::WirePrefix::from(*Prefix::parse("203.0.113.0/24"))});  // outside
   std::vector<NeighborStatus> st;
   for (int i = 0; i < 50; ++i) {
     on_io([&] { st = speaker_->status(); });
@@ -506,7 +507,8 @@ class DescriptorsExhausted {
 TEST_F(ScriptedPeer, TheListenerBacksOffWhenOutOfDescriptorsAndRecovers) {
   uint16_t listen = free_port();
   on_io([&] {
-    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    speaker_ = std::make_unique<Speaker>(
+        io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
     ASSERT_TRUE(speaker_->start().empty());
     auto c = neighbor();
     c.passive = true;
@@ -617,8 +619,9 @@ TEST_F(ScriptedPeer, AShutdownCommunicationArrivesEscapedInTheStatus) {
   on_io([&] { speaker_->add_neighbor(neighbor()); });
   auto s = accept_session();
   const std::string text = "maintenance\x1b[2J\nFAKE bgp peer: Established \\ done";
-  asio::write(s, asio::buffer(wire::encode_notification(
-                     wire::make_shutdown(wire::CeaseSubcode::administrative_shutdown, text))));
+  asio::write(
+      s,
+      asio::buffer(wire::encode_notification(wire::make_shutdown(wire::CeaseSubcode::administrative_shutdown, text))));
   eventually([&] { return status().last_notification.has_value(); });
   auto st = status();
   ASSERT_TRUE(st.last_notification.has_value());
@@ -962,7 +965,8 @@ TEST_F(ScriptedPeer, AChangedHoldTimeResetsTheSession) {
 TEST_F(ScriptedPeer, APassiveSpeakerTakesTheRoutersCallAtOnceUnlessTheRouterWasAtFault) {
   uint16_t listen = unused_port();
   on_io([&] {
-    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    speaker_ = std::make_unique<Speaker>(
+        io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
     ASSERT_TRUE(speaker_->start().empty());
     auto c = neighbor();
     c.passive = true;
@@ -1012,7 +1016,8 @@ TEST_F(ScriptedPeer, APassiveSpeakerTakesTheRoutersCallAtOnceUnlessTheRouterWasA
 TEST_F(ScriptedPeer, ListenersFollowTheConfigAndABindFailureChangesNothing) {
   uint16_t a = unused_port(), b = unused_port();
   on_io([&] {
-    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = a});
+    speaker_ =
+        std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = a});
     ASSERT_TRUE(speaker_->start().empty());
   });
   ASSERT_TRUE(tcp_connects(a));
@@ -1068,7 +1073,8 @@ TEST_F(ScriptedPeer, OpeningWithoutClosingIsUndoneByClosingOnlyWhatItOpened) {
 TEST_F(ScriptedPeer, ARemovedNeighboursKeyIsClearedFromTheListener) {
   uint16_t listen = unused_port();
   on_io([&] {
-    speaker_ = std::make_unique<Speaker>(io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
+    speaker_ = std::make_unique<Speaker>(
+        io_, SpeakerOptions{.listen = {*IpAddress::parse("127.0.0.1")}, .listen_port = listen});
     ASSERT_TRUE(speaker_->start().empty());
     auto c = neighbor();
     c.passive = true;

@@ -7,9 +7,15 @@
 namespace vane::bgp::wire {
 namespace {
 
-AsSegment seq(std::vector<uint32_t> a) { return {SegmentType::as_sequence, std::move(a)}; }
-AsSegment set(std::vector<uint32_t> a) { return {SegmentType::as_set, std::move(a)}; }
-AsSegment confed(std::vector<uint32_t> a) { return {SegmentType::confed_sequence, std::move(a)}; }
+AsSegment seq(std::vector<uint32_t> a) {
+  return {SegmentType::as_sequence, std::move(a)};
+}
+AsSegment set(std::vector<uint32_t> a) {
+  return {SegmentType::as_set, std::move(a)};
+}
+AsSegment confed(std::vector<uint32_t> a) {
+  return {SegmentType::confed_sequence, std::move(a)};
+}
 
 TEST(WireAttributes, PathLengthCountsSetsOnceAndConfederationsNotAtAll) {
   AsPath p;
@@ -107,8 +113,13 @@ TEST(WireAttributes, UnknownAttributesInterleaveInTypeOrder) {
   a.unknown = {{40, {0xbb}}, {9, {0xaa}}};  // 9 goes after COMMUNITIES (8), 40 after LARGE (32)
   std::vector<uint8_t> out;
   ASSERT_TRUE(encode_path_attributes(a, EncodeContext{}, false, out));
-  EXPECT_EQ(to_hex(out), "40010100" "400200" "c0080400000001" "e00901aa"
-                         "c0200c000000010000000200000003" "e02801bb");
+  EXPECT_EQ(to_hex(out),
+            "40010100"
+            "400200"
+            "c0080400000001"
+            "e00901aa"
+            "c0200c000000010000000200000003"
+            "e02801bb");
 }
 
 TEST(WireAttributes, ValuesOver255BytesUseTheExtendedLength) {

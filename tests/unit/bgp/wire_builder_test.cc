@@ -10,7 +10,9 @@
 namespace vane::bgp::wire {
 namespace {
 
-IpAddress A(const char* text) { return *IpAddress::parse(text); }
+IpAddress A(const char* text) {
+  return *IpAddress::parse(text);
+}
 
 std::vector<WirePrefix> v4_prefixes(size_t n, uint8_t len = 24) {
   std::vector<WirePrefix> out;

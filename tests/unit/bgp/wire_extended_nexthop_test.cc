@@ -13,13 +13,17 @@ namespace vane::bgp::wire {
 namespace {
 
 const std::string kMarker = "ffffffffffffffffffffffffffffffff";
-IpAddress A(const char* text) { return *IpAddress::parse(text); }
+IpAddress A(const char* text) {
+  return *IpAddress::parse(text);
+}
 std::vector<uint8_t> H(const std::string& s) {
   auto v = from_hex(s);
   EXPECT_TRUE(v.has_value()) << s;
   return v.value_or(std::vector<uint8_t>{});
 }
-std::string N(const std::string& s) { return to_hex(H(s)); }
+std::string N(const std::string& s) {
+  return to_hex(H(s));
+}
 
 // AS 65001, hold 90, id 192.0.2.1; MP IPv4 unicast, extended next hop (IPv4 unicast over IPv6), 4-byte AS.
 const std::string kOpen = kMarker +
@@ -40,7 +44,9 @@ TEST(WireExtendedNextHop, CapabilityEncodesAndDecodesGolden) {
 
 TEST(WireExtendedNextHop, SeveralTuplesAndUnknownSafisAreKeptOrSkipped) {
   // IPv4 unicast over IPv6, IPv4 SAFI 128 (VPN) over IPv6, and a SAFI above 255 that is skipped.
-  const std::string open = kMarker + "0033 01 04 fde9 005a c0000201 16 02 14" "05 12 0001 0001 0002 0001 0080 0002 0001 0100 0002";
+  const std::string open = kMarker +
+                           "0033 01 04 fde9 005a c0000201 16 02 14"
+                           "05 12 0001 0001 0002 0001 0080 0002 0001 0100 0002";
   auto m = decode_open(Bytes(H(open)).subspan(kHeaderLength));
   ASSERT_TRUE(m);
   ASSERT_EQ(m->caps.extended_next_hop.size(), 2u);
@@ -52,8 +58,8 @@ TEST(WireExtendedNextHop, MalformedCapabilityLengthIsAnOpenError) {
   for (std::string cap : {"05 00", "05 04 0001 0001", "05 07 0001 0001 0002 00"}) {
     const size_t caps_len = H(cap).size();
     char head[64];
-    std::snprintf(head, sizeof head, "%04zx 01 04 fde9 005a c0000201 %02zx 02 %02zx", 19 + 10 + 2 + caps_len, 2 + caps_len,
-                  caps_len);
+    std::snprintf(head, sizeof head, "%04zx 01 04 fde9 005a c0000201 %02zx 02 %02zx", 19 + 10 + 2 + caps_len,
+                  2 + caps_len, caps_len);
     auto m = decode_open(Bytes(H(kMarker + head + cap)).subspan(kHeaderLength));
     ASSERT_FALSE(m) << cap;
     EXPECT_EQ(m.error().code, uint8_t(ErrorCode::open)) << cap;
@@ -127,8 +133,9 @@ TEST(WireExtendedNextHop, SixteenByteNextHopWithoutLinkLocal) {
   std::vector<uint8_t> out;
   const std::vector<WirePrefix> p{WirePrefix::v4(0xcb00710a, 32)};
   ASSERT_TRUE(encode_announce(a, p, ctx, out));
-  EXPECT_EQ(to_hex(out), N(kMarker + "0042 02 0000 002b 90 0e 001a 0001 01 10 20010db8000000000000000000000011 00 20 cb00710a"
-                                     "40 01 01 00 40 02 06 02 01 0000fdf3"));
+  EXPECT_EQ(to_hex(out),
+            N(kMarker + "0042 02 0000 002b 90 0e 001a 0001 01 10 20010db8000000000000000000000011 00 20 cb00710a"
+                        "40 01 01 00 40 02 06 02 01 0000fdf3"));
 }
 
 TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopDecodesOnlyWhenNegotiated) {
@@ -144,13 +151,15 @@ TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopDecodesOnlyWhenNegotiated) {
   std::vector<WirePrefix> got;
   u->for_each_announced([&](const WirePrefix& p) { got.push_back(p); });
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].len, 32); EXPECT_TRUE(got[0].is_v4());
+  EXPECT_EQ(got[0].len, 32);
+  EXPECT_TRUE(got[0].is_v4());
   // Not negotiated: an IPv6 next hop on IPv4 routes is a malformed MP_REACH_NLRI.
   auto bad = decode_update(Bytes(msg).subspan(kHeaderLength), DecodeContext{});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, uint8_t(ErrorCode::update));
   // Other lengths stay refused when negotiated.
-  auto odd = H(kMarker + "0032 02 0000 001b 90 0e 000a 0001 01 05 0102030405 00 00 40 01 01 00 40 02 06 02 01 0000fdf3");
+  auto odd =
+      H(kMarker + "0032 02 0000 001b 90 0e 000a 0001 01 05 0102030405 00 00 40 01 01 00 40 02 06 02 01 0000fdf3");
   EXPECT_FALSE(decode_update(Bytes(odd).subspan(kHeaderLength), ctx));
 }
 

@@ -26,7 +26,9 @@ Notification header_error(HeaderSubcode sub, const std::string& data = "") {
 }
 
 TEST(WireHeader, KeepaliveIsABareHeader) {
-  EXPECT_EQ(to_hex(encode_keepalive()), kMarker + "0013" "04");
+  EXPECT_EQ(to_hex(encode_keepalive()), kMarker +
+                                            "0013"
+                                            "04");
 }
 
 TEST(WireHeader, FewerThanNineteenBytesAsksForMore) {
@@ -114,11 +116,10 @@ TEST(WireHeader, UnknownTypeIsBadTypeWithTheType) {
 }
 
 TEST(WireNotification, EncodesCodeSubcodeAndData) {
-  EXPECT_EQ(to_hex(encode_notification(Notification::make(ErrorCode::hold_timer_expired, 0))),
-            kMarker + "0015030400");
-  EXPECT_EQ(to_hex(encode_notification(Notification::make(ErrorCode::open, OpenSubcode::unsupported_version,
-                                                           H("0004")))),
-            kMarker + "00170302010004");
+  EXPECT_EQ(to_hex(encode_notification(Notification::make(ErrorCode::hold_timer_expired, 0))), kMarker + "0015030400");
+  EXPECT_EQ(
+      to_hex(encode_notification(Notification::make(ErrorCode::open, OpenSubcode::unsupported_version, H("0004")))),
+      kMarker + "00170302010004");
 }
 
 TEST(WireNotification, DecodesAnyCodeWithItsData) {
@@ -142,8 +143,9 @@ TEST(WireNotification, DataIsCutSoTheMessageFits4096) {
 
 TEST(WireNotification, ShutdownCommunicationGolden) {
   auto n = make_shutdown(CeaseSubcode::administrative_shutdown, "maintenance");
-  EXPECT_EQ(to_hex(encode_notification(n)),
-            kMarker + "00210306020b" "6d61696e74656e616e6365");
+  EXPECT_EQ(to_hex(encode_notification(n)), kMarker +
+                                                "00210306020b"
+                                                "6d61696e74656e616e6365");
   auto back = decode_notification(Bytes(encode_notification(n)).subspan(19));
   ASSERT_TRUE(back);
   auto text = shutdown_communication(*back);
@@ -153,7 +155,9 @@ TEST(WireNotification, ShutdownCommunicationGolden) {
 
 TEST(WireNotification, AdministrativeResetCarriesACommunicationToo) {
   auto n = make_shutdown(CeaseSubcode::administrative_reset, "new ASN");
-  EXPECT_EQ(to_hex(n.data), "07" "6e65772041534e");
+  EXPECT_EQ(to_hex(n.data),
+            "07"
+            "6e65772041534e");
   EXPECT_EQ(n.subcode, 4);
   EXPECT_EQ(shutdown_communication(n).value(), "new ASN");
 }
@@ -175,9 +179,9 @@ TEST(WireNotification, BrokenShutdownCommunicationsAreReportedNotShown) {
   EXPECT_EQ(shutdown_communication(n).error(), ShutdownCommunicationError::bad_utf8);
   n.data.clear();  // from a speaker that predates RFC 8203
   EXPECT_EQ(shutdown_communication(n).value(), "");
-  EXPECT_EQ(shutdown_communication(Notification::make(ErrorCode::cease, CeaseSubcode::peer_deconfigured, H("0161")))
-                .value(),
-            "");
+  EXPECT_EQ(
+      shutdown_communication(Notification::make(ErrorCode::cease, CeaseSubcode::peer_deconfigured, H("0161"))).value(),
+      "");
 }
 
 TEST(WireNotification, Utf8ValidationFollowsRfc3629) {
@@ -278,7 +282,8 @@ TEST(WireMessage, ExtendedMessagesRaiseEveryLimitButOpenAndKeepalive) {
   DecodeContext plain, extended;
   extended.extended_message = true;
   const std::vector<uint8_t> rr_head{0, 1, 0, 1}, notif_head{6, 6};
-  for (auto [type, head] : {std::pair{MessageType::route_refresh, rr_head}, std::pair{MessageType::notification, notif_head}}) {
+  for (auto [type, head] :
+       {std::pair{MessageType::route_refresh, rr_head}, std::pair{MessageType::notification, notif_head}}) {
     EXPECT_TRUE(decode_message(sized(type, 4096, head), plain)) << int(type);
     auto over = decode_message(sized(type, 4097, head), plain);
     ASSERT_FALSE(over) << int(type);

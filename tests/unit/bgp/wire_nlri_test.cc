@@ -7,9 +7,13 @@
 namespace vane::bgp::wire {
 namespace {
 
-std::vector<uint8_t> H(const std::string& s) { return from_hex(s).value_or(std::vector<uint8_t>{}); }
+std::vector<uint8_t> H(const std::string& s) {
+  return from_hex(s).value_or(std::vector<uint8_t>{});
+}
 
-WirePrefix P(const char* text) { return WirePrefix::from(*Prefix::parse(text)).value(); }
+WirePrefix P(const char* text) {
+  return WirePrefix::from(*Prefix::parse(text)).value();
+}
 
 TEST(WireNlri, ViewYieldsEachPrefixInOrder) {
   auto bytes = H("18cb0071 19c6336480 00 20c0000201");
@@ -42,8 +46,7 @@ TEST(WireNlri, Ipv6PrefixesUpTo128Bits) {
 
 TEST(WireNlri, LengthBeyondTheFamilyIsRejected) {
   EXPECT_EQ(NlriView::parse(H("21cb007100ff"), IpAddress::Family::v4).error(), NlriError::prefix_too_long);
-  EXPECT_EQ(NlriView::parse(H("81" + std::string(34, '0')), IpAddress::Family::v6).error(),
-            NlriError::prefix_too_long);
+  EXPECT_EQ(NlriView::parse(H("81" + std::string(34, '0')), IpAddress::Family::v6).error(), NlriError::prefix_too_long);
 }
 
 TEST(WireNlri, PrefixRunningPastTheFieldIsRejected) {
@@ -64,7 +67,11 @@ TEST(WireNlri, AppendPrefixWritesOnlySignificantOctets) {
   append_prefix(out, P("198.51.100.128/25"));
   append_prefix(out, P("0.0.0.0/0"));
   append_prefix(out, P("2001:db8::/32"));
-  EXPECT_EQ(to_hex(out), "18cb0071" "19c6336480" "00" "2020010db8");
+  EXPECT_EQ(to_hex(out),
+            "18cb0071"
+            "19c6336480"
+            "00"
+            "2020010db8");
 }
 
 TEST(WireNlri, CompactPrefixIsSmallAndOrdered) {

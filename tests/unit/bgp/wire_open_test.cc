@@ -16,8 +16,12 @@ std::vector<uint8_t> H(const std::string& s) {
   EXPECT_TRUE(v.has_value()) << s;
   return v.value_or(std::vector<uint8_t>{});
 }
-std::string N(const std::string& s) { return to_hex(H(s)); }
-Bytes body(const std::vector<uint8_t>& msg) { return Bytes(msg).subspan(19); }
+std::string N(const std::string& s) {
+  return to_hex(H(s));
+}
+Bytes body(const std::vector<uint8_t>& msg) {
+  return Bytes(msg).subspan(19);
+}
 
 Capabilities typical_caps() {
   Capabilities c;
@@ -148,10 +152,10 @@ TEST(WireOpen, NonCapabilityParameterIsUnsupported) {
 
 TEST(WireOpen, LengthsThatDoNotAddUpAreUnspecificOpenErrors) {
   const Notification unspecific = Notification::make(ErrorCode::open, OpenSubcode::unspecific);
-  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 05 02 03 0104")).error(), unspecific);      // param overrun
-  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 04 02 02 0104 00")).error(), unspecific);   // optlen short
-  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 05 02 03 0103 00")).error(), unspecific);   // MP cap of 3 bytes
-  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 04 02 02 0201")).error(), unspecific);      // RR with a value
+  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 05 02 03 0104")).error(), unspecific);     // param overrun
+  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 04 02 02 0104 00")).error(), unspecific);  // optlen short
+  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 05 02 03 0103 00")).error(), unspecific);  // MP cap of 3 bytes
+  EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 04 02 02 0201")).error(), unspecific);     // RR with a value
   EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 06 02 04 4002 0000 ff")).error(), unspecific);
   EXPECT_EQ(decode_open(H("04 fde9 005a c0000201 ff ff 00")).error(), unspecific);  // extended, no length
 }

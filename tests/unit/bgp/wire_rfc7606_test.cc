@@ -40,7 +40,9 @@ const std::string kAsPath = "40 02 06 02 01 0000fde9 ";
 const std::string kNextHop = "40 03 04 c0000201 ";
 const std::string kBase = kOrigin + kAsPath + kNextHop;
 
-DecodeContext ebgp() { return {}; }
+DecodeContext ebgp() {
+  return {};
+}
 DecodeContext ibgp() {
   DecodeContext c;
   c.is_ebgp = false;
@@ -106,10 +108,10 @@ TEST(WireRfc7606, OriginWithWrongLengthOrUndefinedValueIsTreatAsWithdraw) {
 
 TEST(WireRfc7606, MalformedAsPathIsTreatAsWithdraw) {
   const char* bad[] = {
-      "40 02 06 05 01 0000fde9",         // unknown segment type
-      "40 02 02 02 00",                  // zero-length segment
-      "40 02 06 02 02 0000fde9",         // segment overruns the attribute
-      "40 02 07 02 01 0000fde9 02",      // one byte left over: not enough for a segment
+      "40 02 06 05 01 0000fde9",     // unknown segment type
+      "40 02 02 02 00",              // zero-length segment
+      "40 02 06 02 02 0000fde9",     // segment overruns the attribute
+      "40 02 07 02 01 0000fde9 02",  // one byte left over: not enough for a segment
   };
   for (const char* as_path : bad) {
     auto b = B(kOrigin + as_path + " " + kNextHop);
@@ -404,7 +406,8 @@ TEST(WireRfc7606, As4PathLongerThanAsPathIsIgnored) {
 
 TEST(WireRfc7606, AggregatorWithoutAsTransMeansAs4AttributesAreIgnored) {
   const std::string as_path = "40 02 04 02 01 5ba0 ";
-  auto b = B(kOrigin + as_path + kNextHop + "c0 07 06 fde9 c0000209 c0 11 06 02 01 fa56ea01 c0 12 08 fa56ea01 c0000209");
+  auto b =
+      B(kOrigin + as_path + kNextHop + "c0 07 06 fde9 c0000209 c0 11 06 02 01 fa56ea01 c0 12 08 fa56ea01 c0000209");
   auto u = ok(b, two_byte());
   EXPECT_EQ(u.attrs.as_path, AsPath::sequence({kAsTrans}));
   EXPECT_EQ(u.attrs.aggregator, (Aggregator{65001, 0xc0000209}));

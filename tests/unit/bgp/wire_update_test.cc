@@ -19,9 +19,15 @@ std::vector<uint8_t> H(const std::string& s) {
   EXPECT_TRUE(v.has_value()) << s;
   return v.value_or(std::vector<uint8_t>{});
 }
-std::string N(const std::string& s) { return to_hex(H(s)); }
-WirePrefix P(const char* text) { return WirePrefix::from(*Prefix::parse(text)).value(); }
-IpAddress A(const char* text) { return *IpAddress::parse(text); }
+std::string N(const std::string& s) {
+  return to_hex(H(s));
+}
+WirePrefix P(const char* text) {
+  return WirePrefix::from(*Prefix::parse(text)).value();
+}
+IpAddress A(const char* text) {
+  return *IpAddress::parse(text);
+}
 
 // The returned views point into msg, so a temporary buffer is refused at compile time.
 Update decode(std::vector<uint8_t>&& msg, const DecodeContext& ctx = {}) = delete;

@@ -113,10 +113,11 @@ TEST(Render, SiteAgentNotListeningSaysSo) {
   r.mutable_site()->set_agent_listening(false);
   r.mutable_site()->set_agent_error("listen on 192.0.2.12 port 6081: Address already in use");
   const std::string text = render_text(r);
-  EXPECT_EQ(text.substr(0, text.find("\n\n") + 2),
-            "Table generation 42, 65537 buckets; site health on (port 6081, authenticated)\n"
-            "site agent NOT LISTENING: listen on 192.0.2.12 port 6081: Address already in use; this server counts itself "
-            "down and withdraws (retrying)\n\n");
+  EXPECT_EQ(
+      text.substr(0, text.find("\n\n") + 2),
+      "Table generation 42, 65537 buckets; site health on (port 6081, authenticated)\n"
+      "site agent NOT LISTENING: listen on 192.0.2.12 port 6081: Address already in use; this server counts itself "
+      "down and withdraws (retrying)\n\n");
 }
 
 TEST(Render, SiteAgentRefusedConnectionsAreCountedByReason) {
@@ -127,7 +128,8 @@ TEST(Render, SiteAgentRefusedConnectionsAreCountedByReason) {
     c->set_count(n);
   }
   const std::string text = render_text(r);
-  EXPECT_NE(text.find("\nsite agent refused connections: not_a_site_server 12, per_source_limit 3\n"), std::string::npos)
+  EXPECT_NE(text.find("\nsite agent refused connections: not_a_site_server 12, per_source_limit 3\n"),
+            std::string::npos)
       << text;
 }
 
@@ -199,21 +201,23 @@ TEST(Render, ErrorWithDetails) {
 TEST(Render, JsonIsTheProtobufMapping) {
   control::Response r = sample::site();
   r.set_version(1u << 16);
-  EXPECT_EQ(render_json(r),
-            "{\"version\":65536,\"error\":\"\",\"error_details\":[],\"code\":\"ERROR_CODE_UNSPECIFIED\","
-            "\"site\":{\"servers\":[{\"name\":\"s1\",\"address\":\"10.0.0.1\",\"weight\":100,\"healthy\":true,"
-            "\"is_self\":true,\"reach\":\"self\",\"error\":\"\",\"services\":[{\"service\":\"web\",\"weight\":100,"
-            "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\",\"refusal\":\"\",\"refused\":[],"
-            "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0},"
-            "{\"name\":\"s2\",\"address\":\"10.0.0.2\","
-            "\"weight\":0,\"healthy\":false,\"is_self\":false,\"reach\":\"unreachable\",\"error\":\"connect: Connection "
-            "refused\",\"services\":[{\"service\":\"web\",\"weight\":0,\"healthy\":false,\"state\":\"unreachable\"}],"
-            "\"role\":\"BACKEND_ONLY\",\"refusal\":\"bad_mac\",\"refused\":[{\"reason\":\"bad_mac\",\"count\":\"3\"},"
-            "{\"reason\":\"replay\",\"count\":\"1\"}],"
-            "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0}],\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
-            "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
-            "\"gate_open\":false}],\"auth\":\"authenticated\",\"key_ids\":[\"0123456789abcdef\"],\"agent_listening\":true,"
-            "\"agent_error\":\"\",\"agent_bad_requests\":\"0\",\"agent_refused\":[]}}\n");
+  EXPECT_EQ(
+      render_json(r),
+      "{\"version\":65536,\"error\":\"\",\"error_details\":[],\"code\":\"ERROR_CODE_UNSPECIFIED\","
+      "\"site\":{\"servers\":[{\"name\":\"s1\",\"address\":\"10.0.0.1\",\"weight\":100,\"healthy\":true,"
+      "\"is_self\":true,\"reach\":\"self\",\"error\":\"\",\"services\":[{\"service\":\"web\",\"weight\":100,"
+      "\"healthy\":true,\"state\":\"up\"}],\"role\":\"FORWARD_AND_SERVE\",\"refusal\":\"\",\"refused\":[],"
+      "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0},"
+      "{\"name\":\"s2\",\"address\":\"10.0.0.2\","
+      "\"weight\":0,\"healthy\":false,\"is_self\":false,\"reach\":\"unreachable\",\"error\":\"connect: Connection "
+      "refused\",\"services\":[{\"service\":\"web\",\"weight\":0,\"healthy\":false,\"state\":\"unreachable\"}],"
+      "\"role\":\"BACKEND_ONLY\",\"refusal\":\"bad_mac\",\"refused\":[{\"reason\":\"bad_mac\",\"count\":\"3\"},"
+      "{\"reason\":\"replay\",\"count\":\"1\"}],"
+      "\"load\":false,\"load_weight\":0,\"utilisation_permille\":0,\"load_reason\":\"\",\"load_mean_permille\":0}],"
+      "\"table_generation\":\"42\",\"table_size\":65537,\"site_health\":true,"
+      "\"site_port\":6081,\"services\":[{\"service\":\"web\",\"healthy_servers\":1,\"min_healthy_servers\":2,"
+      "\"gate_open\":false}],\"auth\":\"authenticated\",\"key_ids\":[\"0123456789abcdef\"],\"agent_listening\":true,"
+      "\"agent_error\":\"\",\"agent_bad_requests\":\"0\",\"agent_refused\":[]}}\n");
 }
 
 TEST(Render, JsonRoundTripsEveryView) {
@@ -261,7 +265,8 @@ TEST(RenderReceived, ListsKeptRoutesAndSaysWhenOnlyCounted) {
   c.set_neighbor("tor2");
   c.set_total(20);
   c.set_count_only(true);
-  EXPECT_EQ(render_received(c), "neighbor tor2: 20 route(s) held (counted only: set keep_received_routes to keep them)\n");
+  EXPECT_EQ(render_received(c),
+            "neighbor tor2: 20 route(s) held (counted only: set keep_received_routes to keep them)\n");
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ site {{ server {{ name: "s1" address: "192.0.2.11" }} server {{ name: "s2" addre
                      i, neighbors, extra);
 }
 
-const char* kTor = R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 md5_key_file: "tor1.key" })";
+const char* kTor =
+    R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 9 md5_key_file: "tor1.key" })";
 const char* kTorGr =
     R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 graceful_restart { restart_time_s: 30 } })";
 const char* kTorV6 = R"(neighbor { name: "tor1v6" address: "2001:db8::1" remote_asn: 65000 })";
@@ -56,7 +57,9 @@ std::string gen(RouterKind k, const std::vector<config::Loaded>& s, RouterConfig
   return r ? *r : "";
 }
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+bool has(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
 
 TEST(RouterConfig, BirdTwoServers) {
   auto t = gen(RouterKind::bird, {load(server(1, kTor), "s1.conf"), load(server(2, kTorGr), "s2.conf")});
@@ -75,7 +78,8 @@ TEST(RouterConfig, BirdTwoServers) {
   // Exact prefixes of the family the session carries; nothing exported; a limit.
   EXPECT_TRUE(has(t, "filter vane_s1_tor1_ipv4 {\n  if net ~ [ 203.0.113.10/32 ] then accept;\n  reject;\n}\n")) << t;
   EXPECT_FALSE(has(t, "2001:db8:10::/48")) << "IPv4-only sessions carry no IPv6 prefix:\n" << t;
-  EXPECT_TRUE(has(t, "    import filter vane_s1_tor1_ipv4;\n    export none;\n    receive limit 11 action restart;\n")) << t;
+  EXPECT_TRUE(has(t, "    import filter vane_s1_tor1_ipv4;\n    export none;\n    receive limit 11 action restart;\n"))
+      << t;
   EXPECT_TRUE(has(t, "merge paths on limit 2;")) << t;
   EXPECT_TRUE(has(t, "#   s1: /nonexistent/s1.conf\n")) << t;
 }
@@ -86,15 +90,19 @@ TEST(RouterConfig, BirdIpv6SessionAndMaxPrefix) {
   auto t = gen(RouterKind::bird, {load(server(1, kTorV6), "s1.conf")}, o);
   EXPECT_TRUE(has(t, "  local 2001:db8::1 as 65000;\n  neighbor 2001:db8::11 as 65011;\n")) << t;
   EXPECT_TRUE(has(t, "if net ~ [ 2001:db8:10::/48 ] then accept;")) << t;
-  EXPECT_TRUE(has(t, "  ipv6 {\n    import filter vane_s1_tor1v6_ipv6;\n    export none;\n    receive limit 3 action restart;\n"))
+  EXPECT_TRUE(has(
+      t, "  ipv6 {\n    import filter vane_s1_tor1v6_ipv6;\n    export none;\n    receive limit 3 action restart;\n"))
       << t;
   EXPECT_FALSE(has(t, "ipv4 {")) << t;
 }
 
 TEST(RouterConfig, FrrUnnumberedNeighborIsAnInterfaceNeighbor) {
-  auto s1 = load(server(1, R"(neighbor { name: "tor1" interface: "eth0" remote_asn: 65000 hold_time_s: 9 })"), "s1.conf");
+  auto s1 =
+      load(server(1, R"(neighbor { name: "tor1" interface: "eth0" remote_asn: 65000 hold_time_s: 9 })"), "s1.conf");
   auto t = gen(RouterKind::frr, {s1});
-  EXPECT_TRUE(has(t, " neighbor @PORT:s1@ interface remote-as 65011\n neighbor @PORT:s1@ capability extended-nexthop\n")) << t;
+  EXPECT_TRUE(
+      has(t, " neighbor @PORT:s1@ interface remote-as 65011\n neighbor @PORT:s1@ capability extended-nexthop\n"))
+      << t;
   EXPECT_FALSE(has(t, "update-source")) << t;
   EXPECT_TRUE(has(t, " address-family ipv4 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
   EXPECT_TRUE(has(t, " address-family ipv6 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
@@ -108,9 +116,7 @@ TEST(RouterConfig, FrrUnnumberedNeighborIsAnInterfaceNeighbor) {
 TEST(RouterConfig, NeverPrintsTheKey) {
   auto dir = std::filesystem::temp_directory_path() / ("vane-rc-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  {
-    std::ofstream(dir / "tor1.key") << "very-secret-key\n";
-  }
+  { std::ofstream(dir / "tor1.key") << "very-secret-key\n"; }
   ::chmod((dir / "tor1.key").c_str(), 0600);
   // Even loaded with the key read, the output has only the placeholder.
   auto l = config::load_string(server(1, kTor), dir / "s1.conf");
@@ -125,7 +131,8 @@ TEST(RouterConfig, NeverPrintsTheKey) {
 }
 
 TEST(RouterConfig, Frr) {
-  auto t = gen(RouterKind::frr, {load(server(1, std::string(kTor) + kTorV6), "s1.conf"), load(server(2, kTorGr), "s2.conf")});
+  auto t = gen(RouterKind::frr,
+               {load(server(1, std::string(kTor) + kTorV6), "s1.conf"), load(server(2, kTorGr), "s2.conf")});
   EXPECT_TRUE(has(t, "ip prefix-list VANE-s1_tor1-V4 seq 5 permit 203.0.113.10/32\n")) << t;
   EXPECT_TRUE(has(t, "ipv6 prefix-list VANE-s1_tor1v6-V6 seq 5 permit 2001:db8:10::/48\n")) << t;
   EXPECT_TRUE(has(t, "route-map VANE-IN-s1_tor1-V4 permit 10\n match ip address prefix-list VANE-s1_tor1-V4\n")) << t;
@@ -137,8 +144,10 @@ TEST(RouterConfig, Frr) {
   EXPECT_TRUE(has(t, " neighbor 2001:db8::11 remote-as 65011\n")) << t;
   EXPECT_TRUE(has(t, " neighbor 192.0.2.12 graceful-restart\n")) << t;
   EXPECT_FALSE(has(t, " neighbor 192.0.2.11 graceful-restart\n")) << t;
-  EXPECT_TRUE(has(t, "  neighbor 192.0.2.11 route-map VANE-IN-s1_tor1-V4 in\n  neighbor 192.0.2.11 route-map VANE-NONE out\n"
-                     "  neighbor 192.0.2.11 maximum-prefix 11 restart 1 force\n"))
+  EXPECT_TRUE(
+      has(t,
+          "  neighbor 192.0.2.11 route-map VANE-IN-s1_tor1-V4 in\n  neighbor 192.0.2.11 route-map VANE-NONE out\n"
+          "  neighbor 192.0.2.11 maximum-prefix 11 restart 1 force\n"))
       << t;
   // The IPv6-transport session carries IPv6 only: not activated for IPv4.
   EXPECT_TRUE(has(t, "  no neighbor 2001:db8::11 activate\n")) << t;
@@ -152,7 +161,8 @@ TEST(RouterConfig, JunosAndEos) {
   auto j = gen(RouterKind::junos, servers);
   EXPECT_TRUE(has(j, "    prefix-list vane-s1_tor1-v4 {\n        203.0.113.10/32;\n    }\n")) << j;
   EXPECT_TRUE(has(j, "prefix-list-filter vane-s1_tor1-v4 exact;")) << j;
-  EXPECT_TRUE(has(j, "            type external;\n            multipath multiple-as;\n            export vane-export-none;\n"))
+  EXPECT_TRUE(
+      has(j, "            type external;\n            multipath multiple-as;\n            export vane-export-none;\n"))
       << j;
   EXPECT_TRUE(has(j, "            neighbor 192.0.2.11 {\n")) << j;
   EXPECT_TRUE(has(j, "                peer-as 65011;\n")) << j;
@@ -165,7 +175,9 @@ TEST(RouterConfig, JunosAndEos) {
   EXPECT_TRUE(has(e, "   neighbor 192.0.2.11 password 0 @MD5:s1:tor1@\n")) << e;
   EXPECT_TRUE(has(e, "   neighbor 192.0.2.12 graceful-restart\n")) << e;
   EXPECT_TRUE(has(e, "   neighbor 192.0.2.11 maximum-routes 11\n")) << e;
-  EXPECT_TRUE(has(e, "      neighbor 192.0.2.11 route-map VANE-IN-s1_tor1-V4 in\n      neighbor 192.0.2.11 route-map VANE-NONE out\n"))
+  EXPECT_TRUE(has(
+      e,
+      "      neighbor 192.0.2.11 route-map VANE-IN-s1_tor1-V4 in\n      neighbor 192.0.2.11 route-map VANE-NONE out\n"))
       << e;
 }
 
@@ -234,7 +246,8 @@ TEST(RouterConfig, Vanectl) {
       << err;
   EXPECT_TRUE(has(out, " neighbor 192.0.2.11 remote-as 65011\n")) << out;
   EXPECT_TRUE(has(out, " neighbor 192.0.2.12 remote-as 65012\n")) << out;
-  EXPECT_EQ(run_cli({"router-config", "--for", "bird", "-c", dir / "s1.conf", "-c", dir / "s2.conf"}, out, err), kExitOk);
+  EXPECT_EQ(run_cli({"router-config", "--for", "bird", "-c", dir / "s1.conf", "-c", dir / "s2.conf"}, out, err),
+            kExitOk);
   EXPECT_TRUE(has(out, "protocol bgp vane_s2_tor1")) << out;
   EXPECT_EQ(run_cli({"router-config", "--for", "bird", "-c", dir / "bad.conf"}, out, err), kExitDaemonError);
   EXPECT_TRUE(has(err, "bad.conf:1:")) << err;

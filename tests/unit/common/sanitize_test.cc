@@ -5,7 +5,9 @@
 namespace vane {
 namespace {
 
-TEST(Printable, KeepsPrintableAscii) { EXPECT_EQ(printable("up 50 web-1"), "up 50 web-1"); }
+TEST(Printable, KeepsPrintableAscii) {
+  EXPECT_EQ(printable("up 50 web-1"), "up 50 web-1");
+}
 
 TEST(Printable, EscapesControlBytesAndBackslash) {
   // A terminal escape (clear screen), a forged log line and a backslash.

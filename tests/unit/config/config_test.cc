@@ -1,7 +1,7 @@
 // Golden messages for every validation error the config loader reports, with line and column.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -29,7 +29,8 @@ auto load_example() {
 }
 
 // Minimal valid config the cases below break one piece at a time.
-const std::string kBase = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+const std::string kBase =
+    R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } }
 )";
 
@@ -56,8 +57,9 @@ TEST(Config, SyntaxErrorReportsLineAndColumn) {
 }
 
 TEST(Config, UnknownFieldIsAnError) {
-  EXPECT_EQ(errors(kBase + "neighbour { }\n"),
-            std::vector<std::string>{"t.conf:3:11: Message type \"vane.config.Config\" has no field named \"neighbour\"."});
+  EXPECT_EQ(
+      errors(kBase + "neighbour { }\n"),
+      std::vector<std::string>{"t.conf:3:11: Message type \"vane.config.Config\" has no field named \"neighbour\"."});
 }
 
 TEST(Config, MissingFileIsReported) {
@@ -78,15 +80,21 @@ TEST(Config, NodeAddressesMustBeItsSiteEntrys) {
   EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.21" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } }
 )"),
-            std::vector<std::string>{"t.conf:1:54: address \"192.0.2.21\" differs from the site server entry's \"192.0.2.11\""});
-  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
+            std::vector<std::string>{
+                "t.conf:1:54: address \"192.0.2.21\" differs from the site server entry's \"192.0.2.11\""});
+  EXPECT_EQ(
+      errors(
+          R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" address6: "2001:db8::0:11" } }
 )"),
-            std::vector<std::string>{});
-  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
+      std::vector<std::string>{});
+  EXPECT_EQ(
+      errors(
+          R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" address6: "2001:db8::11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" address6: "2001:db8::12" } }
 )"),
-            std::vector<std::string>{"t.conf:1:76: address6 \"2001:db8::11\" differs from the site server entry's \"2001:db8::12\""});
+      std::vector<std::string>{
+          "t.conf:1:76: address6 \"2001:db8::11\" differs from the site server entry's \"2001:db8::12\""});
 }
 
 TEST(Config, ServerAddressesMustBeUnicastAndDistinct) {
@@ -101,13 +109,14 @@ site {
   server { name: "s6" address: "255.255.255.255" address6: "2001:db8::16" }
 }
 )"),
-            (std::vector<std::string>{"t.conf:4:23: address \"0.0.0.0\" is not a unicast address a server can send from",
-                                      "t.conf:5:23: address \"224.0.0.5\" is not a unicast address a server can send from",
-                                      "t.conf:5:44: address6 \"ff02::1\" is not a unicast address a server can send from",
-                                      "t.conf:6:23: address \"127.0.0.1\" is not a unicast address a server can send from",
-                                      "t.conf:6:44: address6 \"::\" is not a unicast address a server can send from",
-                                      "t.conf:7:45: duplicate server address \"2001:db8::11\"",
-                                      "t.conf:8:23: address \"255.255.255.255\" is not a unicast address a server can send from"}));
+            (std::vector<std::string>{
+                "t.conf:4:23: address \"0.0.0.0\" is not a unicast address a server can send from",
+                "t.conf:5:23: address \"224.0.0.5\" is not a unicast address a server can send from",
+                "t.conf:5:44: address6 \"ff02::1\" is not a unicast address a server can send from",
+                "t.conf:6:23: address \"127.0.0.1\" is not a unicast address a server can send from",
+                "t.conf:6:44: address6 \"::\" is not a unicast address a server can send from",
+                "t.conf:7:45: duplicate server address \"2001:db8::11\"",
+                "t.conf:8:23: address \"255.255.255.255\" is not a unicast address a server can send from"}));
 }
 
 TEST(Config, InvalidAddressesArePointedAt) {
@@ -125,18 +134,19 @@ neighbor { name: "b" interface: "eth1" address: "fe80::1" remote_asn: 65000 }
 neighbor { name: "c" interface: "eth2" address: "fe80::1" remote_asn: 65000 }
 )"),
             std::vector<std::string>{});
-  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" address: "2001:db8::1" remote_asn: 65000 passive: true }
+  EXPECT_EQ(
+      errors(kBase + R"(neighbor { name: "a" interface: "eth0" address: "2001:db8::1" remote_asn: 65000 passive: true }
 neighbor { name: "b" address: "fe80::1" remote_asn: 65000 }
 neighbor { name: "c" interface: "eth0" remote_asn: 65000 local_address: "192.0.2.11" bfd {} }
 neighbor { name: "d" interface: "eth3/x" remote_asn: 65000 }
 )"),
-            (std::vector<std::string>{
-                "t.conf:3:40: address with interface must be the router's IPv6 link-local (fe80::/10) address",
-                "t.conf:3:81: an unnumbered neighbor (interface) cannot be passive: vaned calls the router",
-                "t.conf:4:22: a link-local address needs interface",
-                "t.conf:5:58: local_address cannot be set with interface: the session uses the link-local address",
-                "t.conf:5:86: bfd is not supported on an unnumbered neighbor (interface) yet",
-                "t.conf:6:22: interface \"eth3/x\" is not an interface name"}));
+      (std::vector<std::string>{
+          "t.conf:3:40: address with interface must be the router's IPv6 link-local (fe80::/10) address",
+          "t.conf:3:81: an unnumbered neighbor (interface) cannot be passive: vaned calls the router",
+          "t.conf:4:22: a link-local address needs interface",
+          "t.conf:5:58: local_address cannot be set with interface: the session uses the link-local address",
+          "t.conf:5:86: bfd is not supported on an unnumbered neighbor (interface) yet",
+          "t.conf:6:22: interface \"eth3/x\" is not an interface name"}));
   // Two neighbours learning their router on one link would both take the same router.
   EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" remote_asn: 65000 }
 neighbor { name: "b" interface: "eth0" remote_asn: 65001 }
@@ -180,34 +190,33 @@ TEST(Config, VipOutsideEveryAnnouncedPrefixIsRefused) {
   vip { address: "203.0.113.99" port: 80 protocol: TCP }
   announce { prefix: "203.0.113.0/28" }
 })"),
-            std::vector<std::string>{
-                "t.conf:4:9: VIP 203.0.113.99 is outside every prefix service \"web\" announces"});
+            std::vector<std::string>{"t.conf:4:9: VIP 203.0.113.99 is outside every prefix service \"web\" announces"});
 }
 
 TEST(Config, PortsAndTimersOutOfRangeAreRefused) {
-  EXPECT_EQ(errors(kBase + R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 2 port: 70000 }
+  EXPECT_EQ(
+      errors(kBase + R"(neighbor { name: "tor1" address: "192.0.2.1" remote_asn: 65000 hold_time_s: 2 port: 70000 }
 service { name: "web"
   vip { address: "203.0.113.10" port: 65536 protocol: TCP }
   announce { prefix: "203.0.113.10/32" }
   check { name: "c" tcp { port: 0 } interval_ms: 10 }
   check { name: "d" http { port: 80 } interval_ms: 500 timeout_ms: 600 }
 })"),
-            (std::vector<std::string>{
-                "t.conf:3:64: hold_time_s 2 must be 0 or 3..65535",
-                "t.conf:3:79: port 70000 out of range 1..65535",
-                "t.conf:5:33: port 65536 out of range 0..65535",
-                "t.conf:7:27: port is required (1..65535)",
-                "t.conf:7:37: interval_ms 10 out of range 50..3600000",
-                "t.conf:8:56: timeout_ms must not exceed interval_ms",
-            }));
+      (std::vector<std::string>{
+          "t.conf:3:64: hold_time_s 2 must be 0 or 3..65535",
+          "t.conf:3:79: port 70000 out of range 1..65535",
+          "t.conf:5:33: port 65536 out of range 0..65535",
+          "t.conf:7:27: port is required (1..65535)",
+          "t.conf:7:37: interval_ms 10 out of range 50..3600000",
+          "t.conf:8:56: timeout_ms must not exceed interval_ms",
+      }));
 }
 
 TEST(Config, RiseOrFallOfZeroIsRefused) {
   EXPECT_EQ(errors(kBase + R"(service { name: "web"
   check { name: "c" tcp { port: 80 } rise: 0 fall: 0 }
 })"),
-            (std::vector<std::string>{"t.conf:4:38: rise must be at least 1",
-                                      "t.conf:4:46: fall must be at least 1"}));
+            (std::vector<std::string>{"t.conf:4:38: rise must be at least 1", "t.conf:4:46: fall must be at least 1"}));
 }
 
 TEST(Config, BadCheckKindsAreRefused) {
@@ -250,10 +259,11 @@ TEST(Config, BadCommunitiesAreRefused) {
 }
 
 TEST(Config, MetricsMustListenOnLoopbackOnly) {
-  EXPECT_EQ(errors(kBase + "metrics { listen: \"192.0.2.11:9179\" }\n"),
-            std::vector<std::string>{
-                "t.conf:3:11: listen \"192.0.2.11:9179\" must be a loopback address: metrics are not exposed beyond the host "
-                "unless allow_remote is set"});
+  EXPECT_EQ(
+      errors(kBase + "metrics { listen: \"192.0.2.11:9179\" }\n"),
+      std::vector<std::string>{
+          "t.conf:3:11: listen \"192.0.2.11:9179\" must be a loopback address: metrics are not exposed beyond the host "
+          "unless allow_remote is set"});
   EXPECT_EQ(errors(kBase + "metrics { listen: \"192.0.2.11:9179\" allow_remote: true }\n"), std::vector<std::string>{});
   EXPECT_EQ(errors(kBase + "metrics { listen: \"[::]:9179\" allow_remote: true }\n"), std::vector<std::string>{});
 }
@@ -266,7 +276,8 @@ class KeyFile : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string conf(const std::string& key) {
-    return kBase + "neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 md5_key_file: \"" + key + "\" }\n";
+    return kBase + "neighbor { name: \"tor1\" address: \"192.0.2.1\" remote_asn: 65000 md5_key_file: \"" + key +
+           "\" }\n";
   }
   fs::path dir_;
 };
@@ -299,18 +310,23 @@ class SiteKeyFile : public KeyFile {
  protected:
   std::string site_conf(const std::string& key) {
     return R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
-site { server { name: "s1" address: "192.0.2.11" } key_file: ")" + key + "\" }\n";
+site { server { name: "s1" address: "192.0.2.11" } key_file: ")" +
+           key + "\" }\n";
   }
-  fs::path write(const std::string& name, const std::string& text, fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {
+  fs::path write(const std::string& name, const std::string& text,
+                 fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {
     std::ofstream(dir_ / name) << text;
     fs::permissions(dir_ / name, perms);
     return dir_ / name;
   }
-  std::string prefix() { return (dir_ / "vaned.conf").string() + ":2:52: key_file \"" + (dir_ / "site.key").string() + "\""; }
+  std::string prefix() {
+    return (dir_ / "vaned.conf").string() + ":2:52: key_file \"" + (dir_ / "site.key").string() + "\"";
+  }
 };
 
 const std::string kKey1 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-const std::string kKey2 = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544332211000011223344556677";
+const std::string kKey2 =
+    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544332211000011223344556677";
 
 TEST_F(SiteKeyFile, OneOrTwoHexKeysAreRead) {
   write("site.key", "# site key\n" + kKey1 + "\n\n" + kKey2 + "\r\n");
@@ -393,10 +409,14 @@ site { server { name: "s 1" address: "192.0.2.11" } server { name: "s\x1b[2J" ad
 service { name: "web\n" }
 )"),
             (std::vector<std::string>{
-                "t.conf:1:8: node name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
-                "t.conf:2:17: server name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
-                "t.conf:2:62: server name \"s\\x1b[2J\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
-                "t.conf:3:11: service name \"web\\x0a\" must be 1 to 255 printable ASCII characters without spaces (site replies carry it as one word)",
+                "t.conf:1:8: node name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site "
+                "replies carry it as one word)",
+                "t.conf:2:17: server name \"s 1\" must be 1 to 255 printable ASCII characters without spaces (site "
+                "replies carry it as one word)",
+                "t.conf:2:62: server name \"s\\x1b[2J\" must be 1 to 255 printable ASCII characters without spaces "
+                "(site replies carry it as one word)",
+                "t.conf:3:11: service name \"web\\x0a\" must be 1 to 255 printable ASCII characters without spaces "
+                "(site replies carry it as one word)",
             }));
   const std::string long_name(256, 'n');
   auto e = errors(kBase + "service { name: \"" + long_name + "\" }\n");
@@ -444,7 +464,8 @@ TEST(ConfigDiff, ReportsAddedRemovedAndChangedSections) {
   EXPECT_TRUE(diff(a->proto, a->proto).empty());
 }
 
-const std::string kTwo = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+const std::string kTwo =
+    R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" } }
 )";
 
@@ -461,10 +482,12 @@ TEST(ConfigSite, SiteHealthDefaultsOnWithForwardingAndMoreThanOneServer) {
   auto single = load_string(kBase + "forwarding { enabled: true }\n", "t.conf");
   ASSERT_TRUE(single);
   EXPECT_FALSE(site_health(single->proto).enabled());
-  auto explicit_off = load_string(std::string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+  auto explicit_off = load_string(
+      std::string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" } health { port: 0 } }
 forwarding { enabled: true }
-)"), "t.conf");
+)"),
+      "t.conf");
   ASSERT_TRUE(explicit_off);
   EXPECT_FALSE(site_health(explicit_off->proto).enabled());
 }
@@ -481,11 +504,10 @@ site { server { name: "s1" address: "192.0.2.11" } health { port: 7000 interval_
 site { server { name: "s1" address: "192.0.2.11" }
   health { port: 70000 interval_ms: 20 timeout_ms: 900 rise: 0 fall: 101 } }
 )"),
-            (std::vector<std::string>{"t.conf:3:12: port 70000 out of range 0..65535",
-                                      "t.conf:3:24: interval_ms 20 out of range 50..60000",
-                                      "t.conf:3:40: timeout_ms 900 out of range 10..20",
-                                      "t.conf:3:56: rise 0 out of range 1..100",
-                                      "t.conf:3:64: fall 101 out of range 1..100"}));
+            (std::vector<std::string>{
+                "t.conf:3:12: port 70000 out of range 0..65535", "t.conf:3:24: interval_ms 20 out of range 50..60000",
+                "t.conf:3:40: timeout_ms 900 out of range 10..20", "t.conf:3:56: rise 0 out of range 1..100",
+                "t.conf:3:64: fall 101 out of range 1..100"}));
 }
 
 TEST(ConfigSite, SitePortMustNotBeTheGuePort) {
@@ -505,20 +527,24 @@ TEST(ConfigSite, MinHealthyServersAboveOneNeedsSiteHealth) {
 }
 
 TEST(ConfigSite, NodeRoleMustAgreeWithItsServerEntry) {
-  EXPECT_EQ(errors(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: BACKEND_ONLY }
+  EXPECT_EQ(
+      errors(
+          R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: BACKEND_ONLY }
 site { server { name: "s1" address: "192.0.2.11" role: FORWARDER_ONLY } }
 )"),
-            (std::vector<std::string>{"t.conf:1:94: role BACKEND_ONLY differs from the site server entry's FORWARDER_ONLY"}));
-  auto from_entry = load_string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+      (std::vector<std::string>{"t.conf:1:94: role BACKEND_ONLY differs from the site server entry's FORWARDER_ONLY"}));
+  auto from_entry =
+      load_string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
 site { server { name: "s1" address: "192.0.2.11" role: BACKEND_ONLY } }
 )",
-                                "t.conf");
+                  "t.conf");
   ASSERT_TRUE(from_entry);
   EXPECT_EQ(node_role(from_entry->proto), BACKEND_ONLY);
-  auto from_node = load_string(R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: FORWARDER_ONLY }
+  auto from_node = load_string(
+      R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" role: FORWARDER_ONLY }
 site { server { name: "s1" address: "192.0.2.11" } }
 )",
-                               "t.conf");
+      "t.conf");
   ASSERT_TRUE(from_node);
   EXPECT_EQ(node_role(from_node->proto), FORWARDER_ONLY);
   auto defaulted = load_string(kBase, "t.conf");
@@ -527,11 +553,12 @@ site { server { name: "s1" address: "192.0.2.11" } }
 }
 
 TEST(ConfigSite, VipSteeringOptionsParse) {
-  auto l = load_string(kBase + R"(service { name: "dns" vip { address: "203.0.113.53" port: 53 protocol: UDP single_hop: true }
+  auto l = load_string(
+      kBase + R"(service { name: "dns" vip { address: "203.0.113.53" port: 53 protocol: UDP single_hop: true }
   vip { address: "203.0.113.54" port: 443 protocol: TCP hash_without_ports: true not_steered: true }
   announce { prefix: "203.0.113.0/24" } }
 )",
-                       "t.conf");
+      "t.conf");
   ASSERT_TRUE(l) << l.error()[0].str();
   EXPECT_TRUE(l->proto.service(0).vip(0).single_hop());
   EXPECT_TRUE(l->proto.service(0).vip(1).hash_without_ports());
@@ -544,7 +571,8 @@ TEST(ConfigSite, VipSteeringOptionsParse) {
 namespace vane::config {
 namespace {
 
-const std::string kLoadSite = R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
+const std::string kLoadSite =
+    R"(node { name: "s1" router_id: "192.0.2.11" asn: 65011 address: "192.0.2.11" interface: "eth0" }
 forwarding { enabled: true }
 site { server { name: "s1" address: "192.0.2.11" } server { name: "s2" address: "192.0.2.12" }
 )";
@@ -558,7 +586,9 @@ TEST(SiteLoadConfig, DefaultsAndValidation) {
   EXPECT_EQ(s.window_ms, 5000u);
   EXPECT_EQ(s.quantum_percent, 2u);
   EXPECT_FALSE(site_load(load_string(kLoadSite + "}\n", "t.conf")->proto).enabled) << "off by default";
-  auto cg = load_string(kLoadSite + "load { enabled: true source: CGROUP cgroup_path: \"/sys/fs/cgroup/cpu/web\" period_ms: 2000 } }\n", "t.conf");
+  auto cg = load_string(
+      kLoadSite + "load { enabled: true source: CGROUP cgroup_path: \"/sys/fs/cgroup/cpu/web\" period_ms: 2000 } }\n",
+      "t.conf");
   ASSERT_TRUE(cg);
   EXPECT_EQ(site_load(cg->proto).window_ms, 1000u);
 

@@ -208,9 +208,8 @@ TEST(MetricsHttp, NonLoopbackWhenAllowedWithAWarning) {
   auto before = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("t", sink));
   asio::io_context io;
-  HttpServer s(io, HttpServerOptions{.listen = "0.0.0.0:0", .allow_remote = true}, [](Registry& r) {
-    r.gauge("vane_up", "Whether vaned runs.").set(1);
-  });
+  HttpServer s(io, HttpServerOptions{.listen = "0.0.0.0:0", .allow_remote = true},
+               [](Registry& r) { r.gauge("vane_up", "Whether vaned runs.").set(1); });
   auto ok = s.start();
   spdlog::set_default_logger(before);
   ASSERT_TRUE(ok) << ok.error();

@@ -26,7 +26,11 @@ TEST(LoadLoop, AnIdleServerBesideBusyOnesTakesMoreWeightAndANewOneWhenTheSourceF
   boost::asio::io_context io;
   int changes = 0;
   auto loop = std::make_shared<LoadLoop>(
-      io, [] { return std::vector<steer::PeerLoad>{{0.8, 100}, {0.8, 100}}; }, [&] { ++changes; });
+      io,
+      [] {
+        return std::vector<steer::PeerLoad>{{0.8, 100}, {0.8, 100}};
+      },
+      [&] { ++changes; });
   config::SiteLoadSettings s;
   s.enabled = true;
   s.source = config::SiteLoad::CGROUP;
@@ -45,7 +49,8 @@ TEST(LoadLoop, AnIdleServerBesideBusyOnesTakesMoreWeightAndANewOneWhenTheSourceF
   EXPECT_GT(loop->published().weight, 100u);
   ASSERT_TRUE(loop->published().utilisation);
   EXPECT_EQ(*loop->published().utilisation, 0u);
-  EXPECT_TRUE(loop->status().reason == steer::LoadReason::StepLimit || loop->status().reason == steer::LoadReason::Moved)
+  EXPECT_TRUE(loop->status().reason == steer::LoadReason::StepLimit ||
+              loop->status().reason == steer::LoadReason::Moved)
       << steer::to_string(loop->status().reason);
   const uint32_t high = loop->published().weight;
 

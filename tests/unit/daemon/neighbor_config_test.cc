@@ -34,10 +34,10 @@ bool validates_and_fsm_accepts(const std::string& text) {
 }
 
 TEST(NeighborConfig, TimerBoundariesThatValidateAreAcceptedByTheFsm) {
-  for (const char* extra : {"", "hold_time_s: 0", "hold_time_s: 0 keepalive_s: 0", "hold_time_s: 0 keepalive_s: 5",
-                            "hold_time_s: 3", "hold_time_s: 3 keepalive_s: 1", "hold_time_s: 65535",
-                            "hold_time_s: 65535 keepalive_s: 65534", "connect_retry_s: 1", "connect_retry_s: 3600",
-                            "passive: true", "local_asn: 65000"}) {
+  for (const char* extra :
+       {"", "hold_time_s: 0", "hold_time_s: 0 keepalive_s: 0", "hold_time_s: 0 keepalive_s: 5", "hold_time_s: 3",
+        "hold_time_s: 3 keepalive_s: 1", "hold_time_s: 65535", "hold_time_s: 65535 keepalive_s: 65534",
+        "connect_retry_s: 1", "connect_retry_s: 3600", "passive: true", "local_asn: 65000"}) {
     SCOPED_TRACE(extra);
     EXPECT_TRUE(validates_and_fsm_accepts(conf("", extra)));
   }

@@ -20,7 +20,8 @@ TEST(Privileges, RootKeepsOnlyTheNeededCapabilitiesBoundingSetIncluded) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     auto r = limit_capabilities();
-    if (!r || *r != "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL CAP_NET_RAW") ::_exit(1);
+    if (!r || *r != "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL CAP_NET_RAW")
+      ::_exit(1);
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct d[2]{};
     if (::syscall(SYS_capget, &hdr, d) != 0) ::_exit(2);
@@ -30,7 +31,8 @@ TEST(Privileges, RootKeepsOnlyTheNeededCapabilitiesBoundingSetIncluded) {
     const uint64_t prm = d[0].permitted | uint64_t(d[1].permitted) << 32;
     const uint64_t inh = d[0].inheritable | uint64_t(d[1].inheritable) << 32;
     if (eff != want || prm != want || inh != 0) ::_exit(3);
-    if (::prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 || ::prctl(PR_CAPBSET_READ, CAP_BPF, 0, 0, 0) != 1) ::_exit(4);
+    if (::prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 || ::prctl(PR_CAPBSET_READ, CAP_BPF, 0, 0, 0) != 1)
+      ::_exit(4);
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_BPF, 0, 0) != 0) ::_exit(5);
     ::_exit(0);
   }

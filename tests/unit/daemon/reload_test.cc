@@ -114,7 +114,8 @@ TEST(ReloadPlan, ASiteKeyRotationAloneIsAChange) {
 
 TEST(ReloadPlan, PrefixesAnnouncedWithdrawnAndReattributed) {
   Planned p(kBase, kBase);
-  auto a = *Prefix::parse("203.0.113.10/32"), b = *Prefix::parse("203.0.113.11/32"), c = *Prefix::parse("203.0.113.12/32");
+  auto a = *Prefix::parse("203.0.113.10/32"), b = *Prefix::parse("203.0.113.11/32"),
+       c = *Prefix::parse("203.0.113.12/32");
   p.in.exports_now = {{a, {}}, {b, {}}};
   bgp::ExportAttrs med;
   med.med = 10;
@@ -137,7 +138,8 @@ TEST(ReloadPlan, ListenerChangesAreNamed) {
   EXPECT_TRUE(plan.restart.empty());
   EXPECT_EQ(plan.listeners, (std::vector<std::string>{"close 192.0.2.12 port 179", "open 192.0.2.12 port 1179"}))
       << "without bgp.listen, the neighbours' local side (node.address)";
-  Planned q(std::string(kBase) + "bgp { listen: \"192.0.2.12\" }\n", std::string(kBase) + "bgp { listen: \"192.0.2.12\" listen_port: 1179 }\n");
+  Planned q(std::string(kBase) + "bgp { listen: \"192.0.2.12\" }\n",
+            std::string(kBase) + "bgp { listen: \"192.0.2.12\" listen_port: 1179 }\n");
   EXPECT_EQ(q.plan().listeners, (std::vector<std::string>{"close 192.0.2.12 port 179", "open 192.0.2.12 port 1179"}));
 }
 
@@ -158,7 +160,8 @@ TEST(ReloadPlan, TheDataPathSaysWhatItReloadsAndMoves) {
 TEST(ReloadPlan, WhatTheDataPathWouldRefuseIsNamed) {
   Planned p(kBase, kBase);
   p.in.forwarding = std::unexpected(std::string("forwarding.pin_path changed: needs a restart of vaned"));
-  EXPECT_EQ(p.plan().restart, std::vector<std::string>{"data path: forwarding.pin_path changed: needs a restart of vaned"});
+  EXPECT_EQ(p.plan().restart,
+            std::vector<std::string>{"data path: forwarding.pin_path changed: needs a restart of vaned"});
 }
 
 TEST(ReloadPlan, ForwardingTurnedOnAndOff) {
@@ -216,7 +219,12 @@ TEST(RunSteps, AFailureAtEveryStepPutsEverythingBack) {
 
 TEST(RunSteps, StepsWithoutUndoAreSkippedWhenUndoing) {
   int a = 0;
-  std::vector<Step> steps = {{"a", [&]() -> std::expected<void, std::string> { a = 1; return {}; }, [&] { a = 0; }},
+  std::vector<Step> steps = {{"a",
+                              [&]() -> std::expected<void, std::string> {
+                                a = 1;
+                                return {};
+                              },
+                              [&] { a = 0; }},
                              {"b", [&]() -> std::expected<void, std::string> { return {}; }, {}},
                              {"c", [&]() -> std::expected<void, std::string> { return std::unexpected("no"); }, {}}};
   auto r = run_steps(steps);

@@ -18,9 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct FakeProc {
-  fs::path dir = fs::temp_directory_path() /
-                 ("vane-sysctl-" + std::to_string(::getpid()) + "-" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::path dir = fs::temp_directory_path() / ("vane-sysctl-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::path root = dir / "sys";
   fs::path state = dir / "vaned.sock.sysctl";
   FakeProc(std::string fwd4 = "0", std::string fwd6 = "0", std::string local = "0", std::string ra = "1") {
@@ -119,8 +118,8 @@ TEST(Sysctls, RecordIsWrittenBeforeTheValueChanges) {
 }
 
 TEST(Sysctls, AMalformedRecordIsRefusedNotGuessedFrom) {
-  for (std::string bad : {"net/ipv4/conf/eth0/forwarding\n", "net/ipv4/conf/eth0/forwarding 0 1\n",
-                          "kernel/panic 0\n", "net/../../etc/x 0\n", "net/ipv4/conf/eth0/forwarding abc\n",
+  for (std::string bad : {"net/ipv4/conf/eth0/forwarding\n", "net/ipv4/conf/eth0/forwarding 0 1\n", "kernel/panic 0\n",
+                          "net/../../etc/x 0\n", "net/ipv4/conf/eth0/forwarding abc\n",
                           "net/ipv4/conf/eth0/forwarding 0\nnet/ipv4/conf/eth0/forwarding 1\n"}) {
     FakeProc p;
     std::ofstream(p.state) << bad;
@@ -154,8 +153,8 @@ TEST(Sysctls, AMissingSysctlIsAnErrorAndNothingIsRecorded) {
 TEST(Sysctls, AWriteTheKernelRefusesLeavesNoRecord) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop CAP_DAC_OVERRIDE in a child)";
   FakeProc p;
-  fs::permissions(p.root / "net/ipv4/conf/eth0/accept_local", fs::perms::owner_read | fs::perms::group_read |
-                                                                  fs::perms::others_read);
+  fs::permissions(p.root / "net/ipv4/conf/eth0/accept_local",
+                  fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

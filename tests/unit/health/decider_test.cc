@@ -202,7 +202,8 @@ TEST(Dampening, SuppressedPrefixComesBackOnceThePenaltyDecaysToReuse) {
   d.evaluate(t + 1s);
   EXPECT_EQ(d.state(kP), PrefixState::Withdrawn);
   ASSERT_TRUE(d.next_wakeup());
-  const auto expected = t + std::chrono::ceil<milliseconds>(std::chrono::duration<double>(10.0 * std::log2(2000.0 / 750.0)));
+  const auto expected =
+      t + std::chrono::ceil<milliseconds>(std::chrono::duration<double>(10.0 * std::log2(2000.0 / 750.0)));
   EXPECT_EQ(*d.next_wakeup(), expected);
   d.evaluate(expected - 1ms);
   EXPECT_EQ(d.state(kP), PrefixState::Withdrawn);

@@ -54,8 +54,12 @@ class FakeRunner final : public ProbeRunner {
   std::shared_ptr<State> st_;
 };
 
-Result up() { return Result{true, 3ms, "fine", {}, false}; }
-Result down() { return Result{false, 4ms, "broken", {}, false}; }
+Result up() {
+  return Result{true, 3ms, "fine", {}, false};
+}
+Result down() {
+  return Result{false, 4ms, "broken", {}, false};
+}
 
 config::Config parse(const std::string& text) {
   config::Config c;
@@ -70,8 +74,7 @@ std::string service(const std::string& name, const std::string& prefix, std::vec
   std::string s = "service { name: '" + name + "' vip { address: '203.0.113.10' port: 80 protocol: TCP } " +
                   "announce { prefix: '" + prefix + "' } " + extra;
   for (const auto& c : checks) {
-    s += " check { name: '" + c + "' exec { command: '" + c +
-         "' } interval_ms: 50 rise: 2 fall: 2 jitter_pct: 0 }";
+    s += " check { name: '" + c + "' exec { command: '" + c + "' } interval_ms: 50 rise: 2 fall: 2 jitter_pct: 0 }";
   }
   return s + " }\n";
 }
@@ -184,9 +187,9 @@ TEST_F(EngineTest, SnapshotShowsPerCheckAndPerServiceState) {
 }
 
 TEST_F(EngineTest, CheckThatCannotRunCountsAsFailing) {
-  engine.apply(parse(
-      "service { name: 'web' announce { prefix: '203.0.113.0/24' } "
-      "check { name: 'noaddr' tcp { port: 80 } interval_ms: 50 rise: 1 fall: 1 jitter_pct: 0 } }"));
+  engine.apply(
+      parse("service { name: 'web' announce { prefix: '203.0.113.0/24' } "
+            "check { name: 'noaddr' tcp { port: 80 } interval_ms: 50 rise: 1 fall: 1 jitter_pct: 0 } }"));
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return !changes.empty(); }));
   auto snap = engine.snapshot();
@@ -296,15 +299,14 @@ TEST_F(EngineTest, DrainAnnouncesGracefulShutdownThenWithdrawsAfterDrainTime) {
 }
 
 TEST_F(EngineTest, ServiceDrainTimeOverridesNodeDefault) {
-  engine.apply(parse("node { drain_time_s: 100 }\n" +
-                     service("web", "203.0.113.0/24", {}, "drain_time_s: 0")));
+  engine.apply(parse("node { drain_time_s: 100 }\n" + service("web", "203.0.113.0/24", {}, "drain_time_s: 0")));
   engine.drain("web");
   EXPECT_EQ(engine.prefixes().at("203.0.113.0/24"), PrefixState::Withdrawn);
 }
 
 TEST_F(EngineTest, DrainAllDrainsEveryService) {
-  engine.apply(parse("node { drain_time_s: 1 }\n" + service("a", "203.0.113.0/25", {}) +
-                     service("b", "203.0.113.128/25", {})));
+  engine.apply(
+      parse("node { drain_time_s: 1 }\n" + service("a", "203.0.113.0/25", {}) + service("b", "203.0.113.128/25", {})));
   changes.clear();
   engine.drain_all();
   EXPECT_EQ(changes.size(), 2u);
@@ -325,10 +327,10 @@ TEST_F(EngineTest, DrainAllDrainsEveryService) {
 
 TEST_F(EngineTest, AgentDrainAndWeightReachTheService) {
   st->results["agent:9999"] = Result{true, 1ms, "agent: drain 30%", 30u, true};
-  engine.apply(parse(
-      "node { drain_time_s: 60 }\n"
-      "service { name: 'web' vip { address: '203.0.113.10' } announce { prefix: '203.0.113.0/24' } "
-      "check { name: 'ag' agent { port: 9999 } interval_ms: 50 rise: 1 fall: 1 jitter_pct: 0 } }"));
+  engine.apply(
+      parse("node { drain_time_s: 60 }\n"
+            "service { name: 'web' vip { address: '203.0.113.10' } announce { prefix: '203.0.113.0/24' } "
+            "check { name: 'ag' agent { port: 9999 } interval_ms: 50 rise: 1 fall: 1 jitter_pct: 0 } }"));
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return !changes.empty(); }));
   // Up and drained in one step: a withdrawn prefix is not brought back just to drain it.
@@ -353,7 +355,8 @@ TEST_F(EngineTest, StopCancelsInFlightProbesAndKeepsState) {
   ASSERT_TRUE(wait_for(PrefixState::Announced));
   engine.stop();
   const int runs = st->starts["a"];
-  run_until(io, [] { return false; }, 200ms);
+  run_until(
+      io, [] { return false; }, 200ms);
   EXPECT_EQ(st->starts["a"], runs);
   EXPECT_EQ(engine.prefixes().at("203.0.113.0/24"), PrefixState::Announced);
   engine.start();
@@ -371,7 +374,8 @@ TEST_F(EngineTest, HandlerMayReloadTheEngine) {
   });
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return reloaded; }));
-  run_until(io, [] { return false; }, 200ms);
+  run_until(
+      io, [] { return false; }, 200ms);
   auto snap = engine.snapshot();
   ASSERT_EQ(snap.services.size(), 1u);
   EXPECT_EQ(snap.services[0].name, "other");
@@ -404,7 +408,9 @@ TEST_F(EngineTest, AProbeResultCostsTheSameHoweverManyServicesThereAre) {
   constexpr int kServices = 200;
   std::string cfg;
   for (int i = 0; i < kServices; ++i)
-    cfg += service(std::string("s").append(std::to_string(i)), std::string("203.0.113.").append(std::to_string(i)).append("/32"), {std::string("c").append(std::to_string(i))});
+    cfg += service(std::string("s").append(std::to_string(i)),
+                   std::string("203.0.113.").append(std::to_string(i)).append("/32"),
+                   {std::string("c").append(std::to_string(i))});
   engine.apply(parse(cfg));  // no result set: every check fails
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return engine.all_gating_decided(); }));
@@ -461,14 +467,16 @@ TEST(EngineWithRealProbes, TcpCheckAgainstALoopbackListener) {
   SteadyClock clock;
   TcpServer server(io, [](auto) {});
   Engine engine(io, clock);
-  engine.apply(parse("service { name: 'web' vip { address: '127.0.0.1' } announce { prefix: '203.0.113.0/24' } "
-                     "check { name: 'tcp' tcp { port: " + std::to_string(server.port()) +
-                     " } interval_ms: 50 timeout_ms: 2000 rise: 2 fall: 1 } }"));
+  engine.apply(
+      parse("service { name: 'web' vip { address: '127.0.0.1' } announce { prefix: '203.0.113.0/24' } "
+            "check { name: 'tcp' tcp { port: " +
+            std::to_string(server.port()) + " } interval_ms: 50 timeout_ms: 2000 rise: 2 fall: 1 } }"));
   engine.start();
   ASSERT_TRUE(run_until(io, [&] { return engine.prefixes().at("203.0.113.0/24") == PrefixState::Announced; }));
   // The probe's connect can complete before the server's accept handler runs on the same
   // io_context: let the listener catch up before counting what it saw.
-  run_until(io, [&] { return server.accepted() >= 2; }, 2s);
+  run_until(
+      io, [&] { return server.accepted() >= 2; }, 2s);
   EXPECT_GE(server.accepted(), 2);
 }
 

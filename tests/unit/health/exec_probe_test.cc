@@ -10,11 +10,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
-#include <fstream>
 #include <thread>
 
 #include "health/probe.h"
@@ -35,9 +35,9 @@ ProbeSpec exec_spec(std::string command, std::chrono::milliseconds timeout = 100
 
 // A file the test's commands write a PID into; removed at the end.
 struct PidFile {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("vane-health-exec-" + std::to_string(::getpid()) + "-" +
-                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("vane-health-exec-" + std::to_string(::getpid()) + "-" +
+                                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
   ~PidFile() { std::filesystem::remove(path); }
   std::optional<pid_t> read() const {
     std::ifstream in(path);
@@ -122,7 +122,8 @@ TEST(ExecProbe, TimeoutKillsTheWholeProcessGroup) {
   const auto grandchild = pidfile.read();
   ASSERT_TRUE(grandchild);
   EXPECT_TRUE(becomes_dead(*grandchild)) << "grandchild " << *grandchild << " survived";
-  run_until(io, [] { return false; }, 200ms);  // let the probe reap its shell
+  run_until(
+      io, [] { return false; }, 200ms);  // let the probe reap its shell
 }
 
 TEST(ExecProbe, BackgroundChildrenDoNotOutliveTheCheck) {
@@ -147,7 +148,8 @@ TEST(ExecProbe, CancelKillsTheGroupWithoutCallingBack) {
   p->cancel();
   p.reset();
   EXPECT_TRUE(becomes_dead(grandchild));
-  run_until(io, [] { return false; }, 200ms);
+  run_until(
+      io, [] { return false; }, 200ms);
   EXPECT_FALSE(called);
 }
 
@@ -200,9 +202,9 @@ ProbeSpec exec_as(std::string command, std::string user, bool allow_root = false
 
 // A folder the check's user may write into, for what the check reports about itself.
 struct OutDir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("vane-health-exec-user-" + std::to_string(::getpid()) + "-" +
-                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("vane-health-exec-user-" + std::to_string(::getpid()) + "-" +
+                                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
   OutDir() {
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
@@ -255,10 +257,10 @@ TEST(ExecProbeUser, RunsAsTheUserWithItsGroupsMinimalEnvironmentAndNoCapabilitie
   // Set in vaned's own environment: the check must not see it.
   ::setenv("VANE_TEST_SECRET", "leak", 1);
   asio::io_context io;
-  auto r = probe_once(io, exec_as("id -u > " + (out.path / "uid").string() + "; id -G > " + (out.path / "groups").string() +
-                                      "; env | sort > " + (out.path / "env").string() + "; grep ^Cap /proc/self/status > " +
-                                      (out.path / "caps").string() + "; grep ^NoNewPrivs /proc/self/status > " +
-                                      (out.path / "nnp").string(),
+  auto r = probe_once(io, exec_as("id -u > " + (out.path / "uid").string() + "; id -G > " +
+                                      (out.path / "groups").string() + "; env | sort > " + (out.path / "env").string() +
+                                      "; grep ^Cap /proc/self/status > " + (out.path / "caps").string() +
+                                      "; grep ^NoNewPrivs /proc/self/status > " + (out.path / "nnp").string(),
                                   "nobody"));
   ::unsetenv("VANE_TEST_SECRET");
   ASSERT_TRUE(r);
@@ -283,15 +285,18 @@ TEST(ExecProbeUser, RunsAsTheUserWithItsGroupsMinimalEnvironmentAndNoCapabilitie
   for (auto& [k, v] : env)
     EXPECT_TRUE((std::set<std::string>{"PATH", "LANG", "HOME", "USER", "LOGNAME", "PWD", "SHLVL", "_"}.count(k)))
         << k << "=" << v << " leaked into the check's environment";
-  EXPECT_EQ(out.read("caps"),
-            "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
-            "CapBnd:\t" + [] {
-              std::ifstream in("/proc/self/status");
-              std::string l;
-              while (std::getline(in, l))
-                if (l.starts_with("CapBnd:")) return l.substr(8);
-              return std::string();
-            }() + "\nCapAmb:\t0000000000000000\n");
+  EXPECT_EQ(
+      out.read("caps"),
+      "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+      "CapBnd:\t" +
+          [] {
+            std::ifstream in("/proc/self/status");
+            std::string l;
+            while (std::getline(in, l))
+              if (l.starts_with("CapBnd:")) return l.substr(8);
+            return std::string();
+          }() +
+          "\nCapAmb:\t0000000000000000\n");
   EXPECT_EQ(out.read("nnp"), "NoNewPrivs:\t1\n");
 }
 

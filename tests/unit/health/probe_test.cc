@@ -19,7 +19,8 @@ ProbeSpec tcp_spec(uint16_t port, std::chrono::milliseconds timeout = 5000ms) {
   return s;
 }
 
-ProbeSpec http_spec(uint16_t port, uint32_t status = 200, std::string body = {}, std::chrono::milliseconds timeout = 5000ms) {
+ProbeSpec http_spec(uint16_t port, uint32_t status = 200, std::string body = {},
+                    std::chrono::milliseconds timeout = 5000ms) {
   ProbeSpec s = loopback_spec(timeout);
   HttpSpec h;
   h.port = port;
@@ -97,7 +98,8 @@ TEST(TcpProbe, WorksOverIpv6Loopback) {
   asio::io_context io;
   std::unique_ptr<TcpServer> server;
   try {
-    server = std::make_unique<TcpServer>(io, [](auto) {}, "::1");
+    server = std::make_unique<TcpServer>(
+        io, [](auto) {}, "::1");
   } catch (const boost::system::system_error&) {
     GTEST_SKIP() << "no IPv6 loopback here";
   }
@@ -115,7 +117,8 @@ TEST(TcpProbe, CancelSuppressesTheCallback) {
   auto p = start_probe(io, tcp_spec(server.port()), [&](Result) { called = true; });
   p->cancel();
   p->cancel();
-  run_until(io, [] { return false; }, 200ms);
+  run_until(
+      io, [] { return false; }, 200ms);
   EXPECT_FALSE(called);
 }
 
@@ -422,7 +425,7 @@ TEST(ProbeSpecFromConfig, RefusesWhatCannotRun) {
   config::Check c;
   EXPECT_FALSE(make_probe_spec(c, "203.0.113.10"));  // no kind
   c.mutable_tcp()->set_port(80);
-  EXPECT_FALSE(make_probe_spec(c, ""));              // nowhere to connect
+  EXPECT_FALSE(make_probe_spec(c, ""));  // nowhere to connect
   EXPECT_FALSE(make_probe_spec(c, "not-an-ip"));
   c.set_source_address("2001:db8::1");
   EXPECT_FALSE(make_probe_spec(c, "203.0.113.10"));  // family mismatch

@@ -19,7 +19,9 @@ uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
-SiteSettings fast(uint16_t port) { return {port, 50ms, 500ms, 1, 2}; }
+SiteSettings fast(uint16_t port) {
+  return {port, 50ms, 500ms, 1, 2};
+}
 
 struct Pair {
   asio::io_context io;
@@ -30,8 +32,14 @@ struct Pair {
   uint16_t port = free_port();
 
   Pair() {
-    a = std::make_unique<SiteAgent>(io, clock, [this] { return a_report; }, [] {});
-    b = std::make_unique<SiteAgent>(io, clock, [] { return SiteReport{"b", {}}; }, [this] { ++changes; });
+    a = std::make_unique<SiteAgent>(
+        io, clock, [this] { return a_report; }, [] {});
+    b = std::make_unique<SiteAgent>(
+        io, clock,
+        [] {
+          return SiteReport{"b", {}};
+        },
+        [this] { ++changes; });
     // b queries without a configured source, so from 127.0.0.1.
     a->set_sources({asio::ip::make_address("127.0.0.1")});
   }
@@ -47,7 +55,8 @@ TEST(SiteAgent, PeerReportArrivesAndFollowsChanges) {
   const int before = p.changes;
   EXPECT_GE(before, 1);
   p.a_report.services["web"].state = SiteService::State::Drain;
-  ASSERT_TRUE(run_until(p.io, [&] { return p.a_seen_by_b()->last->services.at("web").state == SiteService::State::Drain; }));
+  ASSERT_TRUE(
+      run_until(p.io, [&] { return p.a_seen_by_b()->last->services.at("web").state == SiteService::State::Drain; }));
   EXPECT_GT(p.changes, before);
   EXPECT_GT(p.a->served(), 1u);
 }
@@ -80,7 +89,12 @@ TEST(SiteAgent, GarbageAndSilentPeersAreFailures) {
     });
   };
   serve();
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.1")}});
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Down; }));
   EXPECT_EQ(b.view().find("a")->error, "line 1: not a vane site agent reply");
@@ -100,7 +114,12 @@ TEST(SiteAgent, GarbageAndSilentPeersAreFailures) {
     });
   };
   hold();
-  SiteAgent c(io2, clock, [] { return SiteReport{"c", {}}; }, [] {});
+  SiteAgent c(
+      io2, clock,
+      [] {
+        return SiteReport{"c", {}};
+      },
+      [] {});
   c.configure({port2, 50ms, 30ms, 1, 1}, {{"a", asio::ip::make_address("127.0.0.1")}});
   ASSERT_TRUE(run_until(io2, [&] { return c.view().find("a")->reach == Verdict::Down; }));
   EXPECT_EQ(c.view().find("a")->error, "timed out after 30 ms");
@@ -109,7 +128,12 @@ TEST(SiteAgent, GarbageAndSilentPeersAreFailures) {
 TEST(SiteAgent, RefusesWildcardAndReportsBindErrors) {
   asio::io_context io;
   test::FakeClock clock;
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   auto r = a.listen({asio::ip::make_address("0.0.0.0")}, free_port());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), "refusing to listen on a wildcard address");
@@ -122,7 +146,12 @@ TEST(SiteAgent, BoundsConcurrentConnections) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   ASSERT_TRUE(a.listen({asio::ip::make_address("127.0.0.1")}, port));
   // Clients that never read: the agent's writes are small, so they complete; what bounds the agent
   // is the count of connections it holds at once. Open many at once, from enough site servers that
@@ -153,7 +182,9 @@ TEST(SiteAgent, BoundsConcurrentConnections) {
 
 // ---- authentication and binding --------------------------------------------------------------------
 
-std::string key(char fill) { return std::string(32, fill); }
+std::string key(char fill) {
+  return std::string(32, fill);
+}
 
 // One exchange with an agent, the way an attacker would: its own request bytes, whatever comes back.
 std::string fetch(asio::io_context& io, asio::ip::address addr, uint16_t port, const std::string& request) {
@@ -164,8 +195,10 @@ std::string fetch(asio::io_context& io, asio::ip::address addr, uint16_t port, c
   std::function<void()> rd = [&] {
     s.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
       got.append(chunk.data(), n);
-      if (ec) finished = true;
-      else rd();
+      if (ec)
+        finished = true;
+      else
+        rd();
     });
   };
   s.async_connect({addr, port}, [&](boost::system::error_code ec) {
@@ -239,7 +272,12 @@ TEST(SiteAgentAuth, AReplayedSignedReplyIsRefused) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent real(io, clock, [] { return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}}; }, [] {});
+  SiteAgent real(
+      io, clock,
+      [] {
+        return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}};
+      },
+      [] {});
   real.set_keys({key('k')});
   real.set_sources({asio::ip::make_address("127.0.0.1")});
   ASSERT_TRUE(real.listen({asio::ip::make_address("127.0.0.1")}, port));
@@ -250,10 +288,17 @@ TEST(SiteAgentAuth, AReplayedSignedReplyIsRefused) {
   ASSERT_NE(signed_reply.find("\nauth "), std::string::npos) << signed_reply;
   // ...and serves it, at another address, to b's queries.
   FakeAgent fake(io, asio::ip::make_address("127.0.0.2"), port, signed_reply);
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   b.set_keys({key('k')});
   b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.2")}});
-  ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->refused.contains("replay") && b.view().find("a")->reach == Verdict::Down; }));
+  ASSERT_TRUE(run_until(io, [&] {
+    return b.view().find("a")->refused.contains("replay") && b.view().find("a")->reach == Verdict::Down;
+  }));
   EXPECT_FALSE(b.view().find("a")->last);
   EXPECT_EQ(b.view().find("a")->refused.size(), 1u);
 }
@@ -286,7 +331,12 @@ TEST(SiteAgentAuth, OverLongOrBogusRequestsGetNoReply) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   a.set_sources({asio::ip::make_address("127.0.0.1")});
   ASSERT_TRUE(a.listen({asio::ip::make_address("127.0.0.1")}, port));
   const auto lo = asio::ip::make_address("127.0.0.1");
@@ -302,8 +352,14 @@ TEST(SiteAgentAuth, AnOverLongReplyIsRefused) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  FakeAgent fake(io, asio::ip::make_address("127.0.0.1"), port, std::string(kSiteMaxReply + kSiteMaxAuthLine + 100, 'x'));
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  FakeAgent fake(io, asio::ip::make_address("127.0.0.1"), port,
+                 std::string(kSiteMaxReply + kSiteMaxAuthLine + 100, 'x'));
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   b.configure(fast(port), {{"a", asio::ip::make_address("127.0.0.1")}});
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->refused.contains("too_long"); }));
 }
@@ -316,7 +372,12 @@ TEST(SiteAgentAuth, ASquatterOnTheAgentsPortIsRefusedAndTheAgentRetriesUntilItBi
   // The squatter answers for "a" with an unsigned up 100.
   auto squatter = std::make_unique<FakeAgent>(io, lo, port, "vane-site 1 a\nservice web up 100\nend\n");
   int changes = 0;
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [&] { ++changes; });
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [&] { ++changes; });
   a.set_keys({key('k')});
   a.set_sources({lo});
   a.set_bind_backoff(20ms, 80ms);
@@ -325,13 +386,19 @@ TEST(SiteAgentAuth, ASquatterOnTheAgentsPortIsRefusedAndTheAgentRetriesUntilItBi
   EXPECT_NE(a.listen_error().find("Address already in use"), std::string::npos) << a.listen_error();
   EXPECT_EQ(changes, 1) << "the owner learns at once that its agent is not listening";
 
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   b.set_keys({key('k')});
   b.configure(fast(port), {{"a", lo}});
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Down; }));
   EXPECT_EQ(b.view().find("a")->refusal, "missing_mac");
   EXPECT_FALSE(b.view().find("a")->last);
-  run_until(io, [] { return false; }, 300ms);  // several retries, all failing
+  run_until(
+      io, [] { return false; }, 300ms);  // several retries, all failing
   EXPECT_FALSE(a.listening());
   EXPECT_EQ(changes, 1) << "retries that fail the same way change nothing";
 
@@ -405,8 +472,10 @@ std::string fetch_from(asio::io_context& io, asio::ip::address src, uint16_t por
   std::function<void()> rd = [&] {
     s.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
       got.append(chunk.data(), n);
-      if (ec) finished = true;
-      else rd();
+      if (ec)
+        finished = true;
+      else
+        rd();
     });
   };
   s.async_connect({kAgentAddr, port}, [&](boost::system::error_code ec) {
@@ -424,16 +493,27 @@ TEST(SiteAgentSources, IdleConnectionsFromAnyoneElseNeverStarveASiteServer) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {{"web", {SiteService::State::Up, 100}}}};
+      },
+      [] {});
   a.set_sources({kSiteSrc, kSiteSrc2});
   ASSERT_TRUE(a.listen({kAgentAddr}, port));
   // A stranger and another site server both try to hold every slot of the agent, taking each one
   // back as soon as it is closed.
   Holder stranger(io, kStranger, port, kSiteMaxClients, 20ms);
   Holder greedy(io, kSiteSrc2, port, kSiteMaxClients, 20ms);
-  ASSERT_TRUE(run_until(io, [&] { return stranger.connected >= kSiteMaxClients && greedy.connected >= kSiteMaxClients; }));
+  ASSERT_TRUE(
+      run_until(io, [&] { return stranger.connected >= kSiteMaxClients && greedy.connected >= kSiteMaxClients; }));
 
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   auto s = fast(port);
   s.source4 = kSiteSrc;
   b.configure(s, {{"a", kAgentAddr}});
@@ -449,7 +529,12 @@ TEST(SiteAgentSources, AStrangerGetsNothingAndEachSourceHasItsOwnFewSlots) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   a.set_sources({kSiteSrc, kSiteSrc2});
   auto slow = fast(port);
   slow.timeout = 10s;  // idle clients keep their slots for the whole test
@@ -464,7 +549,8 @@ TEST(SiteAgentSources, AStrangerGetsNothingAndEachSourceHasItsOwnFewSlots) {
   // kSiteSrc2 holds its slots (and keeps them for as long as the agent lets it) ...
   Holder greedy(io, kSiteSrc2, port, kSiteMaxPerSource, 10s);
   ASSERT_TRUE(run_until(io, [&] { return greedy.connected == kSiteMaxPerSource; }));
-  run_until(io, [] { return false; }, 50ms);  // the agent accepts them
+  run_until(
+      io, [] { return false; }, 50ms);  // the agent accepts them
   EXPECT_EQ(greedy.closed, 0u);
   // ... so its next connection is refused, and another site server is still served.
   EXPECT_EQ(fetch_from(io, kSiteSrc2, port, req), "");
@@ -481,14 +567,20 @@ TEST(SiteAgentSources, AnIdleSiteClientIsClosedWithinTheQueryTimeout) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   a.set_sources({kSiteSrc});
   auto s = fast(port);
   s.timeout = 100ms;  // the querier gives up after this: holding a connection longer helps no one
   a.configure(s, {});
   ASSERT_TRUE(a.listen({kAgentAddr}, port));
   Holder idle(io, kSiteSrc, port, 1, 10s, 1);
-  ASSERT_TRUE(run_until(io, [&] { return idle.closed == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io, [&] { return idle.closed == 1; }, 5s));
   EXPECT_EQ(a.bad_requests(), 1u);
 }
 
@@ -496,16 +588,31 @@ TEST(SiteAgentSources, TheQuerierSpeaksFromItsConfiguredAddress) {
   asio::io_context io;
   test::FakeClock clock;
   const uint16_t port = free_port();
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   a.set_sources({kSiteSrc2});
   ASSERT_TRUE(a.listen({kAgentAddr}, port));
-  SiteAgent b(io, clock, [] { return SiteReport{"b", {}}; }, [] {});
+  SiteAgent b(
+      io, clock,
+      [] {
+        return SiteReport{"b", {}};
+      },
+      [] {});
   auto s = fast(port);
   s.source4 = kSiteSrc2;
   b.configure(s, {{"a", kAgentAddr}});
   ASSERT_TRUE(run_until(io, [&] { return b.view().find("a")->reach == Verdict::Up; }));
   // Without a source the kernel picks 127.0.0.1, which is not a site server here.
-  SiteAgent c(io, clock, [] { return SiteReport{"c", {}}; }, [] {});
+  SiteAgent c(
+      io, clock,
+      [] {
+        return SiteReport{"c", {}};
+      },
+      [] {});
   c.configure(fast(port), {{"a", kAgentAddr}});
   ASSERT_TRUE(run_until(io, [&] { return c.view().find("a")->reach == Verdict::Down; }));
   EXPECT_GE(a.refused(AgentRefusal::NotASiteServer), 1u);
@@ -514,7 +621,12 @@ TEST(SiteAgentSources, TheQuerierSpeaksFromItsConfiguredAddress) {
 TEST(SiteAgentAuth, ServeRefusesAWildcardWithoutRetrying) {
   asio::io_context io;
   test::FakeClock clock;
-  SiteAgent a(io, clock, [] { return SiteReport{"a", {}}; }, [] {});
+  SiteAgent a(
+      io, clock,
+      [] {
+        return SiteReport{"a", {}};
+      },
+      [] {});
   auto r = a.serve({asio::ip::make_address("::")}, free_port());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), "refusing to listen on a wildcard address");

@@ -13,10 +13,14 @@ namespace {
 using State = SiteService::State;
 using namespace std::chrono_literals;
 
-SiteReport report(std::string node, std::map<std::string, SiteService> services) { return {std::move(node), std::move(services)}; }
+SiteReport report(std::string node, std::map<std::string, SiteService> services) {
+  return {std::move(node), std::move(services)};
+}
 
 TEST(SiteReply, RoundTripsEveryState) {
-  auto r = report("s2", {{"web", {State::Up, 100}}, {"dns", {State::Drain, 100}}, {"mail", {State::Down, 100}},
+  auto r = report("s2", {{"web", {State::Up, 100}},
+                         {"dns", {State::Drain, 100}},
+                         {"mail", {State::Down, 100}},
                          {"api", {State::Up, 50}}});
   const std::string text = format_site_reply(r);
   EXPECT_EQ(text, "vane-site 1 s2\nservice api up 50\nservice dns drain\nservice mail down\nservice web up 100\nend\n");
@@ -323,8 +327,9 @@ TEST(SiteAuth, GoldenKeyIdAndMac) {
   EXPECT_EQ(hex(k.id), "7c54e166daa774bd");
   EXPECT_EQ(hex(make_site_key(bytes(100, 64)).id), "3fb354df4899c1df");
   EXPECT_EQ(sign_site_reply(kBody, k, nonce_from(0xa0)),
-            kBody + "auth 7c54e166daa774bd a0a1a2a3a4a5a6a7a8a9aaabacadaeaf "
-                    "8b19f38a006b885fcbcccad067e1e546382c7678f6a889941b58e552e83fe597\n");
+            kBody +
+                "auth 7c54e166daa774bd a0a1a2a3a4a5a6a7a8a9aaabacadaeaf "
+                "8b19f38a006b885fcbcccad067e1e546382c7678f6a889941b58e552e83fe597\n");
 }
 
 TEST(SiteAuth, RequestLineRoundTripsAndIsStrict) {
@@ -334,9 +339,10 @@ TEST(SiteAuth, RequestLineRoundTripsAndIsStrict) {
   auto back = parse_site_request(std::string_view(line).substr(0, line.size() - 1));
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ(*back, n);
-  for (std::string bad : std::vector<std::string>{"", "GET / HTTP/1.0", "vane-site-query 2 0708090a0b0c0d0e0f10111213141516",
-                          "vane-site-query 1 0708090a0b0c0d0e0f101112131415", "vane-site-query 1 0708090A0B0C0D0E0F10111213141516",
-                          "vane-site-query 1 0708090a0b0c0d0e0f10111213141516 x", std::string(200, 'a')})
+  for (std::string bad : std::vector<std::string>{
+           "", "GET / HTTP/1.0", "vane-site-query 2 0708090a0b0c0d0e0f10111213141516",
+           "vane-site-query 1 0708090a0b0c0d0e0f101112131415", "vane-site-query 1 0708090A0B0C0D0E0F10111213141516",
+           "vane-site-query 1 0708090a0b0c0d0e0f10111213141516 x", std::string(200, 'a')})
     EXPECT_FALSE(parse_site_request(bad)) << bad;
   EXPECT_NE(random_site_nonce(), random_site_nonce());
 }
@@ -421,7 +427,7 @@ TEST(SiteView, RefusalsAreCountedByReasonAndTheLastIsKept) {
   v.record("s2", std::unexpected("replayed"), t0, SiteRefusal::Replay);
   v.record("s2", std::unexpected("replayed"), t0, SiteRefusal::Replay);
   v.record("s2", std::unexpected("timed out"), t0);  // no reply: a failure, not a refusal
-  v.record("s2", report("s9", {}), t0);               // names another server
+  v.record("s2", report("s9", {}), t0);              // names another server
   const PeerStatus* p = v.find("s2");
   EXPECT_EQ(p->refused, (std::map<std::string, uint64_t>{{"bad_mac", 1}, {"replay", 2}, {"wrong_server", 1}}));
   EXPECT_EQ(p->refusal, "wrong_server");
@@ -474,11 +480,11 @@ TEST(SiteLoad, LoadLineRoundTripsAndIsStrict) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->load, r.load) << "no signal travels as \"-\"";
   EXPECT_FALSE(parse_site_reply("vane-site 1 s2\nend\n")->load) << "old replies carry none";
-  for (const char* bad : {"vane-site 1 s2\nload 1001 100\nend\n", "vane-site 1 s2\nload 10 1001\nend\n",
-                          "vane-site 1 s2\nload -5 100\nend\n", "vane-site 1 s2\nload 10\nend\n",
-                          "vane-site 1 s2\nload 10 100 7\nend\n", "vane-site 1 s2\nload x 100\nend\n",
-                          "vane-site 1 s2\nload 10 100\nload 10 100\nend\n", "vane-site 1 s2\nload 10 -\nend\n",
-                          "vane-site 1 s2\nload 10 4294967296\nend\n"})
+  for (const char* bad :
+       {"vane-site 1 s2\nload 1001 100\nend\n", "vane-site 1 s2\nload 10 1001\nend\n",
+        "vane-site 1 s2\nload -5 100\nend\n", "vane-site 1 s2\nload 10\nend\n", "vane-site 1 s2\nload 10 100 7\nend\n",
+        "vane-site 1 s2\nload x 100\nend\n", "vane-site 1 s2\nload 10 100\nload 10 100\nend\n",
+        "vane-site 1 s2\nload 10 -\nend\n", "vane-site 1 s2\nload 10 4294967296\nend\n"})
     EXPECT_FALSE(parse_site_reply(bad)) << bad;
 }
 

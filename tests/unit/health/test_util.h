@@ -34,8 +34,7 @@ class FakeClock final : public Clock {
 };
 
 // Runs `io` until `done()` or `limit` (real time) passes; returns done().
-inline bool run_until(asio::io_context& io, const std::function<bool()>& done,
-                      std::chrono::milliseconds limit = 10s) {
+inline bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (!done() && std::chrono::steady_clock::now() < end) {
     io.restart();
@@ -48,7 +47,8 @@ inline bool run_until(asio::io_context& io, const std::function<bool()>& done,
 inline std::optional<Result> probe_once(asio::io_context& io, const ProbeSpec& spec) {
   std::optional<Result> out;
   auto p = start_probe(io, spec, [&](Result r) { out = std::move(r); });
-  run_until(io, [&] { return out.has_value(); }, 20s);
+  run_until(
+      io, [&] { return out.has_value(); }, 20s);
   return out;
 }
 
@@ -116,8 +116,7 @@ class HttpServer {
 class AgentServer {
  public:
   AgentServer(asio::io_context& io, std::string line)
-      : line_(std::move(line)),
-        server_(io, [this](std::shared_ptr<asio::ip::tcp::socket> s) {
+      : line_(std::move(line)), server_(io, [this](std::shared_ptr<asio::ip::tcp::socket> s) {
           asio::async_write(*s, asio::buffer(line_), [s](boost::system::error_code, size_t) {
             boost::system::error_code ignored;
             s->close(ignored);

@@ -13,8 +13,12 @@ using namespace std::chrono_literals;
 
 const TimePoint t0 = TimePoint{} + std::chrono::hours(1);
 
-Result ok() { return Result{true, 1ms, "ok", {}, false}; }
-Result bad() { return Result{false, 2ms, "bad", {}, false}; }
+Result ok() {
+  return Result{true, 1ms, "ok", {}, false};
+}
+Result bad() {
+  return Result{false, 2ms, "bad", {}, false};
+}
 
 // Feeds a string of results ('+' success, '-' failure), one per second; returns the verdicts.
 std::string feed(CheckVerdict& v, std::string_view seq) {

@@ -106,9 +106,8 @@ TEST(Dns, QueryTypes) {
 TEST(Dns, EncodesQuery) {
   auto q = encode_dns_query(0xbeef, "www.example.", 28);
   ASSERT_TRUE(q);
-  const std::vector<uint8_t> want = {0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-                                     3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0,
-                                     0, 28, 0, 1};
+  const std::vector<uint8_t> want = {0xbe, 0xef, 0x01, 0x00, 0,   1,   0,   0,   0,   0, 0, 0,  3, 'w', 'w',
+                                     'w',  7,    'e',  'x',  'a', 'm', 'p', 'l', 'e', 0, 0, 28, 0, 1};
   EXPECT_EQ(*q, want);
   auto root = encode_dns_query(1, ".", 2);
   ASSERT_TRUE(root);

@@ -25,7 +25,8 @@ struct SimServer {
 
 class Site {
  public:
-  Site(std::vector<double> capacities, double load, double noise, uint32_t seed = 1) : load_(load), noise_(noise), rng_(seed) {
+  Site(std::vector<double> capacities, double load, double noise, uint32_t seed = 1)
+      : load_(load), noise_(noise), rng_(seed) {
     for (double c : capacities) servers_.push_back({c});
     for (auto& s : servers_) s.published = s.configured;
     measure();

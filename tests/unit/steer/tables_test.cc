@@ -54,7 +54,8 @@ TEST(Tables, SiteWeightsApplyAndAConfiguredZeroStaysZero) {
   auto n = first_hop_counts(*t.services[0].table);
   EXPECT_EQ(n.count("p"), 0u);
   EXPECT_NEAR(double(n["n"]) / double(n["m"]), 2.0, 0.05);
-  auto zero = parse("server { name: \"m\" address: \"192.0.2.61\" weight: 0 }\nserver { name: \"n\" address: \"192.0.2.60\" }\n");
+  auto zero = parse(
+      "server { name: \"m\" address: \"192.0.2.61\" weight: 0 }\nserver { name: \"n\" address: \"192.0.2.60\" }\n");
   auto z = compute_tables(zero, {{"web", {{"m", 100}}}}, {});
   EXPECT_EQ(first_hop_counts(*z.services[0].table).count("m"), 0u) << "health does not raise a configured 0";
 }
