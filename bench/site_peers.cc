@@ -154,9 +154,12 @@ struct Sim {
       t->cancel();
       boost::system::error_code ig;
       sock->close(ig);
-      if (ok) ++st.answers;
-      else if (refused) ++st.refused;
-      else ++st.failed;
+      if (ok)
+        ++st.answers;
+      else if (refused)
+        ++st.refused;
+      else
+        ++st.failed;
       schedule(i, next_delay());
     };
     t->async_wait([finish](boost::system::error_code ec) {
@@ -165,16 +168,17 @@ struct Sim {
     sock->async_connect(target, [this, sock, nonce, finish](boost::system::error_code ec) {
       if (ec) return finish(false, false);
       auto req = std::make_shared<std::string>(format_site_request(*nonce));
-      asio::async_write(*sock, asio::buffer(*req), [this, sock, req, nonce, finish](boost::system::error_code ec, size_t) {
-        if (ec) return finish(false, false);
-        auto buf = std::make_shared<asio::streambuf>(kSiteMaxReply + kSiteMaxAuthLine + 1);
-        asio::async_read(*sock, *buf, [this, buf, nonce, finish](boost::system::error_code ec, size_t) {
-          if (ec != asio::error::eof) return finish(false, false);
-          std::string text(asio::buffers_begin(buf->data()), asio::buffers_end(buf->data()));
-          auto r = open_site_reply(text, *nonce, keys);
-          finish(r.has_value() && r->node == o.name, !r.has_value());
-        });
-      });
+      asio::async_write(
+          *sock, asio::buffer(*req), [this, sock, req, nonce, finish](boost::system::error_code ec, size_t) {
+            if (ec) return finish(false, false);
+            auto buf = std::make_shared<asio::streambuf>(kSiteMaxReply + kSiteMaxAuthLine + 1);
+            asio::async_read(*sock, *buf, [this, buf, nonce, finish](boost::system::error_code ec, size_t) {
+              if (ec != asio::error::eof) return finish(false, false);
+              std::string text(asio::buffers_begin(buf->data()), asio::buffers_end(buf->data()));
+              auto r = open_site_reply(text, *nonce, keys);
+              finish(r.has_value() && r->node == o.name, !r.has_value());
+            });
+          });
     });
   }
 };
@@ -186,14 +190,22 @@ int main(int argc, char** argv) {
   auto& o = sim.o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--peers") o.peers = v;
-    else if (k == "--target") o.target = v;
-    else if (k == "--name") o.name = v;
-    else if (k == "--key") o.key = v;
-    else if (k == "--service") o.service = v;
-    else if (k == "--port") o.port = uint16_t(std::stoi(v));
-    else if (k == "--interval-ms") o.interval_ms = std::stoi(v);
-    else if (k == "--timeout-ms") o.timeout_ms = std::stoi(v);
+    if (k == "--peers")
+      o.peers = v;
+    else if (k == "--target")
+      o.target = v;
+    else if (k == "--name")
+      o.name = v;
+    else if (k == "--key")
+      o.key = v;
+    else if (k == "--service")
+      o.service = v;
+    else if (k == "--port")
+      o.port = uint16_t(std::stoi(v));
+    else if (k == "--interval-ms")
+      o.interval_ms = std::stoi(v);
+    else if (k == "--timeout-ms")
+      o.timeout_ms = std::stoi(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
