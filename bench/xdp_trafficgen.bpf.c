@@ -10,10 +10,12 @@
  *           an XDP program, and dropping them costs the least.
  *  pass     the floor of the "pass" cases: every frame to the kernel.
  */
-#include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
+/* linux/ first: the libbpf headers use its types (a block of its own, so sorting keeps it first). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 
 #define TMPL_WORDS 32 /* frames up to 256 bytes */
 
