@@ -150,7 +150,7 @@ done
 capmask() {  # capmask a,b,c -> the /proc status hex mask of those capabilities
   "$PY" -c '
 import sys
-bits = {"kill": 5, "net_bind_service": 10, "net_admin": 12, "setgid": 6, "setuid": 7, "perfmon": 38, "bpf": 39}
+bits = {"kill": 5, "net_bind_service": 10, "net_admin": 12, "net_raw": 13, "setgid": 6, "setuid": 7, "perfmon": 38, "bpf": 39}
 m = 0
 for c in sys.argv[1].split(","):
     m |= 1 << bits[c]
@@ -292,7 +292,7 @@ bg "${S[1]}" vaned-s1-root sh -c 'mount --bind "$0" /sys/fs/bpf && exec "$@"' "$
   "$VANED" --config "$RUN/s1.conf" --log-level info
 RPID=$LAST_PID
 wait_for 15 "s1 (root) announcing" sh -c "ip -n $R route show $VIP | grep -q 192.0.2.11"
-ALL=$(capmask bpf,perfmon,net_admin,net_bind_service,setuid,setgid,kill)
+ALL=$(capmask bpf,perfmon,net_admin,net_bind_service,setuid,setgid,kill,net_raw)
 for k in CapEff CapPrm CapBnd; do
   [[ $(status_of "$RPID" $k) == "$ALL" ]] || fail "(j) root vaned: $k $(status_of "$RPID" $k), want $ALL"
 done
@@ -300,7 +300,7 @@ for k in CapInh CapAmb; do [[ $(status_of "$RPID" $k) == 0000000000000000 ]] || 
 wait_for 5 "s1's check result" test -s "$CHK/uid-s1"
 [[ $(cat "$CHK/uid-s1") == "$NOBODY_UID" ]] || fail "(j) root vaned's check ran as uid $(cat "$CHK/uid-s1")"
 [[ $(sysctls 1) == "1 1 1 2" ]] || fail "(j) root vaned's sysctls: $(sysctls 1)"
-grep -q "running as uid 0 gid 0 with capabilities CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL" \
+grep -q "running as uid 0 gid 0 with capabilities CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL CAP_NET_RAW" \
   "$RUN/vaned-s1-root.log" || fail "(j) root vaned's start log: $(head -n 3 "$RUN/vaned-s1-root.log")"
 vaned_stop "$RPID"
 [[ $(sysctls 1) == "$BEFORE" ]] || fail "(j) root vaned's sysctls after SIGTERM: $(sysctls 1)"
