@@ -717,7 +717,8 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
     // A step smaller than one level would still move a whole level.
     if (ls.step_percent < ls.quantum_percent)
       c.err(lw.at("step_percent"), "step_percent " + std::to_string(ls.step_percent) +
-                                       " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) + ")");
+                                       " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) +
+                                       ")");
     // A published weight reaches the others at their next query: a decision must see the effect of
     // the last one (a window of samples after the others applied it), or the loop acts on stale
     // data and can ring.

@@ -42,7 +42,8 @@ void LoadLoop::configure(const config::SiteLoadSettings& s, uint32_t configured,
   settings_ = s;
   // A shorter period takes effect now, not after the rest of the old one.
   if (new_period)
-    next_decision_ = std::min(next_decision_, std::chrono::steady_clock::now() + std::chrono::milliseconds(s.period_ms));
+    next_decision_ =
+        std::min(next_decision_, std::chrono::steady_clock::now() + std::chrono::milliseconds(s.period_ms));
   cpus_ = std::max<uint32_t>(cpus, 1);
   window_.set_window(std::chrono::milliseconds(s.window_ms));
   status_.enabled = true;

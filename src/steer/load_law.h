@@ -58,14 +58,14 @@ struct LoadInputs {
 };
 
 enum class LoadReason : uint8_t {
-  Moved,      // moved towards equal utilisation
-  StepLimit,  // moved, but by less than the law asked (the step bound)
-  AtLimit,    // wanted to move past min/max; at the limit
-  DeadBand,   // within the dead band: held
-  Quantum,    // the correction is smaller than one level: held
-  LowLoad,    // the site is lightly loaded: configured weight (reached by bounded steps)
-  NoSignal,   // no utilisation for this server: held once, then configured weight (bounded steps)
-  NotServing, // this server carries no traffic: configured weight, at once
+  Moved,       // moved towards equal utilisation
+  StepLimit,   // moved, but by less than the law asked (the step bound)
+  AtLimit,     // wanted to move past min/max; at the limit
+  DeadBand,    // within the dead band: held
+  Quantum,     // the correction is smaller than one level: held
+  LowLoad,     // the site is lightly loaded: configured weight (reached by bounded steps)
+  NoSignal,    // no utilisation for this server: held once, then configured weight (bounded steps)
+  NotServing,  // this server carries no traffic: configured weight, at once
 };
 std::string_view to_string(LoadReason r);
 

@@ -618,7 +618,8 @@ TEST(SiteLoadConfig, DefaultsAndValidation) {
   e = errors(kLoadSite + "load { step_percent: 2 quantum_percent: 3 dead_band_percent: 5 } }\n");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_NE(e[0].find("step_percent 2 must be at least quantum_percent (3)"), std::string::npos) << e[0];
-  EXPECT_TRUE(load_string(kLoadSite + "load { step_percent: 3 quantum_percent: 3 dead_band_percent: 5 } }\n", "t.conf"));
+  EXPECT_TRUE(
+      load_string(kLoadSite + "load { step_percent: 3 quantum_percent: 3 dead_band_percent: 5 } }\n", "t.conf"));
   // The period covers the window and the others' next query (site health interval + timeout).
   e = errors(kLoadSite + "health { interval_ms: 500 timeout_ms: 400 } load { period_ms: 1000 window_ms: 500 } }\n");
   ASSERT_EQ(e.size(), 1u);
@@ -627,8 +628,7 @@ TEST(SiteLoadConfig, DefaultsAndValidation) {
             std::string::npos)
       << e[0];
   EXPECT_TRUE(load_string(
-      kLoadSite + "health { interval_ms: 200 timeout_ms: 150 } load { period_ms: 1000 window_ms: 500 } }\n",
-      "t.conf"))
+      kLoadSite + "health { interval_ms: 200 timeout_ms: 150 } load { period_ms: 1000 window_ms: 500 } }\n", "t.conf"))
       << "the e2e site's settings";
   e = errors(kLoadSite + "health { port: 0 } load { enabled: true } }\n");
   ASSERT_EQ(e.size(), 1u);

@@ -81,7 +81,11 @@ TEST(LoadLoop, AServerServingNothingPublishesNoUtilisationAndItsConfiguredWeight
   boost::asio::io_context io;
   bool serving = true;
   auto loop = std::make_shared<LoadLoop>(
-      io, [] { return std::vector<steer::PeerLoad>{{0.8, 100}, {0.8, 100}}; }, [] {}, [&] { return serving; });
+      io,
+      [] {
+        return std::vector<steer::PeerLoad>{{0.8, 100}, {0.8, 100}};
+      },
+      [] {}, [&] { return serving; });
   config::SiteLoadSettings s;
   s.enabled = true;
   s.source = config::SiteLoad::CGROUP;

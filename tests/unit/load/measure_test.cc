@@ -190,7 +190,7 @@ TEST(WindowAverage, SkipsOneBackwardsSampleAndExpiresWhenStale) {
   EXPECT_NEAR(*w.utilisation(), 0.3, 1e-9);
   w.add(seconds(5), {149, 499});
   EXPECT_NEAR(*w.utilisation(), (149.0 - 30) / (499 - 100), 1e-9);  // seconds 1..5
-  w.add(std::chrono::milliseconds(5500), {140, 480});                // behind: skipped
+  w.add(std::chrono::milliseconds(5500), {140, 480});               // behind: skipped
   EXPECT_NEAR(*w.utilisation(), (149.0 - 30) / (499 - 100), 1e-9);
   w.add(seconds(6), {180, 600});  // goes on from the kept newest: a good sample
   EXPECT_NEAR(*w.utilisation(), (180.0 - 60) / (600 - 200), 1e-9);

@@ -61,8 +61,7 @@ class Site {
       // A drained peer's utilisation is passed on (as an older vaned still publishes it): the law
       // must leave it out of the mean by its report's services alone.
       for (size_t j = 0; j < servers_.size(); ++j)
-        if (j != i && servers_[j].present)
-          in.peers.push_back({seen[j], servers_[j].published, !servers_[j].drained});
+        if (j != i && servers_[j].present) in.peers.push_back({seen[j], servers_[j].published, !servers_[j].drained});
       const auto d = load_step(settings, in);
       s.level = d.level, s.low_load = d.low_load, s.reason = d.reason;
       next_[i] = d.published;
