@@ -704,12 +704,31 @@ void validate_site(Ctx& c, const Config& cfg, const Where& root, Loaded& out) {
     if (l.has_min_percent()) check_range(c, lw, "min_percent", l.min_percent(), 1, 100);
     if (l.has_max_percent()) check_range(c, lw, "max_percent", l.max_percent(), 100, 1000);
     if (l.has_quantum_percent()) check_range(c, lw, "quantum_percent", l.quantum_percent(), 1, 10);
-    if (l.has_low_load_percent()) check_range(c, lw, "low_load_percent", l.low_load_percent(), 0, 90);
+    // Leaving low load needs the site mean at 1.5 x low_load_percent: from 67 on that is above 100%,
+    // so the site would stay at its configured weights for ever.
+    if (l.has_low_load_percent() && l.low_load_percent() > 66)
+      c.err(lw.at("low_load_percent"), "low_load_percent " + std::to_string(l.low_load_percent()) +
+                                           " out of range 0..66 (leaving low load needs the site mean at 1.5 x it)");
     // A dead band narrower than one level would let a server hop between two levels for ever.
     if (ls.dead_band_percent < ls.quantum_percent)
       c.err(lw.at("dead_band_percent"), "dead_band_percent " + std::to_string(ls.dead_band_percent) +
                                             " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) +
                                             ")");
+    // A step smaller than one level would still move a whole level.
+    if (ls.step_percent < ls.quantum_percent)
+      c.err(lw.at("step_percent"), "step_percent " + std::to_string(ls.step_percent) +
+                                       " must be at least quantum_percent (" + std::to_string(ls.quantum_percent) +
+                                       ")");
+    // A published weight reaches the others at their next query: a decision must see the effect of
+    // the last one (a window of samples after the others applied it), or the loop acts on stale
+    // data and can ring.
+    const auto sh = site_health(cfg);
+    if (sh.enabled() && ls.period_ms >= 200 && ls.period_ms <= 600000 && ls.window_ms <= ls.period_ms &&
+        uint64_t(ls.period_ms) < uint64_t(ls.window_ms) + sh.interval_ms + sh.timeout_ms)
+      c.err(lw.at("period_ms"), "period_ms " + std::to_string(ls.period_ms) + " must be at least window_ms (" +
+                                    std::to_string(ls.window_ms) + ") + site health interval_ms (" +
+                                    std::to_string(sh.interval_ms) + ") + timeout_ms (" +
+                                    std::to_string(sh.timeout_ms) + ")");
     if (l.source() == SiteLoad::CGROUP) {
       if (l.cgroup_path().empty() || l.cgroup_path()[0] != '/')
         c.err(lw.at("cgroup_path"), "source CGROUP needs cgroup_path, an absolute path");

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace vane::daemon {
@@ -24,15 +25,25 @@ steer::LoadSettings law_settings(const config::SiteLoadSettings& s) {
   return out;
 }
 
-LoadLoop::LoadLoop(boost::asio::io_context& io, PeersFn peers, ChangeFn on_change)
-    : io_(io), timer_(io), peers_(std::move(peers)), on_change_(std::move(on_change)) {}
+LoadLoop::LoadLoop(boost::asio::io_context& io, PeersFn peers, ChangeFn on_change, ServingFn serving)
+    : io_(io), timer_(io), peers_(std::move(peers)), on_change_(std::move(on_change)), serving_(std::move(serving)) {}
 
 void LoadLoop::configure(const config::SiteLoadSettings& s, uint32_t configured, uint32_t cpus) {
   const bool same_source = running_ && s.source == settings_.source && s.cgroup_path == settings_.cgroup_path &&
                            s.cgroup_cpu_path == settings_.cgroup_cpu_path;
   if (!same_source) window_.clear();
-  if (status_.configured != configured) level_ = 0;  // a new configured weight: start from it
+  if (status_.configured != configured) {
+    level_ = 0;  // a new configured weight: start from it
+  } else if (running_ && s.quantum_percent != settings_.quantum_percent) {
+    // Another grid: the level nearest the weight published now, so the weight does not jump.
+    level_ = steer::load_level_of(law_settings(s), configured, status_.published);
+  }
+  const bool new_period = running_ && s.period_ms != settings_.period_ms;
   settings_ = s;
+  // A shorter period takes effect now, not after the rest of the old one.
+  if (new_period)
+    next_decision_ =
+        std::min(next_decision_, std::chrono::steady_clock::now() + std::chrono::milliseconds(s.period_ms));
   cpus_ = std::max<uint32_t>(cpus, 1);
   window_.set_window(std::chrono::milliseconds(s.window_ms));
   status_.enabled = true;
@@ -74,16 +85,30 @@ void LoadLoop::tick(const boost::system::error_code& ec) {
   if (ec || !running_) return;
   const auto now = std::chrono::steady_clock::now();
   const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
-  if (auto s = sample(mono)) {
+  const bool serving = !serving_ || serving_();
+  if (!serving) {
+    // Idle CPU says nothing of the weight: publish no utilisation (so the others leave this server
+    // out of their mean), and decide at once (the configured weight), not at the next period.
+    window_.clear();
+    next_decision_ = now;
+  } else if (!was_serving_) {
+    // Back in service: the first decision waits for a full window of samples taken while serving.
+    next_decision_ = now + std::chrono::milliseconds(std::max(settings_.period_ms, settings_.window_ms));
+  }
+  was_serving_ = serving;
+  if (!serving) {
+    status_.error.clear();
+  } else if (auto s = sample(mono)) {
     window_.add(mono, *s);
     status_.error.clear();
   } else {
-    // A source that fails is no signal: the law walks back to the configured weight.
+    // A failed sample is skipped; a source failing for longer than the window is no signal (the
+    // law holds once, then walks back to the configured weight).
     if (status_.error != s.error()) spdlog::warn("site: load: {}", s.error());
     status_.error = s.error();
     ++status_.sample_errors;
-    window_.clear();
   }
+  window_.expire(mono);
   status_.utilisation = window_.utilisation();
   if (now >= next_decision_) {
     next_decision_ = now + std::chrono::milliseconds(settings_.period_ms);
@@ -93,8 +118,11 @@ void LoadLoop::tick(const boost::system::error_code& ec) {
     in.configured = status_.configured;
     in.level = level_;
     in.low_load = status_.low_load;
+    in.serving = serving;
+    in.no_signal_before = no_signal_;
     const auto d = steer::load_step(law_settings(settings_), in);
     level_ = d.level;
+    no_signal_ = serving && !status_.utilisation ? no_signal_ + 1 : 0;
     status_.low_load = d.low_load;
     status_.reason = d.reason;
     status_.mean = d.mean;

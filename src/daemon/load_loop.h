@@ -37,8 +37,11 @@ class LoadLoop : public std::enable_shared_from_this<LoadLoop> {
   // The other servers that count now: their published utilisation and weight.
   using PeersFn = std::function<std::vector<steer::PeerLoad>()>;
   using ChangeFn = std::function<void()>;
+  // Whether this server carries traffic now (some service up, not drained, its gate open); none
+  // given: always.
+  using ServingFn = std::function<bool()>;
 
-  LoadLoop(boost::asio::io_context& io, PeersFn peers, ChangeFn on_change);
+  LoadLoop(boost::asio::io_context& io, PeersFn peers, ChangeFn on_change, ServingFn serving = {});
   // Starts, or adjusts on reload (keeping the level and samples when the source is the same).
   void configure(const config::SiteLoadSettings& s, uint32_t configured, uint32_t cpus);
   void stop();
@@ -55,10 +58,13 @@ class LoadLoop : public std::enable_shared_from_this<LoadLoop> {
   boost::asio::steady_timer timer_;
   PeersFn peers_;
   ChangeFn on_change_;
+  ServingFn serving_;
+  bool was_serving_ = true;
   config::SiteLoadSettings settings_;
   uint32_t cpus_ = 1;
   load::WindowAverage window_{std::chrono::seconds(5)};
   int level_ = 0;
+  int no_signal_ = 0;  // decisions in a row without a signal
   std::chrono::steady_clock::time_point next_decision_{};
   bool running_ = false;
   LoadStatus status_;

@@ -2,6 +2,7 @@
 // of the load loop stays in one place.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -32,7 +33,8 @@ void Daemon::apply_load() {
     for (auto& s : cfg_.proto.site().server()) {
       if (s.name() == self) continue;
       const uint32_t c = configured_weight(s);
-      bounds[s.name()] = {steer::load_min_weight(law, c), steer::load_max_weight(law, c)};
+      // The raw range, not this server's grid: a peer with another quantum has other levels.
+      bounds[s.name()] = steer::load_peer_bounds(law, c);
     }
     site_->set_load_bounds(std::move(bounds));
   }
@@ -60,11 +62,24 @@ void Daemon::apply_load() {
             steer::PeerLoad pl;
             pl.published = p->last->load ? p->last->load->weight : configured_weight(s);
             if (p->last->load && p->last->load->utilisation) pl.utilisation = *p->last->load->utilisation / 1000.0;
+            // A server with no service up (with a weight) carries nothing: its utilisation would
+            // drag the mean down, whatever it publishes.
+            pl.serving = std::ranges::any_of(p->last->services, [](auto& kv) {
+              return kv.second.state == health::SiteService::State::Up && kv.second.percent > 0;
+            });
             out.push_back(pl);
           }
           return out;
         },
-        [this] { update_site(); });
+        [this] { update_site(); },
+        [this] {
+          // Serving: some service healthy, not drained (node drain included), with a weight, and
+          // its site gate open; otherwise this server carries no traffic.
+          if (!health_) return false;
+          for (auto& l : health_->local_services())
+            if (l.healthy && !l.drained && l.percent.value_or(100) > 0 && health_->site_gate_open(l.name)) return true;
+          return false;
+        });
     spdlog::info("site: load: on ({}, period {} ms, window {} ms)",
                  ls.source == config::SiteLoad::CGROUP ? "cgroup " + ls.cgroup_path : std::string("/proc/stat"),
                  ls.period_ms, ls.window_ms);
@@ -91,7 +106,9 @@ void Daemon::fill_load(control::SiteServer& out, const config::Server& s) const 
     return;
   }
   const health::PeerStatus* p = site_ ? site_->view().find(s.name()) : nullptr;
-  if (!p || !p->last || !p->last->load) return;
+  // An unreachable server's last report no longer counts (its tables weight is 0): not shown as
+  // if it did, as the metrics skip it too.
+  if (!p || !p->last || !p->last->load || p->reach == health::Verdict::Down) return;
   out.set_load(true);
   out.set_load_weight(p->last->load->weight);
   out.set_utilisation_permille(permille(p->last->load->utilisation));

@@ -491,7 +491,7 @@ void Daemon::collect(metrics::Registry& reg) {
     auto& refused =
         reg.counter("vane_site_replies_refused_total",
                     "Replies refused from the server's site agent, by reason (bad_mac, unknown_key, missing_mac, "
-                    "replay, wrong_server, malformed, too_long)");
+                    "replay, wrong_server, malformed, too_long, out_of_range)");
     for (auto& p : site_->view().peers())
       for (auto& [why, n] : p.refused) refused.set(metrics::Labels{{"server", p.name}, {"reason", why}}, double(n));
     reg.gauge("vane_site_agent_listening", "1 while this server's site agent listens; 0: it reports itself down")

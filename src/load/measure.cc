@@ -149,23 +149,32 @@ std::expected<CpuSample, std::string> read_cgroup(const std::filesystem::path& d
     if (*quota > 0) capacity = double(*quota) / double(*period);
   }
   if (capacity <= 0) return std::unexpected(dir.string() + ": no CPU capacity");
-  // Capacity in thousandths of a CPU keeps the counters integral.
-  const uint64_t milli = uint64_t(capacity * 1000 + 0.5);
-  if (milli == 0 || now_ns > std::numeric_limits<uint64_t>::max() / milli)
-    return std::unexpected(dir.string() + ": capacity out of range");
-  if (used_ns > std::numeric_limits<uint64_t>::max() / 1000)
-    return std::unexpected(dir.string() + ": usage out of range");
-  return CpuSample{used_ns * 1000, now_ns * milli};
+  return CpuSample{used_ns, now_ns, capacity};
 }
 
 void WindowAverage::add(std::chrono::nanoseconds at, CpuSample s) {
+  auto behind = [](const CpuSample& a, const CpuSample& b) { return a.busy < b.busy || a.total < b.total; };
   if (!samples_.empty()) {
-    auto& last = samples_.back();
-    if (at <= last.first || s.busy < last.second.busy || s.total < last.second.total) samples_.clear();
+    const auto& last = samples_.back();
+    if (at <= last.first) return;
+    if (behind(s, last.second)) {
+      if (!pending_ || at <= pending_->first || behind(s, pending_->second)) {
+        pending_.emplace(at, s);
+        return;
+      }
+      // Two samples in a row behind the window, the second going on from the first: the counters
+      // were reset, so the window starts afresh from them.
+      samples_.assign(1, *pending_);
+    }
   }
+  pending_.reset();
   samples_.emplace_back(at, s);
   // Keep the newest sample at or beyond the window's start, so the average spans the whole window.
   while (samples_.size() > 2 && samples_[1].first <= at - window_) samples_.pop_front();
+}
+
+void WindowAverage::expire(std::chrono::nanoseconds now) {
+  if (!samples_.empty() && now - samples_.back().first > window_) clear();
 }
 
 std::optional<double> WindowAverage::utilisation() const {
@@ -173,7 +182,7 @@ std::optional<double> WindowAverage::utilisation() const {
   const auto& [t0, a] = samples_.front();
   const auto& [t1, b] = samples_.back();
   if (t1 - t0 < window_ / 2 || b.total == a.total) return std::nullopt;
-  return std::clamp(double(b.busy - a.busy) / double(b.total - a.total), 0.0, 1.0);
+  return std::clamp(double(b.busy - a.busy) / (double(b.total - a.total) * b.capacity), 0.0, 1.0);
 }
 
 }  // namespace vane::load

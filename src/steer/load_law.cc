@@ -51,6 +51,8 @@ std::string_view to_string(LoadReason r) {
       return "low load";
     case LoadReason::NoSignal:
       return "no signal";
+    case LoadReason::NotServing:
+      return "not serving";
   }
   return "?";
 }
@@ -76,6 +78,13 @@ uint32_t load_max_weight(const LoadSettings& s, uint32_t configured) {
   return load_weight_at(s, configured, max_level(s, configured));
 }
 
+std::pair<uint32_t, uint32_t> load_peer_bounds(const LoadSettings& s, uint32_t configured) {
+  const double c = configured, top = kLoadMaxWeight;
+  const double lo = std::clamp(std::floor(c * s.min_factor + 1e-9), 1.0, top);
+  const double hi = std::clamp(std::ceil(c * s.max_factor - 1e-9), 1.0, top);
+  return {uint32_t(lo), uint32_t(std::max(lo, hi))};
+}
+
 LoadDecision load_step(const LoadSettings& s, const LoadInputs& in) {
   const int kmin = min_level(s, in.configured), kmax = max_level(s, in.configured);
   const int k = std::clamp(in.level, kmin, kmax);
@@ -85,7 +94,9 @@ LoadDecision load_step(const LoadSettings& s, const LoadInputs& in) {
     return d;
   };
   if (in.configured == 0) return finish({0, LoadReason::NoSignal, in.low_load, 0, 0});
+  if (!in.serving) return finish({0, LoadReason::NotServing, false, 0, 0});
   if (!in.utilisation) {
+    if (in.no_signal_before == 0) return finish({0, LoadReason::NoSignal, in.low_load, 0, k});
     auto d = back_to_configured(s, k, LoadReason::NoSignal);
     d.low_load = in.low_load;
     return finish(d);
@@ -93,7 +104,7 @@ LoadDecision load_step(const LoadSettings& s, const LoadInputs& in) {
   double sum = *in.utilisation;
   size_t n = 1;
   for (auto& p : in.peers)
-    if (p.utilisation) sum += *p.utilisation, ++n;
+    if (p.utilisation && p.serving && p.published > 0) sum += *p.utilisation, ++n;
   const double mean = sum / double(n);
   const bool low = in.low_load ? mean < s.low_load * s.low_load_exit : mean < s.low_load;
   if (low) {

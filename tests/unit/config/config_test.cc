@@ -609,6 +609,27 @@ TEST(SiteLoadConfig, DefaultsAndValidation) {
   EXPECT_NE(e[0].find("for source CGROUP"), std::string::npos) << e[0];
   e = errors(kLoadSite + "load { max_percent: 50 min_percent: 0 } }\n");
   EXPECT_EQ(e.size(), 2u);
+  // Low load from 67% on could never be left (leaving needs the mean at 1.5 x it).
+  EXPECT_TRUE(load_string(kLoadSite + "load { low_load_percent: 66 } }\n", "t.conf"));
+  e = errors(kLoadSite + "load { low_load_percent: 67 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("low_load_percent 67 out of range 0..66"), std::string::npos) << e[0];
+  // A step below one quantum would still move a whole level.
+  e = errors(kLoadSite + "load { step_percent: 2 quantum_percent: 3 dead_band_percent: 5 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("step_percent 2 must be at least quantum_percent (3)"), std::string::npos) << e[0];
+  EXPECT_TRUE(
+      load_string(kLoadSite + "load { step_percent: 3 quantum_percent: 3 dead_band_percent: 5 } }\n", "t.conf"));
+  // The period covers the window and the others' next query (site health interval + timeout).
+  e = errors(kLoadSite + "health { interval_ms: 500 timeout_ms: 400 } load { period_ms: 1000 window_ms: 500 } }\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("period_ms 1000 must be at least window_ms (500) + site health interval_ms (500) + timeout_ms "
+                      "(400)"),
+            std::string::npos)
+      << e[0];
+  EXPECT_TRUE(load_string(
+      kLoadSite + "health { interval_ms: 200 timeout_ms: 150 } load { period_ms: 1000 window_ms: 500 } }\n", "t.conf"))
+      << "the e2e site's settings";
   e = errors(kLoadSite + "health { port: 0 } load { enabled: true } }\n");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_NE(e[0].find("site health must be on"), std::string::npos) << e[0];

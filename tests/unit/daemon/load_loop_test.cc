@@ -68,5 +68,58 @@ TEST(LoadLoop, AnIdleServerBesideBusyOnesTakesMoreWeightAndANewOneWhenTheSourceF
   fs::remove_all(dir);
 }
 
+// A server that carries no traffic (drained, down or gated) must not climb on its idle CPU: it
+// publishes no utilisation and its configured weight, at once, and returns to service there.
+TEST(LoadLoop, AServerServingNothingPublishesNoUtilisationAndItsConfiguredWeight) {
+  const fs::path dir = fs::temp_directory_path() / ("vane_load_loop_drain_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "cpuacct.usage") << "1000\n";  // idle
+  std::ofstream(dir / "cpu.cfs_quota_us") << "100000\n";
+  std::ofstream(dir / "cpu.cfs_period_us") << "100000\n";
+
+  boost::asio::io_context io;
+  bool serving = true;
+  auto loop = std::make_shared<LoadLoop>(
+      io,
+      [] {
+        return std::vector<steer::PeerLoad>{{0.8, 100}, {0.8, 100}};
+      },
+      [] {}, [&] { return serving; });
+  config::SiteLoadSettings s;
+  s.enabled = true;
+  s.source = config::SiteLoad::CGROUP;
+  s.cgroup_path = dir.string();
+  s.period_ms = 200;
+  s.window_ms = 100;
+  loop->configure(s, 100, 1);
+  boost::asio::steady_timer stop(io);
+  stop.expires_after(std::chrono::milliseconds(700));
+  stop.async_wait([&](auto) { loop->stop(); });
+  io.run();
+  ASSERT_GT(loop->published().weight, 100u) << "idle beside busy peers while serving: climbs";
+
+  // Drained: back to the configured weight within a sample interval, not a step per period.
+  serving = false;
+  io.restart();
+  loop->configure(s, 100, 1);
+  stop.expires_after(std::chrono::milliseconds(150));
+  stop.async_wait([&](auto) { loop->stop(); });
+  io.run();
+  EXPECT_EQ(loop->published().weight, 100u);
+  EXPECT_FALSE(loop->published().utilisation) << "publishes \"-\" while serving nothing";
+  EXPECT_EQ(loop->status().reason, steer::LoadReason::NotServing);
+
+  // Still drained much later: still there (an idle server never climbs).
+  io.restart();
+  loop->configure(s, 100, 1);
+  stop.expires_after(std::chrono::milliseconds(600));
+  stop.async_wait([&](auto) { loop->stop(); });
+  io.run();
+  EXPECT_EQ(loop->published().weight, 100u);
+  EXPECT_FALSE(loop->published().utilisation);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vane::daemon

@@ -67,7 +67,7 @@ TEST_F(Files, CgroupV1) {
   auto c = read_cgroup(dir_, 12'000'000'000, 4);
   ASSERT_TRUE(c);
   w.clear();
-  w.add(seconds(11), CpuSample{b->busy, 11'000'000'000ull * 4000});
+  w.add(seconds(11), CpuSample{b->busy, 11'000'000'000ull, 4});
   w.add(seconds(12), *c);
   EXPECT_NEAR(*w.utilisation(), 0.5, 1e-9);
 }
@@ -84,7 +84,41 @@ TEST_F(Files, CgroupV2) {
   put("cpu.max", "max 100000\n");
   auto s = read_cgroup(dir_, 3'000'000'000, 8);
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->total, 3'000'000'000ull * 8000);
+  EXPECT_EQ(s->total, 3'000'000'000ull);
+  EXPECT_EQ(s->capacity, 8.0);
+}
+
+// A machine up for 11.6 days (monotonic 1e15 ns) with 64 CPUs and no quota, and a cgroup that has
+// used 300 CPU-days: scaling either cumulative counter to a common unit would overflow 64 bits.
+TEST_F(Files, CgroupLongUptimeManyCpus) {
+  put("cpuacct.usage", "25920000000000000\n");  // 300 CPU-days in ns
+  put("cpu.cfs_quota_us", "-1\n");
+  put("cpu.cfs_period_us", "100000\n");
+  const uint64_t now = 1'000'000'000'000'000ull;
+  WindowAverage w(seconds(2));
+  auto a = read_cgroup(dir_, now, 64);
+  ASSERT_TRUE(a) << a.error();
+  w.add(std::chrono::nanoseconds(now), *a);
+  // 16 CPU-seconds in 1 s of 64 CPUs: 25%.
+  put("cpuacct.usage", "25920016000000000\n");
+  auto b = read_cgroup(dir_, now + 1'000'000'000, 64);
+  ASSERT_TRUE(b) << b.error();
+  w.add(std::chrono::nanoseconds(now + 1'000'000'000), *b);
+  ASSERT_TRUE(w.utilisation());
+  EXPECT_NEAR(*w.utilisation(), 0.25, 1e-9);
+  // The same on v2 (usage in microseconds), with a 48-CPU quota.
+  put("cgroup.controllers", "cpu\n");
+  put("cpu.stat", "usage_usec 25920000000000\n");
+  put("cpu.max", "4800000 100000\n");
+  WindowAverage v(seconds(2));
+  auto c = read_cgroup(dir_, now, 64);
+  ASSERT_TRUE(c) << c.error();
+  v.add(std::chrono::nanoseconds(now), *c);
+  put("cpu.stat", "usage_usec 25920024000000\n");
+  auto d = read_cgroup(dir_, now + 1'000'000'000, 64);
+  ASSERT_TRUE(d) << d.error();
+  v.add(std::chrono::nanoseconds(now + 1'000'000'000), *d);
+  EXPECT_NEAR(*v.utilisation(), 0.5, 1e-9);  // 24 CPU-seconds of 48 CPUs in 1 s
 }
 
 TEST_F(Files, CgroupGarbage) {
@@ -136,13 +170,36 @@ TEST(WindowAverage, SpansTheWindowAndRestartsOnReset) {
   }
   // The window now covers seconds 4..8 only: 50%.
   EXPECT_NEAR(*w.utilisation(), 0.5, 1e-9);
-  // Too short a span: no signal.
-  w.add(seconds(9), {0, 0});  // counters went back: starts afresh
-  EXPECT_FALSE(w.utilisation());
+  // Counters going back once are skipped (one bad read): the window is kept.
+  w.add(seconds(9), {0, 0});
+  EXPECT_NEAR(*w.utilisation(), 0.5, 1e-9);
+  // Going on from there (the cgroup was recreated): starts afresh from the two, and too short a
+  // span is no signal.
   w.add(seconds(10), {10, 100});
   EXPECT_FALSE(w.utilisation());  // 1 s of a 4 s window
   w.add(seconds(11), {20, 200});
   EXPECT_NEAR(*w.utilisation(), 0.1, 1e-9);
+}
+
+// One bad sample (a counter read lower, as /proc/stat's iowait can be) between good ones costs
+// nothing: skipped, the average goes on as if it had not been taken. A sample not later than the
+// newest is ignored; a source failing for longer than the window is no signal.
+TEST(WindowAverage, SkipsOneBackwardsSampleAndExpiresWhenStale) {
+  WindowAverage w(seconds(4));
+  for (int t = 0; t <= 4; ++t) w.add(seconds(t), {uint64_t(t) * 30, uint64_t(t) * 100});
+  EXPECT_NEAR(*w.utilisation(), 0.3, 1e-9);
+  w.add(seconds(5), {149, 499});
+  EXPECT_NEAR(*w.utilisation(), (149.0 - 30) / (499 - 100), 1e-9);  // seconds 1..5
+  w.add(std::chrono::milliseconds(5500), {140, 480});               // behind: skipped
+  EXPECT_NEAR(*w.utilisation(), (149.0 - 30) / (499 - 100), 1e-9);
+  w.add(seconds(6), {180, 600});  // goes on from the kept newest: a good sample
+  EXPECT_NEAR(*w.utilisation(), (180.0 - 60) / (600 - 200), 1e-9);
+  w.add(seconds(6), {999, 1000});  // not later: ignored
+  EXPECT_NEAR(*w.utilisation(), (180.0 - 60) / (600 - 200), 1e-9);
+  w.expire(seconds(9));
+  EXPECT_TRUE(w.utilisation()) << "newest 3 s old, within the 4 s window";
+  w.expire(std::chrono::milliseconds(10001));
+  EXPECT_FALSE(w.utilisation()) << "nothing new for longer than the window";
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ struct SimServer {
   double capacity;
   uint32_t configured = 100;
   bool present = true;
+  bool drained = false;  // answers and runs its loop, but carries no traffic
   int level = 0;
   bool low_load = false;
   uint32_t published = 100;
@@ -31,12 +32,13 @@ class Site {
     for (auto& s : servers_) s.published = s.configured;
     measure();
   }
-  // The load splits by published weight over the present servers.
+  // The load splits by published weight over the present servers that are not drained.
+  static bool carries(const SimServer& s) { return s.present && !s.drained; }
   void measure() {
     double total = 0;
     for (auto& s : servers_)
-      if (s.present) total += s.published;
-    for (auto& s : servers_) s.utilisation = s.present && total > 0 ? load_ * s.published / total / s.capacity : 0;
+      if (carries(s)) total += s.published;
+    for (auto& s : servers_) s.utilisation = carries(s) && total > 0 ? load_ * s.published / total / s.capacity : 0;
   }
   double observed(const SimServer& s) {
     std::uniform_real_distribution<double> d(-noise_, noise_);
@@ -55,8 +57,11 @@ class Site {
       in.configured = s.configured;
       in.level = s.level;
       in.low_load = s.low_load;
+      in.serving = !s.drained;
+      // A drained peer's utilisation is passed on (as an older vaned still publishes it): the law
+      // must leave it out of the mean by its report's services alone.
       for (size_t j = 0; j < servers_.size(); ++j)
-        if (j != i && servers_[j].present) in.peers.push_back({seen[j], servers_[j].published});
+        if (j != i && servers_[j].present) in.peers.push_back({seen[j], servers_[j].published, !servers_[j].drained});
       const auto d = load_step(settings, in);
       s.level = d.level, s.low_load = d.low_load, s.reason = d.reason;
       next_[i] = d.published;
@@ -70,14 +75,14 @@ class Site {
     double lo = 2, hi = -1, sum = 0;
     int n = 0;
     for (auto& s : servers_)
-      if (s.present) lo = std::min(lo, s.utilisation), hi = std::max(hi, s.utilisation), sum += s.utilisation, ++n;
+      if (carries(s)) lo = std::min(lo, s.utilisation), hi = std::max(hi, s.utilisation), sum += s.utilisation, ++n;
     return (hi - lo) / (sum / n);
   }
   double mean() const {
     double sum = 0;
     int n = 0;
     for (auto& s : servers_)
-      if (s.present) sum += s.utilisation, ++n;
+      if (carries(s)) sum += s.utilisation, ++n;
     return sum / n;
   }
   // Periods until the spread is within `bound` (at most `limit`; limit + 1 when never).
@@ -96,6 +101,10 @@ class Site {
   void rejoin(size_t i) {
     auto& s = servers_[i];
     s.present = true, s.level = 0, s.low_load = false, s.published = s.configured;
+    measure();
+  }
+  void drain(size_t i, bool on) {
+    servers_[i].drained = on;
     measure();
   }
   std::vector<SimServer>& servers() { return servers_; }
@@ -159,6 +168,27 @@ TEST(LoadLaw, GridAndLimits) {
   for (int k = -80; k <= 80; ++k) EXPECT_LE(load_weight_at(s, 100, k), load_weight_at(s, 100, k + 1));
 }
 
+// The bounds a server checks another's published weight against do not depend on its own grid:
+// a peer on another quantum at its limit publishes a weight this server's grid cannot reach.
+TEST(LoadLaw, PeerBoundsAreTheRawRangeWhateverTheQuantum) {
+  LoadSettings two, three;
+  three.quantum = 0.03;
+  for (const LoadSettings* s : {&two, &three}) {
+    EXPECT_EQ(load_peer_bounds(*s, 100), std::make_pair(25u, 400u)) << s->quantum;
+    EXPECT_EQ(load_peer_bounds(*s, 7), std::make_pair(1u, 28u)) << s->quantum;
+    EXPECT_EQ(load_peer_bounds(*s, 500), std::make_pair(125u, 1000u)) << s->quantum;
+    EXPECT_EQ(load_peer_bounds(*s, 1), std::make_pair(1u, 4u)) << s->quantum;
+  }
+  // What a default (2%) peer publishes at its limits is inside a 3% server's bounds for it.
+  for (uint32_t c : {1u, 3u, 7u, 33u, 100u, 250u, 999u}) {
+    const auto [lo, hi] = load_peer_bounds(three, c);
+    EXPECT_GE(load_min_weight(two, c), lo) << c;
+    EXPECT_LE(load_max_weight(two, c), hi) << c;
+    EXPECT_GE(load_min_weight(three, c), load_peer_bounds(two, c).first) << c;
+    EXPECT_LE(load_max_weight(three, c), load_peer_bounds(two, c).second) << c;
+  }
+}
+
 TEST(LoadLaw, Reasons) {
   LoadSettings s;
   LoadInputs in;
@@ -207,17 +237,60 @@ TEST(LoadLaw, Reasons) {
   EXPECT_EQ(load_step(s, in).reason, LoadReason::LowLoad);  // 0.25 < 0.2 x 1.5
   in.low_load = false;
   EXPECT_EQ(load_step(s, in).reason, LoadReason::DeadBand);
-  // No signal: back to the configured weight.
+  // No signal: held for one decision (one bad read must not cost a step), then back to the
+  // configured weight.
   in.utilisation.reset();
   in.level = -5;
   d = load_step(s, in);
   EXPECT_EQ(d.reason, LoadReason::NoSignal);
+  EXPECT_EQ(d.level, -5);
+  in.no_signal_before = 1;
+  d = load_step(s, in);
+  EXPECT_EQ(d.reason, LoadReason::NoSignal);
   EXPECT_EQ(d.published, 100u);
+  in.no_signal_before = 0;
   // Peers without a signal do not count towards the mean.
   in.utilisation = 0.6;
   in.level = 0;
   in.peers = {{std::nullopt, 100}, {0.6, 100}};
   EXPECT_EQ(load_step(s, in).reason, LoadReason::DeadBand);
+  // Nor do peers that serve nothing (a drained one measures ~0; counted, it would halve the mean).
+  in.peers = {{0.0, 100, false}, {0.6, 100}};
+  d = load_step(s, in);
+  EXPECT_EQ(d.reason, LoadReason::DeadBand);
+  EXPECT_NEAR(d.mean, 0.6, 1e-9);
+  // This server serving nothing: its (idle) utilisation is ignored and it stands at its
+  // configured weight at once, from any level.
+  in.serving = false;
+  in.utilisation = 0.0;
+  in.level = 40;
+  d = load_step(s, in);
+  EXPECT_EQ(d.reason, LoadReason::NotServing);
+  EXPECT_EQ(d.level, 0);
+  EXPECT_EQ(d.published, 100u);
+  EXPECT_EQ(to_string(d.reason), "not serving");
+}
+
+// A drained server (it still answers and runs its loop) neither climbs while idle nor drags the
+// others towards their limits; undrained, it returns at its configured weight and the site
+// converges again.
+TEST(LoadLaw, DrainedServerStaysAtConfiguredWeightAndOthersStayBalanced) {
+  Site site({1, 1, 2, 2}, 2.4, 0.01, 9);
+  ASSERT_LE(site.converge(0.10, kConvergePeriods), kConvergePeriods);
+  expect_steady(site, 1);
+  site.drain(0, true);
+  for (int t = 0; t < 5 * kPerMinute; ++t) {
+    site.period();
+    EXPECT_EQ(site.servers()[0].published, 100u) << "period " << t;
+    EXPECT_EQ(site.servers()[0].reason, LoadReason::NotServing);
+    for (size_t i = 1; i < site.servers().size(); ++i)
+      EXPECT_NE(site.servers()[i].reason, LoadReason::AtLimit) << "server " << i << " period " << t;
+  }
+  EXPECT_LE(site.spread(), 0.10);
+  site.drain(0, false);
+  EXPECT_EQ(site.servers()[0].published, 100u);
+  EXPECT_LE(site.converge(0.10, kConvergePeriods), kConvergePeriods);
+  expect_steady(site, 3);
 }
 
 // Three servers, one twice the others' capacity (the e2e site); 1% measurement noise.
@@ -289,7 +362,18 @@ TEST(LoadLaw, RandomSitesConvergeWithinBound) {
     double total = 0;
     for (int i = 0; i < n; ++i) total += caps.emplace_back(cap(rng));
     Site site(caps, total * 0.5, 0.01, uint32_t(trial));
-    EXPECT_LE(site.converge(0.10, kConvergePeriods), kConvergePeriods) << "trial " << trial;
+    // Overshoot, as in ConvergesOnMixedCapacityWithoutOvershoot: no server ends further past the
+    // mean, on the other side from where it started, than the dead band plus one quantum.
+    std::vector<double> sign;
+    for (auto& s : site.servers()) sign.push_back(s.utilisation > site.mean() ? 1 : -1);
+    double overshoot = 0;
+    for (int t = 0; t < kConvergePeriods && site.spread() > 0.10; ++t) {
+      site.period();
+      for (size_t i = 0; i < sign.size(); ++i)
+        overshoot = std::max(overshoot, -sign[i] * (site.servers()[i].utilisation / site.mean() - 1));
+    }
+    EXPECT_LE(overshoot, site.settings.dead_band + site.settings.quantum) << "trial " << trial;
+    EXPECT_LE(site.spread(), 0.10) << "trial " << trial << ": not within 10% in " << kConvergePeriods << " periods";
     expect_steady(site, 3);
   }
 }
