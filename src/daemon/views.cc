@@ -126,7 +126,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_name(n.name);
         x->set_address(n.address_known ? n.address.str() : "");
         x->set_interface(n.interface);
-        x->set_extended_next_hop(n.extended_next_hop);
+        x->set_extended_next_hop(n.extended_next_hop_sent);
         x->set_remote_asn(n.remote_asn);
         x->set_state(std::string(bgp::to_string(n.state)));
         x->set_uptime_s(n.state == bgp::State::Established ? seconds_since(n.since) : 0);
