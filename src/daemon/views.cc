@@ -468,6 +468,21 @@ void Daemon::collect(metrics::Registry& reg) {
       .set(double(speaker_->accept_errors()));
   reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now")
       .set(double(speaker_->exports().size()));
+  if (!ra_links_.empty()) {
+    auto& ra = reg.counter("vane_bgp_ra_packets_total",
+                           "Router advertisements on unnumbered neighbors' interfaces: sent, send_error, received, "
+                           "or the reason one was dropped");
+    for (auto& [ifname, link] : ra_links_) {
+      const auto& c = link->counters();
+      auto put = [&](const std::string& result, uint64_t v) {
+        ra.set(metrics::Labels{{"interface", ifname}, {"result", result}}, double(v));
+      };
+      put("sent", c.sent);
+      put("send_error", c.send_errors);
+      put("received", c.received);
+      for (auto& [why, v] : c.dropped) put(why, v);
+    }
+  }
 
   collect_load(reg);
   if (site_) {
