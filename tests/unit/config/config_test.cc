@@ -155,6 +155,9 @@ neighbor { name: "d" interface: "eth3/x" remote_asn: 65000 }
 neighbor { name: "b" interface: "eth0" remote_asn: 65001 }
 )"),
             (std::vector<std::string>{"t.conf:4:22: a second neighbor learning its address on interface \"eth0\""}));
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" remote_asn: 65000 multihop_ttl: 2 }
+)"),
+            (std::vector<std::string>{"t.conf:3:58: multihop_ttl above 1 with interface: the router is on the link"}));
 }
 
 // An unnumbered neighbour needs the raw ICMPv6 socket of router advertisements: without
