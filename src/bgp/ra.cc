@@ -54,8 +54,8 @@ Parsed parse(std::span<const uint8_t> m, int hop_limit, const IpAddress& source)
 std::vector<uint8_t> build(std::span<const uint8_t> mac) {
   std::vector<uint8_t> m(kHeaderLength, 0);
   m[0] = kTypeRouterAdvertisement;
-  m[4] = 64;  // cur hop limit advertised: any value, hosts ignore it from a lifetime-0 router
-  // Router lifetime, reachable time and retrans timer: 0 (unspecified; not a default router).
+  // Cur Hop Limit 0 (unspecified): hosts adopt a non-zero one even from a lifetime-0 router
+  // (RFC 4861 6.3.4). Router lifetime, reachable time and retrans timer: 0 too.
   if (mac.size() == 6) {
     m.push_back(kOptionSourceLinkLayer);
     m.push_back(1);

@@ -1,6 +1,7 @@
 #include "bgp/ra_link.h"
 
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -16,16 +17,45 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 RaLink::RaLink(asio::io_context& io, std::string interface, OnRouter on_router)
-    : io_(io), interface_(std::move(interface)), on_router_(std::move(on_router)), socket_(io), timer_(io) {}
+    : io_(io),
+      interface_(std::move(interface)),
+      on_router_(std::move(on_router)),
+      socket_(io),
+      timer_(io),
+      rx_retry_(io) {}
 
 RaLink::~RaLink() {
   *alive_ = false;
   error_code ec;
   timer_.cancel();
+  rx_retry_.cancel();
   socket_.close(ec);
 }
 
 std::optional<std::string> RaLink::start() {
+  auto e = open();
+  if (e) {
+    open_error_ = *e;
+    retry_open();
+  }
+  return e;
+}
+
+// A link that could not open (interface not there yet, capability missing) would otherwise leave
+// its neighbour Idle until a restart.
+void RaLink::retry_open() {
+  timer_.expires_after(kInterval);
+  timer_.async_wait([this, alive = alive_](error_code ec) {
+    if (ec || !*alive) return;
+    if (auto e = open()) {
+      if (*e != open_error_) spdlog::error("bgp: {} (retrying every {} s)", *e, kInterval.count());
+      open_error_ = *e;
+      retry_open();
+    }
+  });
+}
+
+std::optional<std::string> RaLink::open() {
   ifindex_ = ::if_nametoindex(interface_.c_str());
   if (ifindex_ == 0) return "interface " + interface_ + ": " + std::strerror(errno);
   error_code ec;
@@ -58,7 +88,9 @@ std::optional<std::string> RaLink::start() {
   std::vector<uint8_t> mac;
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, interface_.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) == 0) mac.assign(ifr.ifr_hwaddr.sa_data, ifr.ifr_hwaddr.sa_data + 6);
+  // Only an Ethernet address is 6 bytes; other links go without the source link-layer option.
+  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER)
+    mac.assign(ifr.ifr_hwaddr.sa_data, ifr.ifr_hwaddr.sa_data + 6);
   ra_ = ra::build(mac);
   spdlog::info("router advertisements on {}: sending every {} s (router lifetime 0), learning the router's address",
                interface_, kInterval.count());
@@ -95,7 +127,12 @@ void RaLink::receive() {
   socket_.async_wait(asio::socket_base::wait_read, [this, alive = alive_](error_code ec) {
     if (!*alive || ec == asio::error::operation_aborted) return;
     if (ec) {
+      // Transient or not, receiving stops only with the link: try again in a second.
       ++counters_.dropped["receive_error"];
+      rx_retry_.expires_after(std::chrono::seconds(1));
+      rx_retry_.async_wait([this, alive](error_code e) {
+        if (!e && *alive) receive();
+      });
       return;
     }
     on_readable();
@@ -106,10 +143,11 @@ void RaLink::receive() {
 void RaLink::on_readable() {
   // Bounded per wakeup, so a flood cannot hold the thread.
   for (int i = 0; i < 64; ++i) {
-    uint8_t buf[1500];
+    // As large as an ICMPv6 message can be, so a valid RA with many options is never truncated.
+    uint8_t* buf = rx_buf_.data();
     sockaddr_in6 from{};
     alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(in6_pktinfo))];
-    iovec iov{buf, sizeof buf};
+    iovec iov{buf, rx_buf_.size()};
     msghdr msg{};
     msg.msg_name = &from;
     msg.msg_namelen = sizeof from;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bgp/ra.h"
 #include "common/ip.h"
@@ -40,13 +41,16 @@ class RaLink {
   RaLink(const RaLink&) = delete;
   RaLink& operator=(const RaLink&) = delete;
 
-  // Opens the socket and starts sending; the error says why it could not (e.g. no CAP_NET_RAW).
+  // Opens the socket and starts sending; the error says why it could not (e.g. no CAP_NET_RAW, or
+  // the interface is not there yet). After an error it tries again every kInterval by itself.
   std::optional<std::string> start();
   const std::string& interface() const { return interface_; }
   std::optional<IpAddress> router() const { return router_; }
   const RaCounters& counters() const { return counters_; }
 
  private:
+  std::optional<std::string> open();
+  void retry_open();
   void send();
   void arm_send(std::chrono::steady_clock::duration after);
   void receive();
@@ -58,6 +62,9 @@ class RaLink {
   OnRouter on_router_;
   boost::asio::generic::raw_protocol::socket socket_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer rx_retry_;  // re-arms receiving after an error
+  std::string open_error_;
+  std::vector<uint8_t> rx_buf_ = std::vector<uint8_t>(65536);
   std::vector<uint8_t> ra_;
   std::optional<IpAddress> router_;
   std::chrono::steady_clock::time_point router_heard_{};

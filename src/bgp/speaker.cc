@@ -550,7 +550,8 @@ class Speaker::Peer {
     s.address = remote().value_or(cfg_.address);
     s.interface = cfg_.interface;
     s.address_known = remote().has_value();
-    s.extended_next_hop = neg_ && neg_->ipv4_over_ipv6;
+    s.extended_next_hop_sent = neg_ && ectx_.ipv4_over_ipv6;
+    s.extended_next_hop_received = neg_ && dctx_.ipv4_over_ipv6;
     s.remote_asn = cfg_.remote_asn;
     if (main_) {
       s.state = main_->fsm.state();
@@ -807,12 +808,18 @@ class Speaker::Peer {
     bool ebgp = cfg_.local_asn != cfg_.remote_asn;
     dctx_ = neg_->decode_context(ebgp);
     ectx_ = neg_->encode_context(ebgp);
+    // RFC 8950 goes out only where the router takes it and this neighbour is meant to use it.
+    ectx_.ipv4_over_ipv6 = ectx_.ipv4_over_ipv6 && cfg_.extended_next_hop;
     l.conn->set_max_length(dctx_.max_message_length());
     spdlog::info("bgp {}: established with AS{} id {} hold {}s families{}{}{}", cfg_.name, e.peer_asn,
                  IpAddress::v4(e.peer_bgp_id).str(), e.hold_time.count(), neg_->families.ipv4_unicast ? " ipv4" : "",
                  neg_->families.ipv6_unicast ? " ipv6" : "", neg_->peer_graceful_restart ? " graceful-restart" : "");
     eor_sent_v4_ = eor_sent_v6_ = false;
     adj_out_.clear();
+    // Attribute sets depend on what this session negotiated (RFC 8950 next hops): none carry over
+    // from the last one, nor does its "no next hop" verdict.
+    attr_cache_.clear();
+    nh_warned_.clear();
     refresh_[0] = refresh_[1] = {};
     // A peer that takes nothing for a hold time is as dead as one that sends nothing for that
     // long (RFC 4271's hold timer only watches what arrives). With hold time 0 (no keepalives)

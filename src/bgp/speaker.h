@@ -43,7 +43,10 @@ struct NeighborStatus {
   IpAddress address;
   std::string interface;           // unnumbered: the link the session runs on
   bool address_known = true;       // false: an unnumbered neighbour whose RAs have not arrived yet
-  bool extended_next_hop = false;  // RFC 8950 negotiated (IPv4 routes with an IPv6 next hop)
+  // RFC 8950 (IPv4 routes with an IPv6 next hop) on this session: we send such routes (the router
+  // advertised the capability and extended_next_hop is on) / we accept them (we advertised it).
+  bool extended_next_hop_sent = false;
+  bool extended_next_hop_received = false;
   uint32_t remote_asn = 0;
   State state = State::Idle;
   bool admin_down = false;

@@ -51,6 +51,13 @@ std::string quoted_safe(const std::string& s) {
   return o;
 }
 
+// Names differing only in characters safe() replaces must still give distinct router names.
+std::string unique_tag(std::set<std::string>& tags, const Session& s) {
+  std::string tag = safe(s.server) + "_" + safe(s.neighbor);
+  for (int k = 2; !tags.insert(tag).second; ++k) tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
+  return tag;
+}
+
 std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<config::Loaded>& servers,
                                                              const RouterConfigOptions& opts) {
   std::vector<Session> out;
@@ -85,9 +92,10 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       s.transport_v6 = ra && ra->is_v6();
       s.router_addr = ra ? ra->str() : n.address();
       if (!n.interface().empty()) {
-        // The server's config names its own port, not the router's: the operator fills that in.
+        // The server's config names its own port, not the router's: the operator fills that in,
+        // one placeholder per session (a server may have several ports to one router).
         s.unnumbered = s.transport_v6 = true;
-        s.peer = "@PORT:" + safe(c.node().name()) + "@";
+        s.peer = "@PORT:" + safe(c.node().name()) + ":" + safe(n.name()) + "@";
         s.server_asn = n.has_local_asn() ? n.local_asn() : c.node().asn();
         s.router_asn = n.remote_asn();
         s.md5 = !n.md5_key_file().empty();
@@ -95,6 +103,10 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
         s.gr = n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled());
         if (n.has_hold_time_s()) s.hold = n.hold_time_s();
         if (n.has_keepalive_s()) s.keepalive = n.keepalive_s();
+        s.multihop_ttl = n.multihop_ttl();
+        s.ttl_security = n.ttl_security();
+        // vaned calls the router and has no listener on its link-local address.
+        s.router_passive = true;
         s.v4 = s.v6 = n.families_size() == 0;
         for (int f : n.families()) {
           if (f == config::IPV4_UNICAST) s.v4 = true;
@@ -106,8 +118,7 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
             opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed4.size()) + kDefaultMaxPrefixMargin;
         s.limit6 =
             opts.max_prefix ? opts.max_prefix : static_cast<uint32_t>(s.allowed6.size()) + kDefaultMaxPrefixMargin;
-        s.tag = safe(s.server) + "_" + safe(s.neighbor);
-        tags.insert(s.tag);
+        s.tag = unique_tag(tags, s);
         out.push_back(std::move(s));
         continue;
       }
@@ -149,10 +160,7 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       };
       s.limit4 = limit(s.allowed4.size());
       s.limit6 = limit(s.allowed6.size());
-      std::string tag = safe(s.server) + "_" + safe(s.neighbor);
-      for (int k = 2; !tags.insert(tag).second; ++k)
-        tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
-      s.tag = tag;
+      s.tag = unique_tag(tags, s);
       out.push_back(std::move(s));
     }
   }
@@ -197,6 +205,8 @@ void header(std::ostream& o, const char* c, const char* what, const std::vector<
   bool md5 = std::any_of(ss.begin(), ss.end(), [](auto& s) { return s.md5; });
   if (md5)
     o << c << " Replace each @MD5:SERVER:NEIGHBOR@ with the key in that server's md5_key_file (named beside it).\n";
+  if (std::any_of(ss.begin(), ss.end(), [](auto& s) { return s.unnumbered; }))
+    o << c << " Replace each @PORT:SERVER:NEIGHBOR@ with the router's port cabled to that server's interface.\n";
 }
 
 std::string md5_comment(const Session& s) {

@@ -452,6 +452,8 @@ void validate_neighbors(Ctx& c, const Config& cfg, const Where& root, Loaded& ou
       if (n.has_bfd()) c.err(w.at("bfd"), "bfd is not supported on an unnumbered neighbor (interface) yet");
       if (!a && !unnumbered_ifs.insert(n.interface()).second)
         c.err(w.at("interface"), "a second neighbor learning its address on interface " + q(n.interface()));
+      if (n.multihop_ttl() > 1)
+        c.err(w.at("multihop_ttl"), "multihop_ttl above 1 with interface: the router is on the link");
     } else if (a && a->is_link_local()) {
       c.err(w.at("address"), "a link-local address needs interface");
     }

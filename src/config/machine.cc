@@ -56,6 +56,14 @@ Diagnostics check_machine(const Loaded& cfg) {
       add("neighbor " + nb.name() + " interface \"" + nb.interface() + "\" does not exist on this machine");
   }
   for (auto& l : cfg.proto.bgp().listen()) need("bgp listen address", l);
+  // Without the raw ICMPv6 socket an unnumbered neighbour would stay Idle for good: refuse to start.
+  if (!have_capability(CAP_NET_RAW))
+    for (auto& nb : cfg.proto.neighbor())
+      if (!nb.interface().empty()) {
+        add("neighbor " + nb.name() + " is unnumbered (interface \"" + nb.interface() +
+            "\") but vaned lacks CAP_NET_RAW, which its router advertisements (raw ICMPv6 socket) need");
+        break;
+      }
   // An exec check as another user needs setgroups/setgid/setuid in the child: refuse to start
   // rather than have every such check fail.
   // CAP_KILL: a timed-out check's process group belongs to the other user.

@@ -428,7 +428,7 @@ void Daemon::apply_ra_links(const config::Loaded& cfg) {
         if (n.interface() == ifname && n.address().empty()) speaker_->set_learned_address(n.name(), router);
     });
     // Without the socket the neighbour stays Idle (no address to call, and the router does not
-    // learn ours): say so, but the rest of the daemon goes on.
+    // learn ours): say so, but the rest of the daemon goes on; the link tries again by itself.
     if (auto e = link->start()) spdlog::error("bgp: {}", *e);
     ra_links_.emplace(ifname, std::move(link));
   }

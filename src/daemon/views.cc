@@ -126,7 +126,7 @@ void Daemon::handle(const control::Request& req, control::Server::Reply reply) {
         x->set_name(n.name);
         x->set_address(n.address_known ? n.address.str() : "");
         x->set_interface(n.interface);
-        x->set_extended_next_hop(n.extended_next_hop);
+        x->set_extended_next_hop(n.extended_next_hop_sent);
         x->set_remote_asn(n.remote_asn);
         x->set_state(std::string(bgp::to_string(n.state)));
         x->set_uptime_s(n.state == bgp::State::Established ? seconds_since(n.since) : 0);
@@ -468,6 +468,21 @@ void Daemon::collect(metrics::Registry& reg) {
       .set(double(speaker_->accept_errors()));
   reg.gauge("vane_bgp_prefixes_exported", "Prefixes this node wants announced now")
       .set(double(speaker_->exports().size()));
+  if (!ra_links_.empty()) {
+    auto& ra = reg.counter("vane_bgp_ra_packets_total",
+                           "Router advertisements on unnumbered neighbors' interfaces: sent, send_error, received, "
+                           "or the reason one was dropped");
+    for (auto& [ifname, link] : ra_links_) {
+      const auto& c = link->counters();
+      auto put = [&](const std::string& result, uint64_t v) {
+        ra.set(metrics::Labels{{"interface", ifname}, {"result", result}}, double(v));
+      };
+      put("sent", c.sent);
+      put("send_error", c.send_errors);
+      put("received", c.received);
+      for (auto& [why, v] : c.dropped) put(why, v);
+    }
+  }
 
   collect_load(reg);
   if (site_) {

@@ -4,7 +4,10 @@
 # advertisements and sends its own (router lifetime 0), FRR accepts the session over link-local
 # addresses (TCP MD5 on both sides), RFC 8950 is negotiated, and the router's kernel installs the
 # IPv4 VIP via the server's IPv6 link-local next hop; the IPv6 VIP carries the link-local next hop
-# too. A host taking vaned's RAs gets no default route from them (lifetime 0).
+# too. A host taking vaned's RAs gets no default route from them (lifetime 0) and keeps its hop
+# limit (Cur Hop Limit 0). The router side is what `vanectl router-config --for frr` writes for
+# it: passive (vaned calls; it has no listener on the link-local address) and TTL security on
+# both sides.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bgp_lib.sh"
 
@@ -25,6 +28,8 @@ ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding
 # The router's side of the link takes RAs like a host would: vaned's (lifetime 0) must give it no
 # default route.
 ip netns exec "$R" sysctl -qw net.ipv6.conf.r-s1.accept_ra=2
+ip netns exec "$R" sysctl -qw net.ipv6.conf.r-s1.hop_limit=61  # not 64: a taken hop limit shows
+hl0=61
 ll() { ip -n "$1" -6 addr show dev "$2" scope link | awk '/inet6/ && !/tentative/ {sub("/.*", "", $2); print $2}'; }
 lls() { [[ -n $(ll "$S1" eth0) && -n $(ll "$R" r-s1) ]]; }
 wait_for 5 "link-local addresses" lls
@@ -34,7 +39,8 @@ key=$(key_file tor1 "e2e-secret")
 frr_pathspace
 printf '%s\n' "frr defaults traditional" "hostname tor" "router bgp 65000" " bgp router-id 192.0.2.1" \
   " no bgp ebgp-requires-policy" " timers bgp 3 9" " neighbor r-s1 interface remote-as external" \
-  " neighbor r-s1 password e2e-secret" " neighbor r-s1 timers connect 1" " address-family ipv4 unicast" \
+  " neighbor r-s1 password e2e-secret" " neighbor r-s1 timers connect 1" " neighbor r-s1 passive" \
+  " neighbor r-s1 ttl-security hops 1" " address-family ipv4 unicast" \
   "  neighbor r-s1 activate" " exit-address-family" " address-family ipv6 unicast" "  neighbor r-s1 activate" \
   " exit-address-family" >"$RUN/bgpd.conf"
 start_frr "$R"
@@ -43,7 +49,8 @@ vtysh -N "$FRRNS" --config_dir "$RUN" -c 'configure terminal' -c 'interface r-s1
 
 touch "$RUN/s1-up"
 c1=$(vaned_conf 1 65011 "
-neighbor { name: \"tor1\" interface: \"eth0\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" connect_retry_s: 1 }
+neighbor { name: \"tor1\" interface: \"eth0\" remote_asn: 65000 hold_time_s: 9 md5_key_file: \"$key\" connect_retry_s: 1 ttl_security: true }
+metrics { listen: \"127.0.0.1:9180\" }
 $(web_service "$RUN/s1-up" v6)")
 "$VANED" --check "$c1" >/dev/null || fail "s1 config invalid"
 start_vaned "$S1" vaned-s1 "$c1"
@@ -75,6 +82,8 @@ print(sorted((h.get("ip"), h.get("scope")) for h in p["nexthops"]))')
 [[ $nh6 == "[('2001:db8::11', 'global'), ('$S_LL', 'link-local')]" ]] || fail "IPv6 next hops in FRR: $nh6"
 log "router kernel: $(route4) | $(route6) (FRR: global 2001:db8::11 + link-local $S_LL)"
 [[ -z $(ip -n "$R" -6 route show default) ]] || fail "vaned's RAs gave a default route: $(ip -n "$R" -6 route show default)"
+hl=$(ip netns exec "$R" sysctl -n net.ipv6.conf.r-s1.hop_limit)
+[[ $hl == "$hl0" ]] || fail "vaned's RAs changed the router's hop limit on r-s1: $hl0 -> $hl"
 
 # Withdraw and re-announce: the IPv4 route leaves and comes back.
 rm -f "$RUN/s1-up"
@@ -90,4 +99,13 @@ n = json.loads(sys.argv[1])["neighbors"]["neighbors"][0]
 assert n["address"] == sys.argv[2] and n["interface"] == "eth0" and n.get("extended_next_hop"), n
 ' "$out" "$R_LL" || fail "vanectl show neighbors: $out"
 log "withdraw and re-announce work; vanectl shows the learned address, the interface and RFC 8950"
+# The RA counters are exported: vaned sent RAs on eth0 and took the router's.
+ra=$(ip netns exec "$S1" "$PY" -c '
+import urllib.request
+for l in urllib.request.urlopen("http://127.0.0.1:9180/metrics", timeout=5).read().decode().splitlines():
+    if l.startswith("vane_bgp_ra_packets_total{"): print(l)') || fail "metrics endpoint"
+sent=$(awk '/interface="eth0"/ && /result="sent"/ {print int($2)}' <<<"$ra")
+recv=$(awk '/interface="eth0"/ && /result="received"/ {print int($2)}' <<<"$ra")
+[[ ${sent:-0} -ge 1 && ${recv:-0} -ge 1 ]] || fail "vane_bgp_ra_packets_total: $ra"
+log "RA counters: sent $sent, received $recv"
 log PASS

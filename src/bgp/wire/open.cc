@@ -266,7 +266,8 @@ Negotiated negotiate(const OpenMessage& local, const OpenMessage& remote) {
     return std::find(c.extended_next_hop.begin(), c.extended_next_hop.end(), kIpv4OverIpv6) !=
            c.extended_next_hop.end();
   };
-  n.ipv4_over_ipv6 = has(local.caps) && has(remote.caps);
+  n.accept_ipv4_over_ipv6 = has(local.caps);
+  n.send_ipv4_over_ipv6 = has(remote.caps);
   const AfiSafiSet a = families_of(local.caps), b = families_of(remote.caps);
   n.families.ipv4_unicast = a.ipv4_unicast && b.ipv4_unicast;
   n.families.ipv6_unicast = a.ipv6_unicast && b.ipv6_unicast;
@@ -280,7 +281,7 @@ DecodeContext Negotiated::decode_context(bool is_ebgp) const {
   c.extended_message = receive_extended;
   c.families = families;
   c.is_ebgp = is_ebgp;
-  c.ipv4_over_ipv6 = ipv4_over_ipv6;
+  c.ipv4_over_ipv6 = accept_ipv4_over_ipv6;
   return c;
 }
 
@@ -289,7 +290,7 @@ EncodeContext Negotiated::encode_context(bool is_ebgp) const {
   c.four_byte_as = four_byte_as;
   c.extended_message = send_extended;
   c.is_ebgp = is_ebgp;
-  c.ipv4_over_ipv6 = ipv4_over_ipv6;
+  c.ipv4_over_ipv6 = send_ipv4_over_ipv6;
   return c;
 }
 

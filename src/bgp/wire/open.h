@@ -108,9 +108,10 @@ struct Negotiated {
   bool send_extended = false;     // both advertised: we may send up to 65535
   bool route_refresh = false;
   bool enhanced_route_refresh = false;
-  // RFC 8950 IPv4 unicast with an IPv6 next hop, advertised by both sides: we may send such routes
-  // (in MP_REACH_NLRI) and must accept them.
-  bool ipv4_over_ipv6 = false;
+  // RFC 8950 IPv4 unicast with an IPv6 next hop. The capability says what its sender can receive,
+  // so each direction stands alone (RFC 8950 4).
+  bool accept_ipv4_over_ipv6 = false;  // we advertised it: such routes from the peer are valid
+  bool send_ipv4_over_ipv6 = false;    // the peer advertised it: we may send them (MP_REACH_NLRI)
   AfiSafiSet families;
   std::optional<GracefulRestart> peer_graceful_restart;
 

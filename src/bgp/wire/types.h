@@ -54,7 +54,7 @@ struct DecodeContext {
   // Non-zero on an EBGP session: routes whose AS_PATH does not start with this AS are
   // treat-as-withdraw (RFC 4271 6.3, RFC 7606 7.2). Left 0 for route servers, which do not prepend.
   uint32_t peer_as = 0;
-  // RFC 8950 negotiated: IPv4 unicast MP_REACH_NLRI may carry a 16 or 32 byte IPv6 next hop.
+  // RFC 8950: we advertised it, so IPv4 unicast MP_REACH_NLRI may carry a 16 or 32 byte IPv6 next hop.
   bool ipv4_over_ipv6 = false;
   size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
@@ -64,7 +64,8 @@ struct EncodeContext {
   bool four_byte_as = true;
   bool extended_message = false;  // RFC 8654: the peer advertised it
   bool is_ebgp = true;            // LOCAL_PREF is never sent to an external peer (RFC 4271 5.1.5)
-  // RFC 8950 negotiated: IPv4 routes without a NEXT_HOP go in MP_REACH_NLRI with the IPv6 one.
+  // RFC 8950: the peer advertised it, so IPv4 routes without a NEXT_HOP go in MP_REACH_NLRI with
+  // the IPv6 one.
   bool ipv4_over_ipv6 = false;
   size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };

@@ -55,13 +55,16 @@ TEST(RouterAdvertisement, EveryLengthIsChecked) {
   EXPECT_TRUE(parse(H("86 00 0000 40 00 0708 00000000 00000000"), 255, ll).ra);
 }
 
-TEST(RouterAdvertisement, OursHasRouterLifetimeZeroGolden) {
+// Cur Hop Limit 0 too: hosts adopt a non-zero one even from a router with lifetime 0 (RFC 4861
+// 6.3.4), and the server must not set the link's hop limit for them.
+TEST(RouterAdvertisement, OursHasRouterLifetimeAndHopLimitZeroGolden) {
   const std::vector<uint8_t> mac = H("02aabbccddee");
-  EXPECT_EQ(wire::to_hex(build(mac)), wire::to_hex(H("86 00 0000 40 00 0000 00000000 00000000 01 01 02aabbccddee")));
-  EXPECT_EQ(wire::to_hex(build({})), wire::to_hex(H("86 00 0000 40 00 0000 00000000 00000000")));
+  EXPECT_EQ(wire::to_hex(build(mac)), wire::to_hex(H("86 00 0000 00 00 0000 00000000 00000000 01 01 02aabbccddee")));
+  EXPECT_EQ(wire::to_hex(build({})), wire::to_hex(H("86 00 0000 00 00 0000 00000000 00000000")));
   auto back = parse(build(mac), 255, A("fe80::2"));
   ASSERT_TRUE(back.ra);
   EXPECT_EQ(back.ra->router_lifetime, 0);
+  EXPECT_EQ(back.ra->cur_hop_limit, 0);
 }
 
 }  // namespace

@@ -1096,3 +1096,118 @@ TEST_F(ScriptedPeer, ARemovedNeighboursKeyIsClearedFromTheListener) {
 
 }  // namespace
 }  // namespace vane::bgp
+
+namespace vane::bgp {
+namespace {
+
+// The router on IPv6 loopback, and a neighbour with no IPv4 next hop that offers RFC 8950: IPv4
+// routes can only go with the session's IPv6 address as next hop.
+class ScriptedPeer6 : public ScriptedPeer {
+ protected:
+  void SetUp() override {
+    ScriptedPeer::SetUp();
+    acceptor_.close();
+    acceptor_.open(tcp::v6());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind({asio::ip::make_address("::1"), 0});
+    acceptor_.listen();
+  }
+  NeighborConfig neighbor6() {
+    NeighborConfig c = neighbor();
+    c.address = *IpAddress::parse("::1");
+    c.port = acceptor_.local_endpoint().port();
+    c.next_hop.reset();
+    c.extended_next_hop = true;
+    return c;
+  }
+  static wire::Capabilities v4_over_v6_caps() {
+    wire::Capabilities c = default_caps();
+    c.extended_next_hop = {wire::kIpv4OverIpv6};
+    return c;
+  }
+  // The next UPDATE, decoded as a receiver that takes IPv4 routes with IPv6 next hops.
+  wire::Update next_update(tcp::socket& s) {
+    wire::DecodeContext ctx;
+    ctx.ipv4_over_ipv6 = true;
+    for (int i = 0; i < 20; ++i) {
+      kept_.push_back(read_message(s));
+      auto m = wire::decode_message(kept_.back(), ctx);
+      EXPECT_TRUE(m.has_value());
+      if (!m) break;
+      if (auto* u = std::get_if<wire::Update>(&*m)) return *u;
+    }
+    ADD_FAILURE() << "no UPDATE";
+    return {};
+  }
+};
+
+// A session's attribute sets depend on what it negotiated: the routes a session without RFC 8950
+// could not carry go out on the next session, which has it (the sets are not kept across sessions).
+TEST_F(ScriptedPeer6, ANewSessionThatNegotiatedRfc8950AnnouncesWhatTheLastOneCouldNot) {
+  on_io([&] {
+    speaker_->add_neighbor(neighbor6());
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  {
+    auto s = accept_session();  // the router does not take IPv6 next hops on IPv4 routes
+    auto u = next_update(s);
+    EXPECT_TRUE(u.end_of_rib.has_value());  // nothing to announce the IPv4 VIPs with
+  }  // the router goes away
+  eventually([&] { return status().state != State::Established; });
+  auto s = accept_session(v4_over_v6_caps());
+  auto u = next_update(s);
+  ASSERT_TRUE(u.mp_reach.has_value());
+  EXPECT_EQ(u.mp_reach->afi_safi, wire::kIpv4Unicast);
+  EXPECT_EQ(u.attrs.mp_next_hop, IpAddress::parse("::1"));
+  std::vector<wire::WirePrefix> got;
+  u.for_each_announced([&](const wire::WirePrefix& p) { got.push_back(p); });
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_TRUE(status().extended_next_hop_sent);
+  EXPECT_TRUE(status().extended_next_hop_received);  // vaned advertised it as well
+}
+
+// RFC 8950 one way: vaned advertised it and the router did not, yet the router may send IPv4
+// routes with an IPv6 next hop (the capability says what its sender receives); vaned sends none.
+TEST_F(ScriptedPeer6, RoutesWithIpv6NextHopsAreAcceptedWhenOnlyVanedAdvertisedIt) {
+  on_io([&] {
+    speaker_->add_neighbor(neighbor6());
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  auto s = accept_session();
+  EXPECT_TRUE(next_update(s).end_of_rib.has_value());  // nothing of ours goes that way
+  wire::PathAttributes a;
+  a.as_path = wire::AsPath::sequence({65000});
+  a.mp_next_hop = IpAddress::parse("2001:db8::1");
+  a.mp_link_local = IpAddress::parse("fe80::1");
+  wire::EncodeContext ctx;
+  ctx.ipv4_over_ipv6 = true;
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(wire::encode_announce(a, v4_routes(2), ctx, out).has_value());
+  asio::write(s, asio::buffer(out));
+  eventually([&] { return status().prefixes_received == 2; });
+  EXPECT_EQ(status().prefixes_received, 2u);
+  EXPECT_EQ(status().state, State::Established);
+  EXPECT_TRUE(status().extended_next_hop_received);
+  EXPECT_FALSE(status().extended_next_hop_sent);
+}
+
+// The router offers RFC 8950 but the neighbour has extended_next_hop off: IPv4 routes without an
+// IPv4 next hop are not sent with the IPv6 one.
+TEST_F(ScriptedPeer6, NothingGoesWithAnIpv6NextHopWhenTheNeighbourHasItOff) {
+  on_io([&] {
+    auto c = neighbor6();
+    c.extended_next_hop = false;
+    speaker_->add_neighbor(c);
+    speaker_->set_exports(one_prefix(50));
+    speaker_->set_exports_ready();
+  });
+  auto s = accept_session(v4_over_v6_caps());
+  EXPECT_TRUE(next_update(s).end_of_rib.has_value());
+  EXPECT_FALSE(status().extended_next_hop_sent);
+  EXPECT_FALSE(status().extended_next_hop_received);
+}
+
+}  // namespace
+}  // namespace vane::bgp

@@ -66,21 +66,30 @@ TEST(WireExtendedNextHop, MalformedCapabilityLengthIsAnOpenError) {
   }
 }
 
-TEST(WireExtendedNextHop, NegotiatedOnlyWhenBothSidesAdvertiseIt) {
+// RFC 8950 4: the capability says what its sender can receive. What we advertised decides what
+// we accept; what the peer advertised decides what we may send. Neither needs the other.
+TEST(WireExtendedNextHop, EachDirectionFollowsTheReceiversCapability) {
   Capabilities with, without;
   with.multiprotocol = without.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
   with.extended_next_hop = {kIpv4OverIpv6};
   auto open = [](Capabilities c) { return OpenMessage::make(65001, 90, 1, std::move(c)); };
-  EXPECT_TRUE(negotiate(open(with), open(with)).ipv4_over_ipv6);
-  EXPECT_FALSE(negotiate(open(with), open(without)).ipv4_over_ipv6);
-  EXPECT_FALSE(negotiate(open(without), open(with)).ipv4_over_ipv6);
+  auto both = negotiate(open(with), open(with));
+  EXPECT_TRUE(both.decode_context(true).ipv4_over_ipv6);
+  EXPECT_TRUE(both.encode_context(true).ipv4_over_ipv6);
+  // Only we advertised it: the router may send such routes, we must not.
+  auto ours = negotiate(open(with), open(without));
+  EXPECT_TRUE(ours.decode_context(true).ipv4_over_ipv6);
+  EXPECT_FALSE(ours.encode_context(true).ipv4_over_ipv6);
+  // Only the router advertised it: we may send, and refuse what we did not ask for.
+  auto theirs = negotiate(open(without), open(with));
+  EXPECT_FALSE(theirs.decode_context(true).ipv4_over_ipv6);
+  EXPECT_TRUE(theirs.encode_context(true).ipv4_over_ipv6);
+  EXPECT_FALSE(negotiate(open(without), open(without)).decode_context(true).ipv4_over_ipv6);
   // Another tuple (IPv6 routes over IPv4) does not count.
   Capabilities other = without;
   other.extended_next_hop = {{kIpv6Unicast, kAfiIpv4}};
-  EXPECT_FALSE(negotiate(open(with), open(other)).ipv4_over_ipv6);
-  auto n = negotiate(open(with), open(with));
-  EXPECT_TRUE(n.encode_context(true).ipv4_over_ipv6);
-  EXPECT_TRUE(n.decode_context(true).ipv4_over_ipv6);
+  EXPECT_FALSE(negotiate(open(with), open(other)).encode_context(true).ipv4_over_ipv6);
+  EXPECT_FALSE(negotiate(open(other), open(with)).decode_context(true).ipv4_over_ipv6);
 }
 
 // 203.0.113.10/32 from AS 65011, next hop 2001:db8::11 plus link-local fe80::1 (32 bytes), in
@@ -111,7 +120,7 @@ TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopEncodesGolden) {
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(to_hex(out), N(kUpdate));
-  // Not negotiated: without an IPv4 NEXT_HOP there is nothing to send the route with.
+  // The peer did not advertise it: without an IPv4 NEXT_HOP there is nothing to send the route with.
   out.clear();
   EXPECT_EQ(encode_announce(attrs(), p, EncodeContext{}, out).error(), EncodeError::missing_next_hop);
   EXPECT_TRUE(out.empty());
@@ -138,7 +147,7 @@ TEST(WireExtendedNextHop, SixteenByteNextHopWithoutLinkLocal) {
                         "40 01 01 00 40 02 06 02 01 0000fdf3"));
 }
 
-TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopDecodesOnlyWhenNegotiated) {
+TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopDecodesOnlyWhenWeAdvertisedIt) {
   const auto msg = H(kUpdate);
   DecodeContext ctx;
   ctx.ipv4_over_ipv6 = true;
@@ -153,11 +162,11 @@ TEST(WireExtendedNextHop, Ipv4RouteWithIpv6NextHopDecodesOnlyWhenNegotiated) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].len, 32);
   EXPECT_TRUE(got[0].is_v4());
-  // Not negotiated: an IPv6 next hop on IPv4 routes is a malformed MP_REACH_NLRI.
+  // Not advertised by us: an IPv6 next hop on IPv4 routes is a malformed MP_REACH_NLRI.
   auto bad = decode_update(Bytes(msg).subspan(kHeaderLength), DecodeContext{});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, uint8_t(ErrorCode::update));
-  // Other lengths stay refused when negotiated.
+  // Other lengths stay refused when advertised.
   auto odd =
       H(kMarker + "0032 02 0000 001b 90 0e 000a 0001 01 05 0102030405 00 00 40 01 01 00 40 02 06 02 01 0000fdf3");
   EXPECT_FALSE(decode_update(Bytes(odd).subspan(kHeaderLength), ctx));

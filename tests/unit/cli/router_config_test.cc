@@ -101,16 +101,38 @@ TEST(RouterConfig, FrrUnnumberedNeighborIsAnInterfaceNeighbor) {
       load(server(1, R"(neighbor { name: "tor1" interface: "eth0" remote_asn: 65000 hold_time_s: 9 })"), "s1.conf");
   auto t = gen(RouterKind::frr, {s1});
   EXPECT_TRUE(
-      has(t, " neighbor @PORT:s1@ interface remote-as 65011\n neighbor @PORT:s1@ capability extended-nexthop\n"))
+      has(t, " neighbor @PORT:s1:tor1@ interface remote-as 65011\n neighbor @PORT:s1:tor1@ capability extended-nexthop\n"))
       << t;
   EXPECT_FALSE(has(t, "update-source")) << t;
-  EXPECT_TRUE(has(t, " address-family ipv4 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
-  EXPECT_TRUE(has(t, " address-family ipv6 unicast\n  neighbor @PORT:s1@ activate\n")) << t;
+  EXPECT_TRUE(has(t, " address-family ipv4 unicast\n  neighbor @PORT:s1:tor1@ activate\n")) << t;
+  EXPECT_TRUE(has(t, " address-family ipv6 unicast\n  neighbor @PORT:s1:tor1@ activate\n")) << t;
   RouterConfigOptions o;
   o.kind = RouterKind::bird;
   auto r = router_config({s1}, o);
   ASSERT_FALSE(r);
   EXPECT_TRUE(has(r.error(), "only --for frr")) << r.error();
+}
+
+// Two unnumbered neighbours of one server: each its own port placeholder and names; the router
+// takes the server's TTL security and waits for the server's call (vaned has no listener on a
+// link-local address).
+TEST(RouterConfig, FrrUnnumberedNeighboursAreDistinctPassiveAndKeepTtlSecurity) {
+  auto s = load(server(1, R"(neighbor { name: "a.b" address: "192.0.2.1" remote_asn: 65000 }
+neighbor { name: "a" interface: "eth0" remote_asn: 65000 ttl_security: true }
+neighbor { name: "a_b" interface: "eth1" remote_asn: 65000 })"),
+                "s1.conf");
+  auto t = gen(RouterKind::frr, {s});
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1:a@ interface remote-as 65011\n")) << t;
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1:a_b@ interface remote-as 65011\n")) << t;
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1:a@ ttl-security hops 1\n")) << t;
+  EXPECT_FALSE(has(t, " neighbor @PORT:s1:a_b@ ttl-security")) << t;
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1:a@ passive\n")) << t;
+  EXPECT_TRUE(has(t, " neighbor @PORT:s1:a_b@ passive\n")) << t;
+  EXPECT_FALSE(has(t, " neighbor 192.0.2.11 passive")) << t;
+  // "a_b" and "a.b" make the same safe name: the tags (prefix-list and route-map names) differ.
+  EXPECT_TRUE(has(t, "route-map VANE-IN-s1_a_b-V4 permit 10\n")) << t;
+  EXPECT_TRUE(has(t, "route-map VANE-IN-s1_a_b_2-V4 permit 10\n")) << t;
+  EXPECT_TRUE(has(t, "! Replace each @PORT:SERVER:NEIGHBOR@ with the router's port")) << t;
 }
 
 TEST(RouterConfig, NeverPrintsTheKey) {

@@ -1,6 +1,9 @@
 // Golden messages for every validation error the config loader reports, with line and column.
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -152,6 +155,45 @@ neighbor { name: "d" interface: "eth3/x" remote_asn: 65000 }
 neighbor { name: "b" interface: "eth0" remote_asn: 65001 }
 )"),
             (std::vector<std::string>{"t.conf:4:22: a second neighbor learning its address on interface \"eth0\""}));
+  EXPECT_EQ(errors(kBase + R"(neighbor { name: "a" interface: "eth0" remote_asn: 65000 multihop_ttl: 2 }
+)"),
+            (std::vector<std::string>{"t.conf:3:58: multihop_ttl above 1 with interface: the router is on the link"}));
+}
+
+// An unnumbered neighbour needs the raw ICMPv6 socket of router advertisements: without
+// CAP_NET_RAW vaned refuses to start rather than leave the neighbour Idle for good. The check runs
+// in a child that dropped CAP_NET_RAW from its effective set.
+TEST(Config, AnUnnumberedNeighbourNeedsCapNetRaw) {
+  auto l = load_string(kBase + R"(neighbor { name: "a" interface: "lo" remote_asn: 65000 })", "t.conf");
+  ASSERT_TRUE(l);
+  auto mentions_net_raw = [&] {
+    for (auto& d : check_machine(*l))
+      if (d.str().find("CAP_NET_RAW") != std::string::npos) return true;
+    return false;
+  };
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  ASSERT_EQ(::syscall(SYS_capget, &hdr, data), 0);
+  if (!(data[CAP_NET_RAW / 32].effective >> (CAP_NET_RAW % 32) & 1u)) {
+    EXPECT_TRUE(mentions_net_raw());
+    GTEST_SKIP() << "runs without CAP_NET_RAW: only the refusal is checked";
+  }
+  EXPECT_FALSE(mentions_net_raw());
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    data[CAP_NET_RAW / 32].effective &= ~(1u << (CAP_NET_RAW % 32));
+    if (::syscall(SYS_capset, &hdr, data) != 0) ::_exit(2);
+    ::_exit(mentions_net_raw() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no CAP_NET_RAW diagnostic; 2: capset failed";
+  // Without an unnumbered neighbour nothing asks for it.
+  auto plain = load_string(kBase, "t.conf");
+  ASSERT_TRUE(plain);
+  for (auto& d : check_machine(*plain)) EXPECT_EQ(d.str().find("CAP_NET_RAW"), std::string::npos) << d.str();
 }
 
 TEST(Config, DuplicateNamesAreRefused) {
