@@ -6,29 +6,30 @@
 # protocol: nothing reaches a FIB); namespace S runs vaned (AS 65011, 192.0.2.11/24) with one
 # active neighbour (BIRD) and SERVICES services that together announce PREFIXES prefixes. The
 # announced prefixes are data inside BGP only, never installed in any FIB (BIRD has no kernel
-# protocol; vaned installs nothing for what it announces): consecutive /24s from 10.0.0.0/24, as in
-# the BGP baseline above (10.0.0.0/8 holds 65,536 of them; 100,000 end at 11.134.159.0/24). A service needs neither a VIP nor a check
-# (none: healthy while vaned runs), so the cheapest valid shape is that: services with many
-# `announce` blocks and nothing else.
+# protocol; vaned installs nothing for what it announces): consecutive /24s from 10.0.0.0/24, the
+# shape of the BGP baseline in bench/RESULTS.md (10.0.0.0/8 holds 65,536 of them; 100,000 end at
+# 11.134.159.0/24). A service needs neither a VIP nor a check (none: healthy while vaned runs), so
+# the cheapest valid shape is that: services with many `announce` blocks and nothing else.
 #
-# Times are from vaned's exec (t0) to BIRD's own log (`debug { states, packets }`, microsecond
-# timestamps): the session Established, its first "Got UPDATE", its "Got END-OF-RIB" (vaned sends
-# End-of-RIB once the whole table is out), then `birdc` checks that every prefix was imported.
-# RSS: VmHWM (peak) and VmRSS sampled each second over SECS seconds after End-of-RIB plus WARMUP
-# (steady), and where it goes at that point (/proc/PID/smaps: [heap], other anonymous mappings,
-# files). Also, for the split between "the config" and "the rest": the peak RSS of
-# `vaned --check` on the same config (parse and validate only).
+# Times are from vaned's exec (t0) to BIRD's own log (`debug { states, packets }`; stamps to the
+# microsecond, taken once per turn of BIRD's event loop): the session Established, its first
+# "Got UPDATE", its "Got END-OF-RIB" (vaned sends End-of-RIB once the whole table is out); then
+# `birdc` checks that every prefix was imported. RSS: VmHWM (peak) and VmRSS sampled each second
+# over SECS seconds after End-of-RIB plus WARMUP (steady), and where it is at that point
+# (/proc/PID/smaps: [heap], other anonymous mappings, files). Also, to split "the config" from
+# "the rest": the peak RSS and time of `vaned --check` on the same config (parse and validate only).
 #
 # Baseline in the same run: the same vaned and neighbour with one prefix (BASE_PREFIXES).
 #
 # Usage: bench/prefixes-100k.sh [SECS]   (default 10; writes bench/prefixes-100k-results.txt, or $OUT)
 #   env: VANED (default build/src/vaned), PREFIXES (100000), SERVICES (1), BASE_PREFIXES (1; 0
-#        skips the baseline), WARMUP (3 s), VANED_ENV (e.g. "GLIBC_TUNABLES=glibc.malloc.arena_max=1":
-#        environment for vaned in the measured runs), HEAPTRACK (set: the measured run under heaptrack's
-#        preload library; its peak allocations by call stack go to $HT_OUT, default
-#        bench/prefixes-100k-heaptrack.txt; its RSS and times are then heaptrack's too), MALLOC_PROBE
-#        (set: at the end of each run, gdb calls malloc_stats() and malloc_trim(0) in vaned: live heap
-#        against what glibc holds)
+#        skips the baseline), WARMUP (3 s), VANED_ENV (environment for vaned in the measured runs,
+#        e.g. "GLIBC_TUNABLES=glibc.malloc.arena_max=1"),
+#        HEAPTRACK (set: the measured run under heaptrack's preload library, killed in the steady
+#        state; its live set and peak by call stack go to $HT_OUT, default
+#        bench/prefixes-100k-heaptrack.txt; its RSS and times are then not vaned's alone),
+#        MALLOC_PROBE (set: at the end of each run, gdb calls malloc_stats() and malloc_trim(0) in
+#        vaned: the live heap against what glibc holds)
 # Needs root (network namespaces). Everything it starts is stopped by pid, its namespaces deleted.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -128,7 +129,8 @@ measure() {
   if [[ -n ${HEAPTRACK:-} && $label == vaned ]]; then
     # heaptrack's own script without its wrapper, so that the pid started here is vaned's.
     mkfifo "$RUN/heaptrack.fifo"
-    /usr/lib/heaptrack/libexec/heaptrack_interpret <"$RUN/heaptrack.fifo" | gzip -c >"$RUN/heaptrack.vaned.gz" &
+    # Not a pipeline: the pid tracked is the reader's own (it blocks opening the fifo until vaned does).
+    /usr/lib/heaptrack/libexec/heaptrack_interpret <"$RUN/heaptrack.fifo" >"$RUN/heaptrack.vaned" &
     ht_pid=$!
     E2E_PIDS+=("$ht_pid")
     ht_env="LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so DUMP_HEAPTRACK_OUTPUT=$RUN/heaptrack.fifo"
@@ -175,7 +177,7 @@ measure() {
     {
       echo "# heaptrack of vaned with $n prefixes (bench/prefixes-100k.sh, HEAPTRACK=1 PREFIXES=$n)."
       echo "# MEMORY LEAKS = live in the steady state (vaned was killed there); PEAK = at the heap's highest point."
-      heaptrack_print -f "$RUN/heaptrack.vaned.gz" -p -l -n "${HT_PEAKS:-12}" -s 2 2>&1 |
+      heaptrack_print -f "$RUN/heaptrack.vaned" -p -l -n "${HT_PEAKS:-12}" -s 2 2>&1 |
         awk '/^(MOST CALLS|MOST TEMPORARY)/ { skip = 1 } /^(PEAK MEMORY|MEMORY LEAKS|total runtime)/ { skip = 0 } !skip' |
         grep -v '^[[:space:]]*\(at\|in\) /\|TextFormat::Parser::ParserImpl::Consume\|MergeUsingImpl\|TextFormat::Parser::Parse'
     } >"${HT_OUT:-bench/prefixes-100k-heaptrack.txt}" || true
