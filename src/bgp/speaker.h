@@ -41,8 +41,8 @@ struct ReceivedRoute {
 struct NeighborStatus {
   std::string name, description;
   IpAddress address;
-  std::string interface;           // unnumbered: the link the session runs on
-  bool address_known = true;       // false: an unnumbered neighbour whose RAs have not arrived yet
+  std::string interface;      // unnumbered: the link the session runs on
+  bool address_known = true;  // false: an unnumbered neighbour whose RAs have not arrived yet
   // RFC 8950 (IPv4 routes with an IPv6 next hop) on this session: we send such routes (the router
   // advertised the capability and extended_next_hop is on) / we accept them (we advertised it).
   bool extended_next_hop_sent = false;

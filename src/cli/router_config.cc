@@ -54,7 +54,8 @@ std::string quoted_safe(const std::string& s) {
 // Names differing only in characters safe() replaces must still give distinct router names.
 std::string unique_tag(std::set<std::string>& tags, const Session& s) {
   std::string tag = safe(s.server) + "_" + safe(s.neighbor);
-  for (int k = 2; !tags.insert(tag).second; ++k) tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
+  for (int k = 2; !tags.insert(tag).second; ++k)
+    tag = safe(s.server) + "_" + safe(s.neighbor) + "_" + std::to_string(k);
   return tag;
 }
 

@@ -1153,7 +1153,7 @@ TEST_F(ScriptedPeer6, ANewSessionThatNegotiatedRfc8950AnnouncesWhatTheLastOneCou
     auto s = accept_session();  // the router does not take IPv6 next hops on IPv4 routes
     auto u = next_update(s);
     EXPECT_TRUE(u.end_of_rib.has_value());  // nothing to announce the IPv4 VIPs with
-  }  // the router goes away
+  }                                         // the router goes away
   eventually([&] { return status().state != State::Established; });
   auto s = accept_session(v4_over_v6_caps());
   auto u = next_update(s);

@@ -100,8 +100,8 @@ TEST(RouterConfig, FrrUnnumberedNeighborIsAnInterfaceNeighbor) {
   auto s1 =
       load(server(1, R"(neighbor { name: "tor1" interface: "eth0" remote_asn: 65000 hold_time_s: 9 })"), "s1.conf");
   auto t = gen(RouterKind::frr, {s1});
-  EXPECT_TRUE(
-      has(t, " neighbor @PORT:s1:tor1@ interface remote-as 65011\n neighbor @PORT:s1:tor1@ capability extended-nexthop\n"))
+  EXPECT_TRUE(has(
+      t, " neighbor @PORT:s1:tor1@ interface remote-as 65011\n neighbor @PORT:s1:tor1@ capability extended-nexthop\n"))
       << t;
   EXPECT_FALSE(has(t, "update-source")) << t;
   EXPECT_TRUE(has(t, " address-family ipv4 unicast\n  neighbor @PORT:s1:tor1@ activate\n")) << t;
