@@ -92,20 +92,21 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       auto ra = IpAddress::parse(n.address());
       s.transport_v6 = ra && ra->is_v6();
       s.router_addr = ra ? ra->str() : n.address();
+      // The session's own settings, the same for numbered and unnumbered neighbours.
+      s.server_asn = n.has_local_asn() ? n.local_asn() : c.node().asn();
+      s.router_asn = n.remote_asn();
+      s.md5 = !n.md5_key_file().empty();
+      s.md5_file = n.md5_key_file();
+      s.gr = n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled());
+      if (n.has_hold_time_s()) s.hold = n.hold_time_s();
+      if (n.has_keepalive_s()) s.keepalive = n.keepalive_s();
+      s.multihop_ttl = n.multihop_ttl();
+      s.ttl_security = n.ttl_security();
       if (!n.interface().empty()) {
         // The server's config names its own port, not the router's: the operator fills that in,
         // one placeholder per session (a server may have several ports to one router).
         s.unnumbered = s.transport_v6 = true;
         s.peer = "@PORT:" + safe(c.node().name()) + ":" + safe(n.name()) + "@";
-        s.server_asn = n.has_local_asn() ? n.local_asn() : c.node().asn();
-        s.router_asn = n.remote_asn();
-        s.md5 = !n.md5_key_file().empty();
-        s.md5_file = n.md5_key_file();
-        s.gr = n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled());
-        if (n.has_hold_time_s()) s.hold = n.hold_time_s();
-        if (n.has_keepalive_s()) s.keepalive = n.keepalive_s();
-        s.multihop_ttl = n.multihop_ttl();
-        s.ttl_security = n.ttl_security();
         // vaned calls the router and has no listener on its link-local address.
         s.router_passive = true;
         s.v4 = s.v6 = n.families_size() == 0;
@@ -134,15 +135,6 @@ std::expected<std::vector<Session>, std::string> sessions_of(const std::vector<c
       s.peer = la ? la->str() : local;
       if (!peers.insert(s.peer + " " + s.router_addr).second)
         return std::unexpected(fmt::format("{}: the session {} - {} appears twice", file, s.peer, s.router_addr));
-      s.server_asn = n.has_local_asn() ? n.local_asn() : c.node().asn();
-      s.router_asn = n.remote_asn();
-      s.md5 = !n.md5_key_file().empty();
-      s.md5_file = n.md5_key_file();
-      s.gr = n.has_graceful_restart() && (!n.graceful_restart().has_enabled() || n.graceful_restart().enabled());
-      if (n.has_hold_time_s()) s.hold = n.hold_time_s();
-      if (n.has_keepalive_s()) s.keepalive = n.keepalive_s();
-      s.multihop_ttl = n.multihop_ttl();
-      s.ttl_security = n.ttl_security();
       s.router_passive = !listens;
       if (c.bgp().has_listen_port() && c.bgp().listen_port() != 0 && c.bgp().listen_port() != 179)
         s.port = c.bgp().listen_port();
